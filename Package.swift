@@ -1,0 +1,50 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Pure modules (JSON, Tokenizer, ProxyConfig, AnthropicAPI, Optimizations, TokenCounting)
+// never import libuv or libcurl; loop modules (EventLoop, HTTPServer, ProxyServer) do.
+let package = Package(
+    name: "nim-proxy",
+    products: [
+        .executable(name: "nim-proxy", targets: ["nim-proxy"]),
+    ],
+    targets: [
+        // System libraries from Debian: libuv1-dev, libcurl4-openssl-dev, libhttp-parser-dev.
+        .systemLibrary(name: "CLibUV", path: "CLibUV", pkgConfig: "libuv"),
+        .systemLibrary(name: "CCurl", path: "CCurl", pkgConfig: "libcurl"),
+        .systemLibrary(name: "CHTTPParser", path: "CHTTPParser"),
+
+        // Pure modules.
+        .target(name: "JSON"),
+        .target(name: "Tokenizer", resources: [.copy("Resources/cl100k_base.tiktoken")]),
+        .target(name: "ProxyConfig"),
+        .target(name: "AnthropicAPI", dependencies: ["JSON"]),
+        .target(name: "Optimizations", dependencies: ["JSON", "AnthropicAPI", "ProxyConfig"]),
+        .target(name: "TokenCounting", dependencies: ["JSON", "AnthropicAPI", "Tokenizer"]),
+        .target(name: "RateLimit"),
+        .target(name: "StreamTranslation", dependencies: ["JSON", "Tokenizer"]),
+
+        // Loop modules.
+        .target(name: "EventLoop", dependencies: ["CLibUV"]),
+        .target(name: "HTTPServer", dependencies: ["EventLoop", "CLibUV", "CHTTPParser"]),
+        .target(
+            name: "ProxyServer",
+            dependencies: [
+                "JSON", "ProxyConfig", "AnthropicAPI", "Optimizations", "TokenCounting",
+                "Tokenizer", "EventLoop", "HTTPServer",
+            ]),
+        .executableTarget(name: "nim-proxy", dependencies: ["ProxyServer", "ProxyConfig", "EventLoop"]),
+
+        .testTarget(name: "JSONTests", dependencies: ["JSON"]),
+        .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer"]),
+        .testTarget(name: "ProxyConfigTests", dependencies: ["ProxyConfig"]),
+        .testTarget(name: "AnthropicAPITests", dependencies: ["AnthropicAPI", "JSON"]),
+        .testTarget(name: "OptimizationsTests", dependencies: ["Optimizations", "AnthropicAPI", "JSON", "ProxyConfig"]),
+        .testTarget(name: "TokenCountingTests", dependencies: ["TokenCounting", "AnthropicAPI", "JSON", "Tokenizer"]),
+        .testTarget(name: "RateLimitTests", dependencies: ["RateLimit"]),
+        .testTarget(name: "StreamTranslationTests", dependencies: ["StreamTranslation", "JSON"]),
+        .testTarget(name: "EventLoopTests", dependencies: ["EventLoop", "CLibUV"]),
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "EventLoop", "CLibUV"]),
+        .testTarget(name: "ProxyServerTests", dependencies: ["ProxyServer", "HTTPServer", "EventLoop", "JSON", "ProxyConfig"]),
+    ]
+)

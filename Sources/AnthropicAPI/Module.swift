@@ -1,0 +1,1 @@
+// Module AnthropicAPI: see the files beside this one.

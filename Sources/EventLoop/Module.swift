@@ -1,0 +1,1 @@
+// Module EventLoop: see the files beside this one.

@@ -1,0 +1,1 @@
+// Module HTTPServer: see the files beside this one.

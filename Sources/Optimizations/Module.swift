@@ -1,0 +1,1 @@
+// Module Optimizations: see the files beside this one.

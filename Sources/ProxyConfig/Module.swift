@@ -1,0 +1,1 @@
+// Module ProxyConfig: see the files beside this one.

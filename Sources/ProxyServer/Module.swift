@@ -1,0 +1,1 @@
+// Module ProxyServer: see the files beside this one.

@@ -1,0 +1,1 @@
+// Module RateLimit: see the files beside this one.

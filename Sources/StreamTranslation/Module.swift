@@ -1,0 +1,1 @@
+// Module StreamTranslation: see the files beside this one.

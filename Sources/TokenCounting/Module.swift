@@ -1,0 +1,1 @@
+// Module TokenCounting: see the files beside this one.

@@ -1,0 +1,1 @@
+// Module Tokenizer: see the files beside this one.

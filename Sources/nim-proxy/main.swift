@@ -1,0 +1,1 @@
+print("nim-proxy: not wired yet")
