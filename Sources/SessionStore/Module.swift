@@ -1,0 +1,1 @@
+// Module SessionStore: see the files beside this one.
