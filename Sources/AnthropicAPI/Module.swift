@@ -1,1 +1,0 @@
-// Module AnthropicAPI: see the files beside this one.
