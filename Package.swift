@@ -27,6 +27,7 @@ let package = Package(
 
         // Loop modules.
         .target(name: "EventLoop", dependencies: ["CLibUV"]),
+        .target(name: "UpstreamClient", dependencies: ["CLibUV", "CCurl"]),
         .target(name: "HTTPServer", dependencies: ["EventLoop", "CLibUV", "CHTTPParser"]),
         .target(
             name: "ProxyServer",
@@ -45,6 +46,7 @@ let package = Package(
         .testTarget(name: "SessionStoreTests", dependencies: ["SessionStore", "JSON"]),
         .testTarget(name: "RateLimitTests", dependencies: ["RateLimit"]),
         .testTarget(name: "StreamTranslationTests", dependencies: ["StreamTranslation", "JSON"]),
+        .testTarget(name: "UpstreamClientTests", dependencies: ["UpstreamClient", "CLibUV"]),
         .testTarget(name: "EventLoopTests", dependencies: ["EventLoop", "CLibUV"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "EventLoop", "CLibUV"]),
         .testTarget(name: "ProxyServerTests", dependencies: ["ProxyServer", "HTTPServer", "EventLoop", "JSON", "ProxyConfig"]),

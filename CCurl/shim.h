@@ -17,4 +17,10 @@ static inline CURLMcode ccurl_multi_setopt_long(CURLM *m, CURLMoption o, long v)
 static inline CURLMcode ccurl_multi_setopt_ptr(CURLM *m, CURLMoption o, void *v) { return curl_multi_setopt(m, o, v); }
 static inline CURLMcode ccurl_multi_setopt_socket_cb(CURLM *m, int (*cb)(CURL *, curl_socket_t, int, void *, void *)) { return curl_multi_setopt(m, CURLMOPT_SOCKETFUNCTION, cb); }
 static inline CURLMcode ccurl_multi_setopt_timer_cb(CURLM *m, int (*cb)(CURLM *, long, void *)) { return curl_multi_setopt(m, CURLMOPT_TIMERFUNCTION, cb); }
+
+/* Macros that expand to expressions do not import into Swift. */
+static const int ccurl_writefunc_pause = CURL_WRITEFUNC_PAUSE;
+static const int ccurl_pause_cont = CURLPAUSE_CONT;
+static const int ccurl_pause_all = CURLPAUSE_ALL;
+static const curl_socket_t ccurl_socket_timeout = CURL_SOCKET_TIMEOUT;
 #endif

@@ -1,0 +1,596 @@
+import CCurl
+import CLibUV
+
+/// An HTTP request to send upstream.
+public struct UpstreamRequest: Sendable {
+    public var url: String
+    public var method: String
+    public var headers: [(name: String, value: String)]
+    public var body: [UInt8]
+    public var connectTimeoutMs: Int
+    /// The whole transfer, connect to last byte (the reference's client uses 300 s).
+    public var totalTimeoutMs: Int
+    /// No byte received for this long while not paused aborts the transfer.
+    public var stallTimeoutMs: Int
+    public var verifyTLS: Bool
+
+    public init(
+        url: String, method: String = "POST", headers: [(name: String, value: String)] = [],
+        body: [UInt8] = [], connectTimeoutMs: Int = 10_000, totalTimeoutMs: Int = 300_000,
+        stallTimeoutMs: Int = 120_000, verifyTLS: Bool = true
+    ) {
+        self.url = url
+        self.method = method
+        self.headers = headers
+        self.body = body
+        self.connectTimeoutMs = connectTimeoutMs
+        self.totalTimeoutMs = totalTimeoutMs
+        self.stallTimeoutMs = stallTimeoutMs
+        self.verifyTLS = verifyTLS
+    }
+}
+
+/// Why a transfer ended without a complete response.
+public enum UpstreamFailure: Error, Sendable, Equatable, CustomStringConvertible {
+    /// Name resolution or TCP/TLS connect failed, or the connect timeout passed.
+    case connect(String)
+    /// The total timeout passed.
+    case timeout(String)
+    /// No byte arrived for the stall timeout.
+    case stalled(milliseconds: Int)
+    /// The connection broke or the response was malformed.
+    case transport(String)
+
+    public var description: String {
+        switch self {
+        case .connect(let m): return "could not connect upstream: \(m)"
+        case .timeout(let m): return "upstream timed out: \(m)"
+        case .stalled(let ms): return "upstream sent nothing for \(ms) ms"
+        case .transport(let m): return "upstream connection failed: \(m)"
+        }
+    }
+}
+
+/// Receives one transfer's events, always on the loop thread and never from inside
+/// a call the delegate made into the transfer.
+public protocol UpstreamTransferDelegate: AnyObject {
+    /// The final (non-1xx) status line and headers. Header names are lowercased.
+    func transferDidReceiveHead(_ transfer: UpstreamTransfer, status: Int, headers: [(name: String, value: String)])
+    /// Body bytes. The buffer is valid only during the call. To stop the flow (a slow
+    /// client), call `transfer.pause()`; bytes already delivered are the delegate's.
+    func transferDidReceiveBody(_ transfer: UpstreamTransfer, _ bytes: UnsafeRawBufferPointer)
+    /// The transfer ended: `failure` is nil when the whole response arrived. Not
+    /// called after `cancel()`.
+    func transferDidComplete(_ transfer: UpstreamTransfer, failure: UpstreamFailure?)
+}
+
+/// One libcurl multi handle driven by a libuv loop: one `uv_poll_t` per socket that
+/// curl asks us to watch and one `uv_timer_t` for curl's timeouts (the pattern of
+/// curl's `docs/examples/multi-uv.c`). Connections are cached by the multi handle
+/// and reused across transfers.
+///
+/// All methods are called from within the loop's thread.
+public final class CurlMulti {
+    private let loop: UnsafeMutablePointer<uv_loop_t>
+    private var multi: UnsafeMutableRawPointer?
+    private let timer: UnsafeMutablePointer<uv_timer_t>
+    /// Runs deferred resumes: `curl_easy_pause` may deliver held data synchronously,
+    /// so it is never called from inside a delegate's call.
+    private let deferred: UnsafeMutablePointer<uv_timer_t>
+    private var watches: [curl_socket_t: SocketWatch] = [:]
+    private var transfers: [ObjectIdentifier: UpstreamTransfer] = [:]
+    /// Work for the next loop turn (resumes, failures to start).
+    private var deferredWork: [() -> Void] = []
+    private var closed = false
+
+    /// Open transfers (for health reporting).
+    public var activeTransferCount: Int { transfers.count }
+
+    private static let globalInit: CURLcode = curl_global_init(Int(CURL_GLOBAL_DEFAULT))
+
+    public init(loop: UnsafeMutablePointer<uv_loop_t>) throws(UpstreamSetupError) {
+        guard Self.globalInit == CURLE_OK else { throw UpstreamSetupError("curl_global_init failed") }
+        self.loop = loop
+        guard let m = curl_multi_init() else { throw UpstreamSetupError("curl_multi_init failed") }
+        multi = m
+        timer = .allocate(capacity: 1)
+        deferred = .allocate(capacity: 1)
+        var rc = uv_timer_init(loop, timer)
+        if rc == 0 { rc = uv_timer_init(loop, deferred) }
+        guard rc == 0 else {
+            curl_multi_cleanup(m)
+            timer.deallocate()
+            deferred.deallocate()
+            throw UpstreamSetupError("uv_timer_init: \(String(cString: uv_err_name(rc)))")
+        }
+        let me = Unmanaged.passUnretained(self).toOpaque()
+        timer.pointee.data = me
+        deferred.pointee.data = me
+        _ = ccurl_multi_setopt_socket_cb(m, curlSocketCallback)
+        _ = ccurl_multi_setopt_ptr(m, CURLMOPT_SOCKETDATA, me)
+        _ = ccurl_multi_setopt_timer_cb(m, curlTimerCallback)
+        _ = ccurl_multi_setopt_ptr(m, CURLMOPT_TIMERDATA, me)
+        // A burst of streams to one host should share connections (HTTP/2) or keep a
+        // bounded pool instead of opening hundreds of sockets.
+        _ = ccurl_multi_setopt_long(m, CURLMOPT_MAXCONNECTS, 256)
+    }
+
+    deinit {
+        precondition(closed, "CurlMulti must be closed on its loop before release")
+    }
+
+    /// Starts a transfer. Failures to even start are reported through the delegate
+    /// on a later loop turn, like any other failure.
+    @discardableResult
+    public func start(_ request: UpstreamRequest, delegate: UpstreamTransferDelegate) -> UpstreamTransfer {
+        let transfer = UpstreamTransfer(owner: self, request: request, delegate: delegate)
+        guard !closed, let multi, let easy = curl_easy_init() else {
+            transfer.failBeforeStart(.transport("upstream client is closed"))
+            return transfer
+        }
+        transfer.configure(easy: easy, loop: loop)
+        transfers[ObjectIdentifier(transfer)] = transfer
+        let rc = curl_multi_add_handle(multi, easy)
+        if rc != CURLM_OK {
+            transfers[ObjectIdentifier(transfer)] = nil
+            transfer.releaseEasy(multi: nil)
+            transfer.failBeforeStart(.transport(String(cString: curl_multi_strerror(rc))))
+        }
+        return transfer
+    }
+
+    /// Cancels every transfer, releases the multi handle and closes the loop handles.
+    /// Run the loop afterwards so the close callbacks free them.
+    public func close() {
+        guard !closed else { return }
+        closed = true
+        for t in Array(transfers.values) { t.cancel() }
+        transfers.removeAll()
+        deferredWork.removeAll()
+        if let multi { curl_multi_cleanup(multi) }
+        multi = nil
+        for (_, w) in watches { w.close() }
+        watches.removeAll()
+        closeTimer(timer)
+        closeTimer(deferred)
+    }
+
+    private func closeTimer(_ t: UnsafeMutablePointer<uv_timer_t>) {
+        t.pointee.data = nil
+        t.withMemoryRebound(to: uv_handle_t.self, capacity: 1) { h in
+            uv_close(h) { h in h?.deallocate() }
+        }
+    }
+
+    // MARK: curl callbacks
+
+    fileprivate func socketEvent(_ s: curl_socket_t, _ what: Int32, _ socketp: UnsafeMutableRawPointer?) {
+        if what == CURL_POLL_REMOVE {
+            if let w = watches.removeValue(forKey: s) { w.close() }
+            if let multi { curl_multi_assign(multi, s, nil) }
+            return
+        }
+        let watch: SocketWatch
+        if let existing = watches[s] {
+            watch = existing
+        } else {
+            guard let w = SocketWatch(loop: loop, socket: s, owner: self) else { return }
+            watches[s] = w
+            if let multi { curl_multi_assign(multi, s, Unmanaged.passUnretained(w).toOpaque()) }
+            watch = w
+        }
+        var events: Int32 = 0
+        if what == CURL_POLL_IN || what == CURL_POLL_INOUT { events |= Int32(UV_READABLE.rawValue) }
+        if what == CURL_POLL_OUT || what == CURL_POLL_INOUT { events |= Int32(UV_WRITABLE.rawValue) }
+        watch.start(events: events)
+    }
+
+    fileprivate func timerRequested(_ timeoutMs: Int) {
+        if timeoutMs < 0 {
+            uv_timer_stop(timer)
+        } else {
+            // 0 means "as soon as possible": act on the next loop turn, never inside
+            // this curl callback (multi-uv.c).
+            uv_timer_start(timer, { t in
+                guard let data = t?.pointee.data else { return }
+                Unmanaged<CurlMulti>.fromOpaque(data).takeUnretainedValue().timerFired()
+            }, UInt64(max(timeoutMs, 1)), 0)
+        }
+    }
+
+    private func timerFired() {
+        guard let multi else { return }
+        var running: Int32 = 0
+        curl_multi_socket_action(multi, ccurl_socket_timeout, 0, &running)
+        drainMessages()
+    }
+
+    fileprivate func socketReady(_ s: curl_socket_t, status: Int32, events: Int32) {
+        guard let multi else { return }
+        var flags: Int32 = 0
+        if status < 0 {
+            flags = Int32(CURL_CSELECT_ERR)
+        } else {
+            if events & Int32(UV_READABLE.rawValue) != 0 { flags |= Int32(CURL_CSELECT_IN) }
+            if events & Int32(UV_WRITABLE.rawValue) != 0 { flags |= Int32(CURL_CSELECT_OUT) }
+        }
+        var running: Int32 = 0
+        curl_multi_socket_action(multi, s, flags, &running)
+        drainMessages()
+    }
+
+    /// Finished transfers are removed here, after `curl_multi_socket_action` has
+    /// returned, never inside a curl callback.
+    private func drainMessages() {
+        guard let multi else { return }
+        var left: Int32 = 0
+        while let msg = curl_multi_info_read(multi, &left) {
+            guard msg.pointee.msg == CURLMSG_DONE, let easy = msg.pointee.easy_handle else { continue }
+            let result = msg.pointee.data.result
+            var priv: UnsafeMutableRawPointer?
+            _ = ccurl_easy_getinfo_ptr(easy, CURLINFO_PRIVATE, &priv)
+            guard let priv else {
+                curl_multi_remove_handle(multi, easy)
+                curl_easy_cleanup(easy)
+                continue
+            }
+            let transfer = Unmanaged<UpstreamTransfer>.fromOpaque(priv).takeUnretainedValue()
+            transfers[ObjectIdentifier(transfer)] = nil
+            transfer.finished(result: result, multi: multi)
+        }
+    }
+
+    // MARK: transfer support
+
+    fileprivate func remove(_ transfer: UpstreamTransfer) {
+        transfers[ObjectIdentifier(transfer)] = nil
+        transfer.releaseEasy(multi: multi)
+    }
+
+    /// Runs `work` on a later loop turn, never inside the caller's stack.
+    fileprivate func runLater(_ work: @escaping () -> Void) {
+        guard !closed else { return }
+        deferredWork.append(work)
+        guard deferredWork.count == 1 else { return }
+        uv_timer_start(deferred, { t in
+            guard let data = t?.pointee.data else { return }
+            Unmanaged<CurlMulti>.fromOpaque(data).takeUnretainedValue().runDeferred()
+        }, 0, 0)
+    }
+
+    private func runDeferred() {
+        let batch = deferredWork
+        deferredWork.removeAll()
+        for work in batch { work() }
+        drainMessages()
+    }
+}
+
+@available(*, unavailable)
+extension CurlMulti: Sendable {}
+
+public struct UpstreamSetupError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ d: String) { description = d }
+}
+
+/// One upstream HTTP exchange. Loop-confined.
+public final class UpstreamTransfer {
+    private unowned(unsafe) let owner: CurlMulti
+    public let request: UpstreamRequest
+    private weak var delegate: UpstreamTransferDelegate?
+    private var easy: UnsafeMutableRawPointer?
+    private var headerList: UnsafeMutablePointer<curl_slist>?
+    private var bodyCopy: UnsafeMutableRawPointer?
+    private var errorBuffer: UnsafeMutablePointer<CChar>?
+    private var stallTimer: UnsafeMutablePointer<uv_timer_t>?
+
+    private var status = 0
+    private var headers: [(name: String, value: String)] = []
+    private var headDelivered = false
+    public private(set) var isPaused = false
+    private var curlHoldsData = false
+    public private(set) var isDone = false
+    private var cancelled = false
+    private var stalled = false
+    /// True while curl is inside one of our callbacks: curl calls that would re-enter
+    /// the multi handle are not allowed then.
+    private var inCallback = false
+
+    /// Bytes of body delivered so far.
+    public private(set) var bytesReceived = 0
+
+    fileprivate init(owner: CurlMulti, request: UpstreamRequest, delegate: UpstreamTransferDelegate) {
+        self.owner = owner
+        self.request = request
+        self.delegate = delegate
+    }
+
+    fileprivate func configure(easy: UnsafeMutableRawPointer, loop: UnsafeMutablePointer<uv_loop_t>) {
+        self.easy = easy
+        let me = Unmanaged.passUnretained(self).toOpaque()
+        _ = ccurl_easy_setopt_ptr(easy, CURLOPT_PRIVATE, me)
+        _ = ccurl_easy_setopt_str(easy, CURLOPT_URL, request.url)
+        _ = ccurl_easy_setopt_long(easy, CURLOPT_NOSIGNAL, 1)
+        _ = ccurl_easy_setopt_long(easy, CURLOPT_CONNECTTIMEOUT_MS, request.connectTimeoutMs)
+        _ = ccurl_easy_setopt_long(easy, CURLOPT_TIMEOUT_MS, request.totalTimeoutMs)
+        _ = ccurl_easy_setopt_long(easy, CURLOPT_SSL_VERIFYPEER, request.verifyTLS ? 1 : 0)
+        _ = ccurl_easy_setopt_long(easy, CURLOPT_SSL_VERIFYHOST, request.verifyTLS ? 2 : 0)
+        _ = ccurl_easy_setopt_long(easy, CURLOPT_TCP_NODELAY, 1)
+        _ = ccurl_easy_setopt_long(easy, CURLOPT_TCP_KEEPALIVE, 1)
+        _ = ccurl_easy_setopt_str(easy, CURLOPT_ACCEPT_ENCODING, "")
+        let errBuf = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE))
+        errBuf.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE))
+        errorBuffer = errBuf
+        _ = ccurl_easy_setopt_ptr(easy, CURLOPT_ERRORBUFFER, errBuf)
+
+        if request.method == "POST" || !request.body.isEmpty {
+            let copy = UnsafeMutableRawPointer.allocate(byteCount: max(request.body.count, 1), alignment: 1)
+            request.body.withUnsafeBytes { src in
+                if let base = src.baseAddress { copy.copyMemory(from: base, byteCount: src.count) }
+            }
+            bodyCopy = copy
+            _ = ccurl_easy_setopt_long(easy, CURLOPT_POST, 1)
+            _ = ccurl_easy_setopt_off(easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(request.body.count))
+            _ = ccurl_easy_setopt_ptr(easy, CURLOPT_POSTFIELDS, copy)
+        }
+        if request.method != "POST" && request.method != "GET" {
+            _ = ccurl_easy_setopt_str(easy, CURLOPT_CUSTOMREQUEST, request.method)
+        }
+        var list: UnsafeMutablePointer<curl_slist>?
+        for (name, value) in request.headers {
+            list = curl_slist_append(list, "\(name): \(value)")
+        }
+        // curl would otherwise send `Expect: 100-continue` for large bodies and wait.
+        list = curl_slist_append(list, "Expect:")
+        headerList = list
+        _ = ccurl_easy_setopt_slist(easy, CURLOPT_HTTPHEADER, list)
+
+        _ = ccurl_easy_setopt_write_cb(easy, curlWriteCallback)
+        _ = ccurl_easy_setopt_ptr(easy, CURLOPT_WRITEDATA, me)
+        _ = ccurl_easy_setopt_header_cb(easy, curlHeaderCallback)
+        _ = ccurl_easy_setopt_ptr(easy, CURLOPT_HEADERDATA, me)
+
+        if request.stallTimeoutMs > 0 {
+            let t = UnsafeMutablePointer<uv_timer_t>.allocate(capacity: 1)
+            if uv_timer_init(loop, t) == 0 {
+                t.pointee.data = me
+                stallTimer = t
+                armStallTimer()
+            } else {
+                t.deallocate()
+            }
+        }
+    }
+
+    /// Stops body delivery until `resume()`; data curl has already read is kept by
+    /// curl, and the socket is no longer read, so memory stays bounded.
+    public func pause() {
+        guard !isDone, !isPaused else { return }
+        isPaused = true
+        if let t = stallTimer { uv_timer_stop(t) }
+    }
+
+    /// Restarts body delivery on a later loop turn.
+    public func resume() {
+        guard !isDone, isPaused else { return }
+        isPaused = false
+        armStallTimer()
+        if curlHoldsData {
+            owner.runLater { [self] in performResume() }
+        }
+    }
+
+    fileprivate func performResume() {
+        guard !isDone, !isPaused, curlHoldsData, let easy else { return }
+        curlHoldsData = false
+        inCallback = true
+        curl_easy_pause(easy, ccurl_pause_cont)
+        inCallback = false
+        if cancelled { owner.remove(self) }
+    }
+
+    /// Ends the transfer now and closes its connection; the delegate hears nothing more.
+    public func cancel() {
+        guard !isDone else { return }
+        cancelled = true
+        isDone = true
+        delegate = nil
+        if !inCallback {
+            owner.remove(self)
+        }
+        // Inside a callback, the write callback's next return aborts the transfer and
+        // the owner removes it when curl reports it done.
+    }
+
+    // MARK: curl callbacks
+
+    fileprivate func headerLine(_ data: UnsafeRawBufferPointer) {
+        guard var line = String(validating: data, as: UTF8.self) else { return }
+        while line.hasSuffix("\n") || line.hasSuffix("\r") { line.removeLast() }
+        if line.hasPrefix("HTTP/") {
+            let parts = line.split(separator: " ", maxSplits: 2)
+            status = parts.count > 1 ? Int(parts[1]) ?? 0 : 0
+            headers.removeAll()
+        } else if line.isEmpty {
+            // End of one header block; a 1xx block is followed by the real one.
+            if status >= 200 { deliverHead() }
+        } else if let colon = line.firstIndex(of: ":") {
+            let name = line[..<colon].lowercased()
+            let value = line[line.index(after: colon)...].drop { $0 == " " || $0 == "\t" }
+            headers.append((name: name, value: String(value)))
+        }
+    }
+
+    private func deliverHead() {
+        guard !headDelivered else { return }
+        headDelivered = true
+        inCallback = true
+        delegate?.transferDidReceiveHead(self, status: status, headers: headers)
+        inCallback = false
+    }
+
+    /// Returns the number of bytes taken, `CURL_WRITEFUNC_PAUSE`, or 0 to abort.
+    fileprivate func body(_ data: UnsafeRawBufferPointer) -> Int {
+        if cancelled || isDone { return 0 }
+        if isPaused {
+            curlHoldsData = true
+            return Int(ccurl_writefunc_pause)
+        }
+        if !headDelivered { deliverHead() }
+        if cancelled { return 0 }
+        bytesReceived += data.count
+        armStallTimer()
+        inCallback = true
+        delegate?.transferDidReceiveBody(self, data)
+        inCallback = false
+        return cancelled ? 0 : data.count
+    }
+
+    private func armStallTimer() {
+        guard let t = stallTimer, !isPaused, !isDone else { return }
+        uv_timer_start(t, { t in
+            guard let data = t?.pointee.data else { return }
+            Unmanaged<UpstreamTransfer>.fromOpaque(data).takeUnretainedValue().stallTimerFired()
+        }, UInt64(request.stallTimeoutMs), 0)
+    }
+
+    private func stallTimerFired() {
+        guard !isDone else { return }
+        stalled = true
+        let d = delegate
+        isDone = true
+        owner.remove(self)
+        d?.transferDidComplete(self, failure: .stalled(milliseconds: request.stallTimeoutMs))
+    }
+
+    // MARK: completion
+
+    fileprivate func finished(result: CURLcode, multi: UnsafeMutableRawPointer) {
+        let wasCancelled = cancelled
+        let d = delegate
+        let detail = errorDetail(result)
+        releaseEasy(multi: multi)
+        guard !wasCancelled else { return }
+        isDone = true
+        let failure: UpstreamFailure?
+        switch result {
+        case CURLE_OK:
+            failure = nil
+            if !headDelivered { deliverHeadAfterEnd(d) }
+        case CURLE_OPERATION_TIMEDOUT:
+            failure = headDelivered || bytesReceived > 0 ? .timeout(detail) : .connect(detail)
+        case CURLE_COULDNT_CONNECT, CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_RESOLVE_PROXY,
+            CURLE_SSL_CONNECT_ERROR, CURLE_PEER_FAILED_VERIFICATION:
+            failure = .connect(detail)
+        default:
+            failure = .transport(detail)
+        }
+        d?.transferDidComplete(self, failure: failure)
+    }
+
+    private func deliverHeadAfterEnd(_ d: UpstreamTransferDelegate?) {
+        headDelivered = true
+        d?.transferDidReceiveHead(self, status: status, headers: headers)
+    }
+
+    private func errorDetail(_ result: CURLcode) -> String {
+        if let buf = errorBuffer, buf.pointee != 0 { return String(cString: buf) }
+        return String(cString: curl_easy_strerror(result))
+    }
+
+    fileprivate func failBeforeStart(_ failure: UpstreamFailure) {
+        isDone = true
+        let d = delegate
+        // Delivered on a later turn so the caller of start() is never re-entered.
+        owner.runLater { [self] in d?.transferDidComplete(self, failure: failure) }
+    }
+
+    fileprivate func releaseEasy(multi: UnsafeMutableRawPointer?) {
+        isDone = true
+        if let easy {
+            if let multi { curl_multi_remove_handle(multi, easy) }
+            curl_easy_cleanup(easy)
+        }
+        easy = nil
+        if let l = headerList { curl_slist_free_all(l) }
+        headerList = nil
+        bodyCopy?.deallocate()
+        bodyCopy = nil
+        errorBuffer?.deallocate()
+        errorBuffer = nil
+        if let t = stallTimer {
+            t.pointee.data = nil
+            uv_timer_stop(t)
+            t.withMemoryRebound(to: uv_handle_t.self, capacity: 1) { h in
+                uv_close(h) { h in h?.deallocate() }
+            }
+        }
+        stallTimer = nil
+    }
+}
+
+@available(*, unavailable)
+extension UpstreamTransfer: Sendable {}
+
+/// A `uv_poll_t` watching one of curl's sockets.
+private final class SocketWatch {
+    let poll: UnsafeMutablePointer<uv_poll_t>
+    let socket: curl_socket_t
+    unowned(unsafe) let owner: CurlMulti
+    private var closed = false
+
+    init?(loop: UnsafeMutablePointer<uv_loop_t>, socket: curl_socket_t, owner: CurlMulti) {
+        poll = .allocate(capacity: 1)
+        self.socket = socket
+        self.owner = owner
+        guard uv_poll_init_socket(loop, poll, socket) == 0 else {
+            poll.deallocate()
+            return nil
+        }
+        poll.pointee.data = Unmanaged.passUnretained(self).toOpaque()
+    }
+
+    func start(events: Int32) {
+        uv_poll_start(poll, events) { p, status, events in
+            guard let data = p?.pointee.data else { return }
+            let w = Unmanaged<SocketWatch>.fromOpaque(data).takeUnretainedValue()
+            w.owner.socketReady(w.socket, status: status, events: events)
+        }
+    }
+
+    func close() {
+        guard !closed else { return }
+        closed = true
+        uv_poll_stop(poll)
+        poll.pointee.data = nil
+        poll.withMemoryRebound(to: uv_handle_t.self, capacity: 1) { h in
+            uv_close(h) { h in h?.deallocate() }
+        }
+    }
+}
+
+private let curlSocketCallback: @convention(c) (UnsafeMutableRawPointer?, curl_socket_t, Int32, UnsafeMutableRawPointer?, UnsafeMutableRawPointer?) -> Int32 = { _, s, what, userp, socketp in
+    guard let userp else { return 0 }
+    Unmanaged<CurlMulti>.fromOpaque(userp).takeUnretainedValue().socketEvent(s, what, socketp)
+    return 0
+}
+
+private let curlTimerCallback: @convention(c) (UnsafeMutableRawPointer?, Int, UnsafeMutableRawPointer?) -> Int32 = { _, timeoutMs, userp in
+    guard let userp else { return 0 }
+    Unmanaged<CurlMulti>.fromOpaque(userp).takeUnretainedValue().timerRequested(timeoutMs)
+    return 0
+}
+
+private let curlWriteCallback: @convention(c) (UnsafeMutablePointer<CChar>?, Int, Int, UnsafeMutableRawPointer?) -> Int = { ptr, size, n, userp in
+    guard let userp else { return 0 }
+    let t = Unmanaged<UpstreamTransfer>.fromOpaque(userp).takeUnretainedValue()
+    return t.body(UnsafeRawBufferPointer(start: ptr, count: size * n))
+}
+
+private let curlHeaderCallback: @convention(c) (UnsafeMutablePointer<CChar>?, Int, Int, UnsafeMutableRawPointer?) -> Int = { ptr, size, n, userp in
+    guard let userp else { return 0 }
+    let t = Unmanaged<UpstreamTransfer>.fromOpaque(userp).takeUnretainedValue()
+    t.headerLine(UnsafeRawBufferPointer(start: ptr, count: size * n))
+    return size * n
+}
