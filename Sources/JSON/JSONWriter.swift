@@ -1,0 +1,288 @@
+extension JSONValue {
+    /// Compact JSON as FastAPI sends it (`separators=(",", ":")`, `ensure_ascii=False`):
+    /// no whitespace, keys in order, non-ASCII as raw UTF-8, floats as Python's
+    /// `repr`, non-finite floats as `null` so the output is always valid JSON.
+    public func compactBytes() -> [UInt8] {
+        var writer = JSONWriter(style: .compact)
+        writer.write(self)
+        return writer.output
+    }
+
+    public func compactString() -> String {
+        String(decoding: compactBytes(), as: UTF8.self)
+    }
+
+    /// Byte-for-byte what Python's `json.dumps(value)` returns with default
+    /// arguments: `", "` and `": "` separators, `ensure_ascii=True`, floats as
+    /// `repr(float)` including `NaN` / `Infinity`, DEL (0x7F) escaped as
+    /// `\u007f` like every other byte outside `' '...'~'`. Token counts are taken over
+    /// this text, so it has to be exact.
+    public func pythonDumpsBytes() -> [UInt8] {
+        var writer = JSONWriter(style: .python)
+        writer.write(self)
+        return writer.output
+    }
+
+    public func pythonDumps() -> String {
+        String(decoding: pythonDumpsBytes(), as: UTF8.self)
+    }
+}
+
+extension Double {
+    /// Python's `repr(float)`: the shortest digits that round-trip, in fixed
+    /// notation when the decimal exponent is in -4..<16 (with a `.0` when there is
+    /// no fraction), otherwise `d.ddde±XX`.
+    public var pythonRepr: String {
+        var bytes: [UInt8] = []
+        appendPythonRepr(self, to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+private struct JSONWriter {
+    enum Style { case compact, python }
+
+    let style: Style
+    var output: [UInt8] = []
+
+    init(style: Style) {
+        self.style = style
+        output.reserveCapacity(1024)
+    }
+
+    mutating func write(_ value: JSONValue) {
+        switch value {
+        case .null: append("null")
+        case .bool(let b): append(b ? "true" : "false")
+        case .int(let i): appendInteger(i)
+        case .bigInt(let digits): output.append(contentsOf: digits.utf8)
+        case .double(let d):
+            if d.isFinite || style == .python {
+                appendPythonRepr(d, to: &output)
+            } else {
+                append("null")
+            }
+        case .string(let s): writeString(s)
+        case .array(let elements):
+            output.append(UInt8(ascii: "["))
+            var first = true
+            for element in elements {
+                if !first { appendItemSeparator() }
+                first = false
+                write(element)
+            }
+            output.append(UInt8(ascii: "]"))
+        case .object(let object):
+            output.append(UInt8(ascii: "{"))
+            var first = true
+            for entry in object.entries {
+                if !first { appendItemSeparator() }
+                first = false
+                writeString(entry.key)
+                output.append(UInt8(ascii: ":"))
+                if style == .python { output.append(UInt8(ascii: " ")) }
+                write(entry.value)
+            }
+            output.append(UInt8(ascii: "}"))
+        }
+    }
+
+    @inline(__always)
+    mutating func appendItemSeparator() {
+        output.append(UInt8(ascii: ","))
+        if style == .python { output.append(UInt8(ascii: " ")) }
+    }
+
+    @inline(__always)
+    mutating func append(_ s: StaticString) {
+        output.append(contentsOf: UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount))
+    }
+
+    mutating func appendInteger(_ value: Int) {
+        if value >= 0 && value < 10 {
+            output.append(UInt8(ascii: "0") + UInt8(value))
+            return
+        }
+        output.append(contentsOf: String(value).utf8)
+    }
+
+    mutating func writeString(_ string: String) {
+        var string = string
+        string.withUTF8 { utf8 in writeStringBytes(utf8) }
+    }
+
+    mutating func writeStringBytes(_ utf8: UnsafeBufferPointer<UInt8>) {
+        output.append(UInt8(ascii: "\""))
+        let escapeASCIIOnly = style == .python
+        var runStart = 0
+        var i = 0
+        let n = utf8.count
+        while i < n {
+            let b = utf8[i]
+            if b >= 0x80 {
+                guard escapeASCIIOnly else {
+                    i += 1
+                    continue
+                }
+                flushRun(utf8, from: runStart, to: i)
+                let (scalar, length) = decodeScalar(utf8, at: i)
+                if scalar >= 0x10000 {
+                    let v = scalar - 0x10000
+                    appendUnicodeEscape(UInt16(0xD800 + (v >> 10)))
+                    appendUnicodeEscape(UInt16(0xDC00 + (v & 0x3FF)))
+                } else {
+                    appendUnicodeEscape(UInt16(scalar))
+                }
+                i += length
+                runStart = i
+                continue
+            }
+            var escape = escapeTable[Int(b)]
+            // ensure_ascii escapes everything outside ' '...'~', DEL included.
+            if b == 0x7F && escapeASCIIOnly { escape = UInt8(ascii: "u") }
+            if escape == 0 {
+                i += 1
+                continue
+            }
+            flushRun(utf8, from: runStart, to: i)
+            if escape == UInt8(ascii: "u") {
+                appendUnicodeEscape(UInt16(b))
+            } else {
+                output.append(UInt8(ascii: "\\"))
+                output.append(escape)
+            }
+            i += 1
+            runStart = i
+        }
+        flushRun(utf8, from: runStart, to: n)
+        output.append(UInt8(ascii: "\""))
+    }
+
+    @inline(__always)
+    mutating func flushRun(_ utf8: UnsafeBufferPointer<UInt8>, from start: Int, to end: Int) {
+        if end > start {
+            output.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[start..<end]))
+        }
+    }
+
+    /// The input is a Swift String's UTF-8, so it is well formed.
+    @inline(__always)
+    func decodeScalar(_ utf8: UnsafeBufferPointer<UInt8>, at i: Int) -> (UInt32, Int) {
+        let lead = UInt32(utf8[i])
+        if lead < 0xE0 {
+            return ((lead & 0x1F) << 6 | UInt32(utf8[i + 1] & 0x3F), 2)
+        }
+        if lead < 0xF0 {
+            return ((lead & 0x0F) << 12 | UInt32(utf8[i + 1] & 0x3F) << 6 | UInt32(utf8[i + 2] & 0x3F), 3)
+        }
+        let scalar = (lead & 0x07) << 18 | UInt32(utf8[i + 1] & 0x3F) << 12
+            | UInt32(utf8[i + 2] & 0x3F) << 6 | UInt32(utf8[i + 3] & 0x3F)
+        return (scalar, 4)
+    }
+
+    mutating func appendUnicodeEscape(_ unit: UInt16) {
+        output.append(UInt8(ascii: "\\"))
+        output.append(UInt8(ascii: "u"))
+        output.append(lowerHexDigits[Int(unit >> 12)])
+        output.append(lowerHexDigits[Int(unit >> 8 & 0xF)])
+        output.append(lowerHexDigits[Int(unit >> 4 & 0xF)])
+        output.append(lowerHexDigits[Int(unit & 0xF)])
+    }
+}
+
+private let lowerHexDigits: [UInt8] = Array("0123456789abcdef".utf8)
+
+/// For each ASCII byte: 0 when it is written as is, otherwise the letter after
+/// the backslash (`u` meaning `\u00XX`). Python escapes exactly `"`, `\` and
+/// the C0 controls; `/` stays literal, and so does DEL unless `ensure_ascii`.
+private let escapeTable: [UInt8] = {
+    var table = [UInt8](repeating: 0, count: 128)
+    for b in 0..<0x20 { table[b] = UInt8(ascii: "u") }
+    table[0x08] = UInt8(ascii: "b")
+    table[0x09] = UInt8(ascii: "t")
+    table[0x0A] = UInt8(ascii: "n")
+    table[0x0C] = UInt8(ascii: "f")
+    table[0x0D] = UInt8(ascii: "r")
+    table[0x22] = UInt8(ascii: "\"")
+    table[0x5C] = UInt8(ascii: "\\")
+    return table
+}()
+
+/// Swift's `description` already yields the shortest round-trip digits (the
+/// same digits Python's repr picks); only the layout differs, so take the
+/// digits and decimal exponent from it and lay them out Python's way.
+func appendPythonRepr(_ value: Double, to out: inout [UInt8]) {
+    if value.isNaN {
+        out.append(contentsOf: "NaN".utf8)
+        return
+    }
+    if value.isInfinite {
+        out.append(contentsOf: (value < 0 ? "-Infinity" : "Infinity").utf8)
+        return
+    }
+    if value.sign == .minus { out.append(UInt8(ascii: "-")) }
+    if value == 0 {
+        out.append(contentsOf: "0.0".utf8)
+        return
+    }
+
+    // Collect the significant digits and `pointPosition`, the number of digits
+    // before the decimal point: value = 0.d1d2d3... x 10^pointPosition.
+    var digits: [UInt8] = []
+    digits.reserveCapacity(17)
+    var pointPosition = 0
+    var sawPoint = false
+    var exponent = 0
+    var exponentSign = 1
+    var inExponent = false
+    for c in value.magnitude.description.utf8 {
+        if inExponent {
+            if c == UInt8(ascii: "-") {
+                exponentSign = -1
+            } else if c != UInt8(ascii: "+") {
+                exponent = exponent * 10 + Int(c - UInt8(ascii: "0"))
+            }
+            continue
+        }
+        switch c {
+        case UInt8(ascii: "."): sawPoint = true
+        case UInt8(ascii: "e"), UInt8(ascii: "E"): inExponent = true
+        default:
+            if digits.isEmpty && c == UInt8(ascii: "0") {
+                // Leading zeros only move the point.
+                if sawPoint { pointPosition -= 1 }
+            } else {
+                digits.append(c)
+                if !sawPoint { pointPosition += 1 }
+            }
+        }
+    }
+    pointPosition += exponentSign * exponent
+    while digits.count > 1 && digits.last == UInt8(ascii: "0") { digits.removeLast() }
+
+    let decimalExponent = pointPosition - 1
+    if decimalExponent < -4 || decimalExponent >= 16 {
+        out.append(digits[0])
+        if digits.count > 1 {
+            out.append(UInt8(ascii: "."))
+            out.append(contentsOf: digits[1...])
+        }
+        out.append(UInt8(ascii: "e"))
+        out.append(UInt8(ascii: decimalExponent < 0 ? "-" : "+"))
+        let magnitude = abs(decimalExponent)
+        if magnitude < 10 { out.append(UInt8(ascii: "0")) }
+        out.append(contentsOf: String(magnitude).utf8)
+    } else if pointPosition <= 0 {
+        out.append(contentsOf: "0.".utf8)
+        for _ in 0 ..< -pointPosition { out.append(UInt8(ascii: "0")) }
+        out.append(contentsOf: digits)
+    } else if pointPosition >= digits.count {
+        out.append(contentsOf: digits)
+        for _ in 0 ..< (pointPosition - digits.count) { out.append(UInt8(ascii: "0")) }
+        out.append(contentsOf: ".0".utf8)
+    } else {
+        out.append(contentsOf: digits[..<pointPosition])
+        out.append(UInt8(ascii: "."))
+        out.append(contentsOf: digits[pointPosition...])
+    }
+}
