@@ -1,1 +1,0 @@
-// Module EventLoop: see the files beside this one.
