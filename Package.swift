@@ -22,6 +22,7 @@ let package = Package(
         .target(name: "Optimizations", dependencies: ["JSON", "AnthropicAPI", "ProxyConfig"]),
         .target(name: "TokenCounting", dependencies: ["JSON", "AnthropicAPI", "Tokenizer"]),
         .target(name: "RateLimit"),
+        .target(name: "NIMRequest", dependencies: ["JSON", "AnthropicAPI", "ProxyConfig"]),
         .target(name: "SessionStore", dependencies: ["JSON"]),
         .target(name: "StreamTranslation", dependencies: ["JSON", "Tokenizer"]),
 
@@ -44,6 +45,7 @@ let package = Package(
         .testTarget(name: "OptimizationsTests", dependencies: ["Optimizations", "AnthropicAPI", "JSON", "ProxyConfig"]),
         .testTarget(name: "TokenCountingTests", dependencies: ["TokenCounting", "AnthropicAPI", "JSON", "Tokenizer"]),
         .testTarget(name: "SessionStoreTests", dependencies: ["SessionStore", "JSON"]),
+        .testTarget(name: "NIMRequestTests", dependencies: ["NIMRequest", "AnthropicAPI", "JSON", "ProxyConfig"]),
         .testTarget(name: "RateLimitTests", dependencies: ["RateLimit"]),
         .testTarget(name: "StreamTranslationTests", dependencies: ["StreamTranslation", "JSON"]),
         .testTarget(name: "UpstreamClientTests", dependencies: ["UpstreamClient", "CLibUV"]),
