@@ -1,1 +1,0 @@
-// Module SessionStore: see the files beside this one.
