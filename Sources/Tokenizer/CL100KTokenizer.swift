@@ -1,0 +1,96 @@
+import Foundation
+
+/// OpenAI's cl100k_base tokenizer, giving the ids tiktoken's `encode_ordinary` gives.
+///
+/// Special tokens such as `<|endoftext|>` are ordinary text here. The reference calls
+/// `tiktoken.encode`, which raises on them, so a request quoting one made its count_tokens fail.
+///
+/// Immutable after `init`, so one instance serves every thread.
+public final class CL100KTokenizer: Sendable {
+    private let table: RankTable
+
+    /// Parses a `.tiktoken` ranks file: one `base64-token SPACE rank` per line.
+    public init(ranksFile: [UInt8]) throws {
+        table = try RankTable(ranksFile: ranksFile)
+    }
+
+    /// The tokenizer over the ranks file bundled with this module, loaded on first use.
+    public static let shared: CL100KTokenizer = {
+        let name = "cl100k_base.tiktoken"
+        guard let url = Bundle.module.url(forResource: "cl100k_base", withExtension: "tiktoken"),
+            let data = FileManager.default.contents(atPath: url.path)
+        else {
+            preconditionFailure("Tokenizer resource \(name) is missing from the module bundle")
+        }
+        do {
+            return try CL100KTokenizer(ranksFile: [UInt8](data))
+        } catch {
+            preconditionFailure("Tokenizer resource \(name) is corrupt: \(error)")
+        }
+    }()
+
+    /// Number of mergeable tokens the ranks file defines.
+    public var vocabularySize: Int { table.spanByRank.lazy.filter { $0 != UInt32.max }.count }
+
+    public func encode(_ text: String) -> [Int] {
+        var sink = CollectingSink()
+        sink.tokens.reserveCapacity(text.utf8.count / 3)
+        run(text, into: &sink)
+        return sink.tokens
+    }
+
+    /// `encode(text).count` without building the array.
+    public func count(_ text: String) -> Int {
+        var sink = CountingSink()
+        run(text, into: &sink)
+        return sink.count
+    }
+
+    /// The bytes of a token sequence (tokens outside the vocabulary are skipped). Pieces of a
+    /// multi-byte character can land in different tokens, so the result is bytes, not a String.
+    public func decodeBytes(_ tokens: [Int]) -> [UInt8] {
+        var out: [UInt8] = []
+        for token in tokens where token >= 0 && token < table.spanByRank.count {
+            let span = table.spanByRank[token]
+            if span == UInt32.max { continue }
+            let offset = Int(span >> 8)
+            out.append(contentsOf: table.tokenBytes[offset..<(offset + Int(span & 0xFF))])
+        }
+        return out
+    }
+
+    private func run<Sink: TokenSink>(_ text: String, into sink: inout Sink) {
+        var text = text
+        // Native Swift strings are contiguous UTF-8; bridged ones are copied once here.
+        text.makeContiguousUTF8()
+        text.utf8.withContiguousStorageIfAvailable { bytes in
+            guard let base = bytes.baseAddress, !bytes.isEmpty else { return }
+            table.withStorage { entries, blob, pairRanks in
+              CharacterClass.bmp.withUnsafeBufferPointer { classes in
+                let splitter = PreTokenizer(text: bytes, classes: classes.baseAddress!)
+                let merger = BytePairMerger(table: table, entries: entries, blob: blob, pairRanks: pairRanks)
+                var start = 0
+                while start < bytes.count {
+                    let end = splitter.pieceEnd(from: start)
+                    merger.encode(base + start, end - start, into: &sink)
+                    start = end
+                }
+              }
+            }
+        }
+    }
+}
+
+extension CL100KTokenizer {
+    public func _pieceCount(_ text: String) -> Int {
+        var n = 0
+        text.utf8.withContiguousStorageIfAvailable { bytes in
+          CharacterClass.bmp.withUnsafeBufferPointer { classes in
+            let s = PreTokenizer(text: bytes, classes: classes.baseAddress!)
+            var start = 0
+            while start < bytes.count { start = s.pieceEnd(from: start); n += 1 }
+          }
+        }
+        return n
+    }
+}

@@ -1,1 +1,0 @@
-// Module Tokenizer: see the files beside this one.
