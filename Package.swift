@@ -29,6 +29,7 @@ let package = Package(
         // Loop modules.
         .target(name: "EventLoop", dependencies: ["CLibUV"]),
         .target(name: "UpstreamClient", dependencies: ["CLibUV", "CCurl"]),
+        .target(name: "CLIProcess", dependencies: ["EventLoop", "CLibUV", "JSON"]),
         .target(name: "HTTPServer", dependencies: ["EventLoop", "CLibUV", "CHTTPParser"]),
         .target(
             name: "ProxyServer",
@@ -49,6 +50,7 @@ let package = Package(
         .testTarget(name: "RateLimitTests", dependencies: ["RateLimit"]),
         .testTarget(name: "StreamTranslationTests", dependencies: ["StreamTranslation", "JSON"]),
         .testTarget(name: "UpstreamClientTests", dependencies: ["UpstreamClient", "CLibUV"]),
+        .testTarget(name: "CLIProcessTests", dependencies: ["CLIProcess", "EventLoop", "JSON"]),
         .testTarget(name: "EventLoopTests", dependencies: ["EventLoop", "CLibUV"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "EventLoop", "CLibUV"]),
         .testTarget(name: "ProxyServerTests", dependencies: ["ProxyServer", "HTTPServer", "EventLoop", "JSON", "ProxyConfig"]),

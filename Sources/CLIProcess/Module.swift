@@ -1,0 +1,1 @@
+// Module CLIProcess: see the files beside this one.
