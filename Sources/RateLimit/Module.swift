@@ -1,1 +1,0 @@
-// Module RateLimit: see the files beside this one.

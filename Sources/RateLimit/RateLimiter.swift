@@ -1,0 +1,228 @@
+/// Upstream rate-limit policy for NVIDIA NIM, as a state machine over an injected
+/// clock: every method takes `now` (monotonic seconds) and returns what the caller
+/// should do, so the event loop owns timers and this type owns only arithmetic.
+///
+/// Two limits combine, as in the reference limiter:
+/// - proactive: a strict sliding window, at most `limit` grants in any `window`
+///   seconds (a grant at `t` stops counting at `t + window`);
+/// - reactive: after an upstream 429 every request waits until the block ends.
+///
+/// Waiters are served first come, first served: a ticket is granted only when no
+/// earlier ticket is still waiting, so a burst cannot starve an early request.
+public struct RateLimiter: Sendable {
+    public typealias Ticket = Int
+
+    public enum Decision: Sendable, Equatable {
+        case granted
+        /// Queued; nothing can be granted before `until`. The caller arms a timer
+        /// and then calls `grantReady(now:)`.
+        case wait(until: Double)
+    }
+
+    public enum ConfigurationError: Error, Sendable, Equatable {
+        case limitNotPositive(Int)
+        case windowNotPositive(Double)
+    }
+
+    public let limit: Int
+    public let window: Double
+    public let retry: RetryPolicy
+
+    /// Grant times still inside the window, oldest first (ring buffer via `grantHead`).
+    private var grantTimes: [Double] = []
+    private var grantHead = 0
+    private var blockedUntil: Double = -Double.infinity
+    private var waiting: [Ticket] = []
+    private var waitingHead = 0
+    private var waitingSet: Set<Ticket> = []
+
+    /// The reference refuses a non-positive limit or window at construction.
+    public init(limit: Int, window: Double, retry: RetryPolicy = RetryPolicy()) throws(ConfigurationError) {
+        guard limit > 0 else { throw .limitNotPositive(limit) }
+        guard window > 0, window.isFinite else { throw .windowNotPositive(window) }
+        self.limit = limit
+        self.window = window
+        self.retry = retry
+    }
+
+    // MARK: Granting
+
+    /// Asks for a slot for `ticket`. Granted at once only when nobody is queued
+    /// ahead, no reactive block is active and the window has room; otherwise the
+    /// ticket joins the queue (asking again for a queued ticket keeps its place).
+    public mutating func request(_ ticket: Ticket, now: Double) -> Decision {
+        if !waitingSet.contains(ticket) {
+            if waitingCount == 0, canGrant(now: now) {
+                recordGrant(at: now)
+                return .granted
+            }
+            waiting.append(ticket)
+            waitingSet.insert(ticket)
+        } else if waiting[waitingHead] == ticket, canGrant(now: now) {
+            popHead()
+            recordGrant(at: now)
+            return .granted
+        }
+        return .wait(until: earliestGrantTime(now: now))
+    }
+
+    /// Grants queued tickets from the head, in order, while the policy allows.
+    /// Call it when the timer armed for `nextWakeup` fires.
+    public mutating func grantReady(now: Double) -> [Ticket] {
+        var granted: [Ticket] = []
+        while waitingCount > 0, canGrant(now: now) {
+            granted.append(popHead())
+            recordGrant(at: now)
+        }
+        return granted
+    }
+
+    /// When the head of the queue can next be granted; nil when nobody waits.
+    public func nextWakeup(now: Double) -> Double? {
+        waitingCount == 0 ? nil : earliestGrantTime(now: now)
+    }
+
+    /// Removes a waiting ticket (its client went away). Returns whether it was queued.
+    /// A granted slot is never given back: the upstream call happened, so it
+    /// counts against the window until it ages out.
+    @discardableResult
+    public mutating func cancel(_ ticket: Ticket) -> Bool {
+        guard waitingSet.remove(ticket) != nil else { return false }
+        if let i = waiting[waitingHead...].firstIndex(of: ticket) { waiting.remove(at: i) }
+        compactWaitingIfNeeded()
+        return true
+    }
+
+    // MARK: Reactive block
+
+    /// Blocks every grant for `seconds` from `now`. A shorter block never cuts an
+    /// existing longer one short (the reference overwrites; see the report).
+    public mutating func blocked(for seconds: Double, now: Double) {
+        guard seconds.isFinite else { return }
+        blockedUntil = max(blockedUntil, now + max(0, seconds))
+    }
+
+    public func isBlocked(now: Double) -> Bool { now < blockedUntil }
+
+    /// Seconds until the reactive block ends; 0 when not blocked.
+    public func blockRemaining(now: Double) -> Double { max(0, blockedUntil - now) }
+
+    // MARK: Stats
+
+    /// Grants that still count against the window at `now`.
+    public func usedSlots(now: Double) -> Int {
+        let cutoff = now - window
+        var n = 0
+        for i in grantHead..<grantTimes.count where grantTimes[i] > cutoff { n += 1 }
+        return n
+    }
+
+    public var waitingCount: Int { waiting.count - waitingHead }
+
+    /// Queued tickets, head first.
+    public var waitingTickets: [Ticket] { Array(waiting[waitingHead...]) }
+
+    // MARK: 429 handling before the stream starts
+
+    public enum RetryDecision: Sendable, Equatable {
+        /// Retry after this many seconds; the limiter is already blocked for them,
+        /// so the retry simply asks for a slot again.
+        case retry(after: Double)
+        /// Retries exhausted: surface the 429 to the client. The limiter is blocked
+        /// for the reference's cool-down (or the server's Retry-After).
+        case giveUp
+    }
+
+    /// What to do after the upstream answered 429 to attempt `attempt` (0 for the
+    /// first call). `retryAfter` is the parsed Retry-After header in seconds, if any;
+    /// `random` is a uniform draw from 0...1 for the jitter.
+    public mutating func on429(attempt: Int, retryAfter: Double?, random: Double, now: Double) -> RetryDecision {
+        let serverDelay = retryAfter.flatMap { $0.isFinite && $0 >= 0 ? $0 : nil }
+        if let backoff = retry.delay(attempt: attempt, random: random) {
+            let delay = serverDelay ?? backoff
+            blocked(for: delay, now: now)
+            return .retry(after: delay)
+        }
+        blocked(for: serverDelay ?? retry.exhaustedBlock, now: now)
+        return .giveUp
+    }
+
+    // MARK: Internals
+
+    private func canGrant(now: Double) -> Bool {
+        now >= blockedUntil && usedSlots(now: now) < limit
+    }
+
+    /// Earliest time both the block has ended and a window slot has freed.
+    private func earliestGrantTime(now: Double) -> Double {
+        var t = max(now, blockedUntil)
+        let cutoff = t - window
+        var live: [Double] = []
+        for i in grantHead..<grantTimes.count where grantTimes[i] > cutoff { live.append(grantTimes[i]) }
+        if live.count >= limit {
+            // The slot frees when the grant `limit` places from the end expires.
+            t = max(t, live[live.count - limit] + window)
+        }
+        return t
+    }
+
+    private mutating func recordGrant(at now: Double) {
+        let cutoff = now - window
+        while grantHead < grantTimes.count, grantTimes[grantHead] <= cutoff { grantHead += 1 }
+        if grantHead > 64, grantHead * 2 > grantTimes.count {
+            grantTimes.removeFirst(grantHead)
+            grantHead = 0
+        }
+        grantTimes.append(now)
+    }
+
+    @discardableResult
+    private mutating func popHead() -> Ticket {
+        let t = waiting[waitingHead]
+        waitingHead += 1
+        waitingSet.remove(t)
+        compactWaitingIfNeeded()
+        return t
+    }
+
+    private mutating func compactWaitingIfNeeded() {
+        if waitingHead == waiting.count {
+            waiting.removeAll(keepingCapacity: true)
+            waitingHead = 0
+        } else if waitingHead > 64, waitingHead * 2 > waiting.count {
+            waiting.removeFirst(waitingHead)
+            waitingHead = 0
+        }
+    }
+}
+
+/// The reference's retry schedule for a 429 received before the stream starts:
+/// up to `maxRetries` retries, delay `min(baseDelay * 2^attempt, maxDelay)` plus a
+/// uniform jitter in `0...jitter`; after the last one the limiter blocks for
+/// `exhaustedBlock` seconds (the reference's fixed 60 s cool-down).
+public struct RetryPolicy: Sendable, Equatable {
+    public var maxRetries: Int
+    public var baseDelay: Double
+    public var maxDelay: Double
+    public var jitter: Double
+    public var exhaustedBlock: Double
+
+    public init(maxRetries: Int = 3, baseDelay: Double = 2, maxDelay: Double = 60, jitter: Double = 1,
+                exhaustedBlock: Double = 60) {
+        self.maxRetries = maxRetries
+        self.baseDelay = baseDelay
+        self.maxDelay = maxDelay
+        self.jitter = jitter
+        self.exhaustedBlock = exhaustedBlock
+    }
+
+    /// Delay before retry number `attempt + 1`, or nil when no retry is left.
+    /// `random` in 0...1 (clamped) scales the jitter.
+    public func delay(attempt: Int, random: Double) -> Double? {
+        guard attempt >= 0, attempt < maxRetries else { return nil }
+        // 2^attempt overflows nothing here: maxRetries is small, and the cap applies.
+        let exponential = baseDelay * Double(sign: .plus, exponent: min(attempt, 1000), significand: 1)
+        let r = random.isFinite ? min(max(random, 0), 1) : 0
+        return min(exponential, maxDelay) + r * jitter
+    }
+}
