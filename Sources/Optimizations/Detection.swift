@@ -1,0 +1,177 @@
+import AnthropicAPI
+
+// Recognisers for the housekeeping requests Claude Code sends beside real work.
+//
+// Messages with role `system` (sent by current Claude Code, refused by the reference) are
+// instructions like the top-level system prompt, so the recognisers look only at the
+// user/assistant conversation, where the reference looked.
+
+private func conversation(_ request: MessagesRequest) -> [Message] {
+    request.messages.filter { $0.role != .system }
+}
+
+/// A quota probe: `max_tokens` 1 and a single user message mentioning "quota".
+public func isQuotaCheckRequest(_ request: MessagesRequest) -> Bool {
+    let messages = conversation(request)
+    guard request.maxTokens == 1, messages.count == 1, messages[0].role == .user else { return false }
+    return extractText(from: messages[0].content).lowercased().contains("quota")
+}
+
+/// A conversation-title request: the last message is the user's and asks for a 5-10 word title.
+public func isTitleGenerationRequest(_ request: MessagesRequest) -> Bool {
+    guard let last = conversation(request).last, last.role == .user else { return false }
+    return extractText(from: last.content).lowercased().contains("write a 5-10 word title")
+}
+
+/// A command-prefix request: one user message holding `<policy_spec>` and `Command:`.
+/// Returns the command (text after the last `Command:`, up to where the command ends).
+public func prefixDetectionCommand(_ request: MessagesRequest) -> String? {
+    let messages = conversation(request)
+    guard messages.count == 1, messages[0].role == .user else { return nil }
+    let text = ByteText(extractText(from: messages[0].content))
+    guard text.contains("<policy_spec>"), let marker = text.rfind("Command:") else { return nil }
+    return pythonStrip(commandText(text.slice(marker + "Command:".utf8.count)))
+}
+
+/// A suggestion-mode request: any user message contains "[SUGGESTION MODE:".
+public func isSuggestionModeRequest(_ request: MessagesRequest) -> Bool {
+    request.messages.contains { $0.role == .user && ByteText(extractText(from: $0.content)).contains("[SUGGESTION MODE:") }
+}
+
+/// A file-path extraction request: one user message, no tools, with `Command:` then
+/// `Output:` and a mention of filepaths. Returns the command and the output, the output
+/// cut at the first `<` and then at the first blank line.
+public func filepathExtractionRequest(_ request: MessagesRequest) -> (command: String, output: String)? {
+    let messages = conversation(request)
+    guard messages.count == 1, messages[0].role == .user else { return nil }
+    if let tools = request.tools, !tools.isEmpty { return nil }
+    let content = extractText(from: messages[0].content)
+    let text = ByteText(content)
+    guard text.contains("Command:"), text.contains("Output:") else { return nil }
+    guard content.lowercased().contains("filepaths") else { return nil }
+    let commandStart = text.find("Command:")! + "Command:".utf8.count
+    guard let outputMarker = text.find("Output:", from: commandStart) else { return nil }
+    let command = pythonStrip(text.slice(commandStart, outputMarker))
+    var output = pythonStrip(text.slice(outputMarker + "Output:".utf8.count))
+    for marker in ["<", "\n\n"] {
+        let o = ByteText(output)
+        if let cut = o.find(marker) { output = pythonStrip(o.slice(0, cut)) }
+    }
+    return (command, output)
+}
+
+/// The command at the start of `tail`, without text that follows it in the prompt.
+///
+/// The command ends at a blank line, or before a line starting with a tag (`<x`, `</x`),
+/// but only where bash would be between commands: inside quotes or a here-document body
+/// a blank line or a `<` line is part of the command.
+func commandText(_ tail: String) -> String {
+    let s = Array(tail.unicodeScalars)
+    enum Quote { case none, single, ansiC, double }
+    var quote = Quote.none
+    var heredocs: [(delimiter: String, stripTabs: Bool)] = []
+    // Blank lines before the command begins (`Command:\n\ngit status`) do not end it.
+    var started = false
+    var i = 0
+
+    func lineEnd(from j: Int) -> Int {
+        var k = j
+        while k < s.count && s[k] != "\n" { k += 1 }
+        return k
+    }
+
+    while i < s.count {
+        let c = s[i]
+        if !started {
+            started = !isPythonWhitespace(c)
+            if !started {
+                i += 1
+                continue
+            }
+        }
+        switch quote {
+        case .single:
+            if c == "'" { quote = .none }
+        case .ansiC:
+            if c == "\\" { i += 1 } else if c == "'" { quote = .none }
+        case .double:
+            if c == "\\" { i += 1 } else if c == "\"" { quote = .none }
+        case .none:
+            if c == "\\" {
+                i += 1
+            } else if c == "'" {
+                quote = .single
+            } else if c == "\"" {
+                quote = .double
+            } else if c == "$", i + 1 < s.count, s[i + 1] == "'" {
+                quote = .ansiC
+                i += 1
+            } else if c == "<", i + 1 < s.count, s[i + 1] == "<", !(i + 2 < s.count && s[i + 2] == "<") {
+                if let (doc, next) = hereDocument(s, from: i + 2) {
+                    heredocs.append(doc)
+                    i = next
+                    continue
+                }
+            } else if c == "\n" {
+                // Skip here-document bodies: they start on the line after their operator.
+                var lineStart = i + 1
+                while let doc = heredocs.first {
+                    heredocs.removeFirst()
+                    while lineStart < s.count {
+                        let end = lineEnd(from: lineStart)
+                        var line = s[lineStart..<end]
+                        if doc.stripTabs { line = line.drop { $0 == "\t" } }
+                        lineStart = end + 1
+                        if String(String.UnicodeScalarView(line)) == doc.delimiter { break }
+                    }
+                }
+                if lineStart >= s.count { return tail }
+                let nextLine = s[lineStart..<lineEnd(from: lineStart)]
+                if nextLine.allSatisfy({ isPythonWhitespace($0) }) || startsWithTag(nextLine) {
+                    return String(String.UnicodeScalarView(s[..<i]))
+                }
+                i = lineStart
+                continue
+            }
+        }
+        i += 1
+    }
+    return tail
+}
+
+private func startsWithTag(_ line: ArraySlice<Unicode.Scalar>) -> Bool {
+    guard line.first == "<", line.count > 1 else { return false }
+    let n = line[line.startIndex + 1]
+    return n == "/" || n == "!" || n.properties.isAlphabetic
+}
+
+/// Reads the delimiter of a here-document whose `<<` ends just before `from`: an optional
+/// `-` (strip leading tabs), blanks, then the word, whose quotes are removed.
+private func hereDocument(_ s: [Unicode.Scalar], from start: Int) -> ((delimiter: String, stripTabs: Bool), Int)? {
+    var i = start
+    var stripTabs = false
+    if i < s.count && s[i] == "-" {
+        stripTabs = true
+        i += 1
+    }
+    while i < s.count && (s[i] == " " || s[i] == "\t") { i += 1 }
+    var word = String.UnicodeScalarView()
+    var quote: Unicode.Scalar? = nil
+    while i < s.count {
+        let c = s[i]
+        if let q = quote {
+            if c == q { quote = nil } else { word.append(c) }
+        } else if c == "'" || c == "\"" {
+            quote = c
+        } else if c == "\\" {
+            if i + 1 < s.count { word.append(s[i + 1]); i += 1 }
+        } else if c == " " || c == "\t" || c == "\n" || c == ";" || c == "|" || c == "&" || c == "<" || c == ">" || c == ")" {
+            break
+        } else {
+            word.append(c)
+        }
+        i += 1
+    }
+    guard !word.isEmpty, quote == nil else { return nil }
+    return ((String(word), stripTabs), i)
+}

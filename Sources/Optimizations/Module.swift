@@ -1,1 +1,0 @@
-// Module Optimizations: see the files beside this one.

@@ -1,0 +1,73 @@
+import AnthropicAPI
+import Foundation
+
+/// Which fast paths are on; each mirrors one of the reference's settings
+/// (`ENABLE_NETWORK_PROBE_MOCK`, `FAST_PREFIX_DETECTION`, `ENABLE_TITLE_GENERATION_SKIP`,
+/// `ENABLE_SUGGESTION_MODE_SKIP`, `ENABLE_FILEPATH_EXTRACTION_MOCK`), all on by default.
+public struct OptimizationSwitches: Sendable, Equatable {
+    public var quotaMock: Bool
+    public var prefixDetection: Bool
+    public var titleSkip: Bool
+    public var suggestionSkip: Bool
+    public var filepathMock: Bool
+
+    public init(
+        quotaMock: Bool = true, prefixDetection: Bool = true, titleSkip: Bool = true,
+        suggestionSkip: Bool = true, filepathMock: Bool = true
+    ) {
+        self.quotaMock = quotaMock
+        self.prefixDetection = prefixDetection
+        self.titleSkip = titleSkip
+        self.suggestionSkip = suggestionSkip
+        self.filepathMock = filepathMock
+    }
+
+    public static let allOff = OptimizationSwitches(
+        quotaMock: false, prefixDetection: false, titleSkip: false, suggestionSkip: false, filepathMock: false)
+}
+
+/// The fast path that answered a request, for logging.
+public enum Optimization: String, Sendable, Equatable {
+    case quotaMock = "quota_mock"
+    case prefixDetection = "prefix_detection"
+    case titleSkip = "title_skip"
+    case suggestionSkip = "suggestion_skip"
+    case filepathMock = "filepath_mock"
+}
+
+public struct OptimizedResponse: Sendable, Equatable {
+    public var optimization: Optimization
+    public var response: MessagesResponse
+}
+
+/// Answers a request locally when it is one of Claude Code's housekeeping calls, trying
+/// the fast paths in the reference's order (quota, prefix, title, suggestion, filepath);
+/// nil when the request must go upstream.
+public func tryOptimizations(
+    _ request: MessagesRequest, switches: OptimizationSwitches,
+    makeID: () -> String = { "msg_" + UUID().uuidString.lowercased() }
+) -> OptimizedResponse? {
+    func answer(_ kind: Optimization, _ text: String, input: Int, output: Int) -> OptimizedResponse {
+        OptimizedResponse(
+            optimization: kind,
+            response: MessagesResponse(
+                id: makeID(), model: request.model, content: [.text(text)], stopReason: .endTurn,
+                usage: Usage(inputTokens: input, outputTokens: output)))
+    }
+    if switches.quotaMock, isQuotaCheckRequest(request) {
+        return answer(.quotaMock, "Quota check passed.", input: 10, output: 5)
+    }
+    if switches.prefixDetection, let command = prefixDetectionCommand(request) {
+        return answer(.prefixDetection, extractCommandPrefix(command), input: 100, output: 5)
+    }
+    if switches.titleSkip, isTitleGenerationRequest(request) {
+        return answer(.titleSkip, "Conversation", input: 100, output: 5)
+    }
+    if switches.suggestionSkip, isSuggestionModeRequest(request) {
+        return answer(.suggestionSkip, "", input: 100, output: 1)
+    }
+    if switches.filepathMock, let found = filepathExtractionRequest(request) {
+        return answer(.filepathMock, extractFilepaths(command: found.command, output: found.output), input: 100, output: 10)
+    }
+    return nil
+}
