@@ -1,1 +1,0 @@
-// Module ProxyConfig: see the files beside this one.

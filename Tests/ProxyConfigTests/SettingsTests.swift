@@ -1,0 +1,317 @@
+import ProxyConfig
+import Testing
+
+private func load(_ environment: [String: String] = [:], dotEnv: String? = nil) throws -> Settings {
+    try Settings.load(environment: environment, dotEnv: dotEnv)
+}
+
+private func problems(_ environment: [String: String], dotEnv: String? = nil) -> [String] {
+    do {
+        _ = try Settings.load(environment: environment, dotEnv: dotEnv)
+        return []
+    } catch {
+        return error.problems
+    }
+}
+
+@Suite struct SettingsDefaultsTests {
+    @Test func defaultsMatchTheReference() throws {
+        let s = try load()
+        #expect(s == Settings())
+        #expect(s.providerType == "nvidia_nim")
+        #expect(s.messagingPlatform == "telegram")
+        #expect(s.nvidiaNimApiKey == "")
+        #expect(s.model == "moonshotai/kimi-k2-thinking")
+        #expect(s.nvidiaNimRateLimit == 40)
+        #expect(s.nvidiaNimRateWindow == 60)
+        #expect(s.fastPrefixDetection && s.enableNetworkProbeMock && s.enableTitleGenerationSkip)
+        #expect(s.enableSuggestionModeSkip && s.enableFilepathExtractionMock)
+        #expect(s.telegramBotToken == nil && s.allowedTelegramUserId == nil)
+        #expect(s.claudeWorkspace == "./agent_workspace")
+        #expect(s.allowedDir == "")
+        #expect(s.maxCliSessions == 10)
+        #expect(s.host == "127.0.0.1")
+        #expect(s.port == 8082)
+        #expect(s.logFile == "server.log")
+        #expect(s.nvidiaNimBaseURL == "https://integrate.api.nvidia.com/v1")
+        #expect(s.modelOpus == nil && s.modelSonnet == nil && s.modelHaiku == nil)
+        #expect(s.maxRequestBodyBytes == 33_554_432)
+        #expect(s.headerTimeoutSeconds == 30 && s.idleTimeoutSeconds == 75)
+        #expect(s.upstreamConnectTimeoutSeconds == 10 && s.upstreamStallTimeoutSeconds == 120)
+        #expect(s.shutdownTimeoutSeconds == 5)
+        #expect(s.proxyAuthToken == nil)
+        #expect(s.claudeCliBin == "claude")
+    }
+
+    @Test func nimDefaultsMatchTheReference() throws {
+        let nim = try load().nim
+        #expect(nim.temperature == 1.0 && nim.topP == 1.0 && nim.topK == -1)
+        #expect(nim.maxTokens == 81920)
+        #expect(nim.presencePenalty == 0 && nim.frequencyPenalty == 0 && nim.minP == 0)
+        #expect(nim.repetitionPenalty == 1.0)
+        #expect(nim.seed == nil && nim.stop == nil && nim.chatTemplate == nil && nim.requestId == nil)
+        #expect(nim.parallelToolCalls && !nim.returnTokensAsTokenIds && !nim.includeStopStrInOutput && !nim.ignoreEos)
+        #expect(nim.minTokens == 0)
+        #expect(nim.reasoningEffort == .high)
+        #expect(nim.includeReasoning)
+    }
+
+    @Test func referenceEnvExampleLoads() throws {
+        // The reference's .env.example, verbatim in substance.
+        let example = """
+            MODEL="stepfun-ai/step-3.5-flash"
+            CLAUDE_WORKSPACE="./agent_workspace"
+            MAX_CLI_SESSIONS=10
+            ALLOWED_DIR=""
+            FAST_PREFIX_DETECTION=true
+            ENABLE_NETWORK_PROBE_MOCK=true
+            TELEGRAM_BOT_TOKEN=""
+            ALLOWED_TELEGRAM_USER_ID=""
+            MESSAGING_RATE_LIMIT=1
+            MESSAGING_RATE_WINDOW=1
+            NVIDIA_NIM_API_KEY=""
+            NVIDIA_NIM_RATE_LIMIT=40
+            NVIDIA_NIM_RATE_WINDOW=60
+            # All NVIDIA_NIM_* settings are strictly validated (unknown keys will error).
+            NVIDIA_NIM_TEMPERATURE=1.0
+            NVIDIA_NIM_TOP_P=1.0
+            NVIDIA_NIM_TOP_K=-1
+            NVIDIA_NIM_MAX_TOKENS=81920
+            NVIDIA_NIM_PRESENCE_PENALTY=0.0
+            NVIDIA_NIM_FREQUENCY_PENALTY=0.0
+            NVIDIA_NIM_MIN_P=0.0
+            NVIDIA_NIM_REPETITION_PENALTY=1.0
+            NVIDIA_NIM_SEED=
+            NVIDIA_NIM_STOP=
+            NVIDIA_NIM_PARALLEL_TOOL_CALLS=true
+            NVIDIA_NIM_RETURN_TOKENS_AS_TOKEN_IDS=false
+            NVIDIA_NIM_INCLUDE_STOP_STR_IN_OUTPUT=false
+            NVIDIA_NIM_IGNORE_EOS=false
+            NVIDIA_NIM_MIN_TOKENS=0
+            NVIDIA_NIM_CHAT_TEMPLATE=""
+            NVIDIA_NIM_REQUEST_ID=""
+            NVIDIA_NIM_REASONING_EFFORT=high
+            NVIDIA_NIM_INCLUDE_REASONING=true
+            """
+        let s = try load(dotEnv: example)
+        var expected = Settings()
+        expected.model = "stepfun-ai/step-3.5-flash"
+        #expect(s == expected)
+    }
+}
+
+/// Ported from the reference's tests/test_config.py (TestNimSettingsValidBounds and friends).
+@Suite struct NimSettingsBoundsTests {
+    @Test(arguments: [-1, 0, 1, 100])
+    func topKValid(topK: Int) throws {
+        #expect(try load(["NVIDIA_NIM_TOP_K": String(topK)]).nim.topK == topK)
+    }
+
+    @Test(arguments: ["0.0": 0.0, "0.5": 0.5, "1.0": 1.0, "2.0": 2.0])
+    func temperatureValid(text: String, value: Double) throws {
+        #expect(try load(["NVIDIA_NIM_TEMPERATURE": text]).nim.temperature == value)
+    }
+
+    @Test(arguments: ["0.0": 0.0, "0.5": 0.5, "1.0": 1.0])
+    func topPValid(text: String, value: Double) throws {
+        #expect(try load(["NVIDIA_NIM_TOP_P": text]).nim.topP == value)
+    }
+
+    @Test(arguments: NimSettings.ReasoningEffort.allCases)
+    func reasoningEffortValid(effort: NimSettings.ReasoningEffort) throws {
+        #expect(try load(["NVIDIA_NIM_REASONING_EFFORT": effort.rawValue]).nim.reasoningEffort == effort)
+    }
+
+    @Test func tokenBoundsValid() throws {
+        let nim = try load(["NVIDIA_NIM_MAX_TOKENS": "1", "NVIDIA_NIM_MIN_TOKENS": "0"]).nim
+        #expect(nim.maxTokens == 1 && nim.minTokens == 0)
+    }
+
+    @Test(arguments: ["-2.0": -2.0, "0.0": 0.0, "2.0": 2.0])
+    func penaltiesValid(text: String, value: Double) throws {
+        let nim = try load(["NVIDIA_NIM_PRESENCE_PENALTY": text, "NVIDIA_NIM_FREQUENCY_PENALTY": text]).nim
+        #expect(nim.presencePenalty == value && nim.frequencyPenalty == value)
+    }
+
+    @Test(arguments: ["0.0": 0.0, "0.5": 0.5, "1.0": 1.0])
+    func minPValid(text: String, value: Double) throws {
+        #expect(try load(["NVIDIA_NIM_MIN_P": text]).nim.minP == value)
+    }
+
+    @Test(arguments: [
+        ("NVIDIA_NIM_TOP_K", "-2", "NVIDIA_NIM_TOP_K=-2 is out of range: must be -1 or >= 0"),
+        ("NVIDIA_NIM_TOP_K", "-100", "NVIDIA_NIM_TOP_K=-100 is out of range: must be -1 or >= 0"),
+        ("NVIDIA_NIM_TEMPERATURE", "-0.1", "NVIDIA_NIM_TEMPERATURE=-0.1 is out of range: must be >= 0.0"),
+        ("NVIDIA_NIM_TOP_P", "-0.1", "NVIDIA_NIM_TOP_P=-0.1 is out of range: must be between 0.0 and 1.0"),
+        ("NVIDIA_NIM_TOP_P", "1.1", "NVIDIA_NIM_TOP_P=1.1 is out of range: must be between 0.0 and 1.0"),
+        ("NVIDIA_NIM_TOP_P", "1.5", "NVIDIA_NIM_TOP_P=1.5 is out of range: must be between 0.0 and 1.0"),
+        ("NVIDIA_NIM_PRESENCE_PENALTY", "-2.1", "NVIDIA_NIM_PRESENCE_PENALTY=-2.1 is out of range: must be between -2.0 and 2.0"),
+        ("NVIDIA_NIM_PRESENCE_PENALTY", "2.1", "NVIDIA_NIM_PRESENCE_PENALTY=2.1 is out of range: must be between -2.0 and 2.0"),
+        ("NVIDIA_NIM_FREQUENCY_PENALTY", "-2.1", "NVIDIA_NIM_FREQUENCY_PENALTY=-2.1 is out of range: must be between -2.0 and 2.0"),
+        ("NVIDIA_NIM_FREQUENCY_PENALTY", "2.1", "NVIDIA_NIM_FREQUENCY_PENALTY=2.1 is out of range: must be between -2.0 and 2.0"),
+        ("NVIDIA_NIM_MIN_P", "-0.1", "NVIDIA_NIM_MIN_P=-0.1 is out of range: must be between 0.0 and 1.0"),
+        ("NVIDIA_NIM_MIN_P", "1.1", "NVIDIA_NIM_MIN_P=1.1 is out of range: must be between 0.0 and 1.0"),
+        ("NVIDIA_NIM_MAX_TOKENS", "0", "NVIDIA_NIM_MAX_TOKENS=0 is out of range: must be >= 1"),
+        ("NVIDIA_NIM_MAX_TOKENS", "-1", "NVIDIA_NIM_MAX_TOKENS=-1 is out of range: must be >= 1"),
+        ("NVIDIA_NIM_MIN_TOKENS", "-1", "NVIDIA_NIM_MIN_TOKENS=-1 is out of range: must be >= 0"),
+        ("NVIDIA_NIM_REPETITION_PENALTY", "-0.5", "NVIDIA_NIM_REPETITION_PENALTY=-0.5 is out of range: must be >= 0.0"),
+        ("NVIDIA_NIM_REASONING_EFFORT", "invalid", "NVIDIA_NIM_REASONING_EFFORT=invalid is not allowed: must be one of low, medium, high"),
+        ("NVIDIA_NIM_REASONING_EFFORT", "HIGH", "NVIDIA_NIM_REASONING_EFFORT=HIGH is not allowed: must be one of low, medium, high"),
+        ("NVIDIA_NIM_TOP_P", "abc", "NVIDIA_NIM_TOP_P=abc is not a number: must be between 0.0 and 1.0"),
+        ("NVIDIA_NIM_TEMPERATURE", "nan", "NVIDIA_NIM_TEMPERATURE=nan is not a number: must be >= 0.0"),
+        ("NVIDIA_NIM_TEMPERATURE", "inf", "NVIDIA_NIM_TEMPERATURE=inf is not a number: must be >= 0.0"),
+        ("NVIDIA_NIM_TEMPERATURE", "0x1p1", "NVIDIA_NIM_TEMPERATURE=0x1p1 is not a number: must be >= 0.0"),
+        ("NVIDIA_NIM_TEMPERATURE", "", "NVIDIA_NIM_TEMPERATURE= is not a number: must be >= 0.0"),
+        ("NVIDIA_NIM_MAX_TOKENS", "1.5", "NVIDIA_NIM_MAX_TOKENS=1.5 is not an integer: must be >= 1"),
+        ("NVIDIA_NIM_MAX_TOKENS", "1e3", "NVIDIA_NIM_MAX_TOKENS=1e3 is not an integer: must be >= 1"),
+        ("NVIDIA_NIM_MAX_TOKENS", "99999999999999999999", "NVIDIA_NIM_MAX_TOKENS=99999999999999999999 is not an integer: must be >= 1"),
+        ("NVIDIA_NIM_SEED", "x42", "NVIDIA_NIM_SEED=x42 is not an integer: must be a whole number or empty"),
+        ("NVIDIA_NIM_IGNORE_EOS", "maybe", "NVIDIA_NIM_IGNORE_EOS=maybe is not a boolean: must be one of true, false, 1, 0, yes, no, on, off, t, f, y, n"),
+        ("NVIDIA_NIM_UNKNOWN_FIELD", "value", "NVIDIA_NIM_UNKNOWN_FIELD is not a known setting: NVIDIA_NIM_* keys must be one of " + Settings.knownNvidiaNimKeys.joined(separator: ", ")),
+        ("NVIDIA_NIM_RATE_LIMIT", "0", "NVIDIA_NIM_RATE_LIMIT=0 is out of range: must be >= 1"),
+        ("NVIDIA_NIM_RATE_WINDOW", "-5", "NVIDIA_NIM_RATE_WINDOW=-5 is out of range: must be >= 1"),
+        ("NVIDIA_NIM_BASE_URL", "ftp://example.com", "NVIDIA_NIM_BASE_URL=ftp://example.com is not an http(s) URL: must look like https://integrate.api.nvidia.com/v1"),
+        ("NVIDIA_NIM_BASE_URL", "http://", "NVIDIA_NIM_BASE_URL=http:// is not an http(s) URL: must look like https://integrate.api.nvidia.com/v1"),
+        ("MAX_CLI_SESSIONS", "0", "MAX_CLI_SESSIONS=0 is out of range: must be >= 1"),
+        ("PORT", "65536", "PORT=65536 is out of range: must be between 0 and 65535"),
+        ("PORT", "-1", "PORT=-1 is out of range: must be between 0 and 65535"),
+        ("PORT", "80a", "PORT=80a is not an integer: must be between 0 and 65535"),
+        ("FAST_PREFIX_DETECTION", "enabled", "FAST_PREFIX_DETECTION=enabled is not a boolean: must be one of true, false, 1, 0, yes, no, on, off, t, f, y, n"),
+        ("PROVIDER_TYPE", "openai", "PROVIDER_TYPE=openai is not allowed: must be one of nvidia_nim"),
+        ("MODEL", "", "MODEL= is empty: a value is required"),
+        ("HOST", " ", "HOST=  is empty: a value is required"),
+        ("CLAUDE_CLI_BIN", "", "CLAUDE_CLI_BIN= is empty: a value is required"),
+        ("MAX_REQUEST_BODY_BYTES", "0", "MAX_REQUEST_BODY_BYTES=0 is out of range: must be >= 1"),
+        ("HTTP_HEADER_TIMEOUT", "0", "HTTP_HEADER_TIMEOUT=0 is out of range: must be a number of seconds > 0"),
+        ("HTTP_IDLE_TIMEOUT", "soon", "HTTP_IDLE_TIMEOUT=soon is not a number: must be a number of seconds > 0"),
+        ("UPSTREAM_CONNECT_TIMEOUT", "-1", "UPSTREAM_CONNECT_TIMEOUT=-1 is out of range: must be a number of seconds > 0"),
+        ("UPSTREAM_STALL_TIMEOUT", "0.0", "UPSTREAM_STALL_TIMEOUT=0.0 is out of range: must be a number of seconds > 0"),
+        ("SHUTDOWN_TIMEOUT", "-0.5", "SHUTDOWN_TIMEOUT=-0.5 is out of range: must be >= 0.0"),
+    ])
+    func rejects(key: String, value: String, message: String) {
+        #expect(problems([key: value]) == [message])
+    }
+
+    @Test func errorDescription() {
+        #expect(ConfigError(problems: ["A=1 is bad"]).description == "invalid configuration: A=1 is bad")
+        #expect(ConfigError(problems: ["A", "B"]).description == "invalid configuration:\n  - A\n  - B")
+    }
+}
+
+/// Ported from TestNimSettingsValidators and TestSettingsOptionalStr.
+@Suite struct OptionalValueTests {
+    @Test func seed() throws {
+        #expect(try load(["NVIDIA_NIM_SEED": ""]).nim.seed == nil)
+        #expect(try load(["NVIDIA_NIM_SEED": "42"]).nim.seed == 42)
+        #expect(try load(["NVIDIA_NIM_SEED": "-7"]).nim.seed == -7)
+        #expect(try load().nim.seed == nil)
+    }
+
+    @Test func optionalStrings() throws {
+        #expect(try load(["NVIDIA_NIM_STOP": ""]).nim.stop == nil)
+        #expect(try load(["NVIDIA_NIM_STOP": "STOP"]).nim.stop == "STOP")
+        #expect(try load(["NVIDIA_NIM_CHAT_TEMPLATE": ""]).nim.chatTemplate == nil)
+        #expect(try load(["NVIDIA_NIM_CHAT_TEMPLATE": "template"]).nim.chatTemplate == "template")
+        #expect(try load(["NVIDIA_NIM_REQUEST_ID": "r-1"]).nim.requestId == "r-1")
+        #expect(try load(["TELEGRAM_BOT_TOKEN": ""]).telegramBotToken == nil)
+        #expect(try load(["TELEGRAM_BOT_TOKEN": "abc123"]).telegramBotToken == "abc123")
+        #expect(try load(["ALLOWED_TELEGRAM_USER_ID": ""]).allowedTelegramUserId == nil)
+        #expect(try load(["MODEL_OPUS": "", "MODEL_SONNET": "a/b", "MODEL_HAIKU": "c/d"]).modelOpus == nil)
+        #expect(try load(["MODEL_SONNET": "a/b"]).modelSonnet == "a/b")
+        #expect(try load(["MODEL_HAIKU": "c/d"]).modelHaiku == "c/d")
+        #expect(try load(["PROXY_AUTH_TOKEN": ""]).proxyAuthToken == nil)
+        #expect(try load(["PROXY_AUTH_TOKEN": "s3cret"]).proxyAuthToken == "s3cret")
+    }
+}
+
+@Suite struct LoadingRulesTests {
+    @Test func environmentWinsOverDotEnv() throws {
+        let s = try load(["MODEL": "env/model", "PORT": "9000"], dotEnv: "MODEL=file/model\nHOST=0.0.0.0\nPORT=9100")
+        #expect(s.model == "env/model")
+        #expect(s.port == 9000)
+        #expect(s.host == "0.0.0.0")
+    }
+
+    @Test func laterDotEnvLinesWin() throws {
+        #expect(try load(dotEnv: "PORT=1\nPORT=2").port == 2)
+    }
+
+    @Test func namesAreCaseInsensitive() throws {
+        let s = try load(["nvidia_nim_top_p": "0.25", "Port": "9001"], dotEnv: "model=file/model")
+        #expect(s.nim.topP == 0.25)
+        #expect(s.port == 9001)
+        #expect(s.model == "file/model")
+        // The environment wins over .env whatever the casing.
+        #expect(try load(["model": "env/model"], dotEnv: "MODEL=file/model").model == "env/model")
+        // Within the environment, the uppercase spelling wins.
+        #expect(try load(["PORT": "1000", "port": "2000", "Port": "3000"]).port == 1000)
+        // Unknown-key checks are case-insensitive too.
+        #expect(problems(["nvidia_nim_bogus": "1"]).first?.hasPrefix("nvidia_nim_bogus is not a known setting") == true)
+    }
+
+    @Test func unrelatedKeysAreIgnored() throws {
+        #expect(try load(["PATH": "/bin", "MESSAGING_RATE_LIMIT": "x", "NVIDIA_API": "1"]) == Settings())
+    }
+
+    @Test func unknownNimKeyInDotEnvStopsStartup() {
+        #expect(problems([:], dotEnv: "NVIDIA_NIM_TOPP=0.5").count == 1)
+    }
+
+    @Test func allProblemsAreCollected() {
+        let found = problems(
+            ["NVIDIA_NIM_TOP_P": "1.5", "PORT": "x", "NVIDIA_NIM_NOPE": "1"],
+            dotEnv: "NVIDIA_NIM_MAX_TOKENS=0\nENABLE_NETWORK_PROBE_MOCK=sometimes")
+        #expect(found.count == 5)
+        #expect(found.contains("NVIDIA_NIM_TOP_P=1.5 is out of range: must be between 0.0 and 1.0"))
+        #expect(found.contains("PORT=x is not an integer: must be between 0 and 65535"))
+        #expect(found.contains("NVIDIA_NIM_MAX_TOKENS=0 is out of range: must be >= 1"))
+        #expect(found.contains { $0.hasPrefix("ENABLE_NETWORK_PROBE_MOCK=sometimes is not a boolean") })
+        #expect(found.contains { $0.hasPrefix("NVIDIA_NIM_NOPE is not a known setting") })
+    }
+
+    @Test(arguments: [
+        ("true", true), ("TRUE", true), ("1", true), ("yes", true), ("On", true), ("t", true), ("Y", true),
+        ("false", false), ("False", false), ("0", false), ("no", false), ("OFF", false), ("f", false), ("n", false),
+        (" true ", true),
+    ])
+    func booleans(text: String, value: Bool) throws {
+        let s = try load(["FAST_PREFIX_DETECTION": text, "NVIDIA_NIM_IGNORE_EOS": text])
+        #expect(s.fastPrefixDetection == value)
+        #expect(s.nim.ignoreEos == value)
+    }
+
+    @Test func numberForms() throws {
+        #expect(try load(["NVIDIA_NIM_TEMPERATURE": "1"]).nim.temperature == 1)
+        #expect(try load(["NVIDIA_NIM_TEMPERATURE": ".5"]).nim.temperature == 0.5)
+        #expect(try load(["NVIDIA_NIM_TEMPERATURE": "2."]).nim.temperature == 2)
+        #expect(try load(["NVIDIA_NIM_TEMPERATURE": "5e-1"]).nim.temperature == 0.5)
+        #expect(try load(["NVIDIA_NIM_TEMPERATURE": " 0.7 "]).nim.temperature == 0.7)
+        #expect(try load(["NVIDIA_NIM_TOP_K": "+40"]).nim.topK == 40)
+        #expect(try load(["PORT": "0"]).port == 0)
+        #expect(try load(["PORT": "65535"]).port == 65535)
+        #expect(try load(["SHUTDOWN_TIMEOUT": "0"]).shutdownTimeoutSeconds == 0)
+        #expect(try load(["HTTP_HEADER_TIMEOUT": "2.5"]).headerTimeoutSeconds == 2.5)
+        #expect(try load(["MAX_REQUEST_BODY_BYTES": "1024"]).maxRequestBodyBytes == 1024)
+    }
+
+    @Test func baseURL() throws {
+        #expect(try load(["NVIDIA_NIM_BASE_URL": "http://127.0.0.1:9999/v1/"]).nvidiaNimBaseURL == "http://127.0.0.1:9999/v1")
+        #expect(try load(["NVIDIA_NIM_BASE_URL": "HTTPS://nim.example"]).nvidiaNimBaseURL == "HTTPS://nim.example")
+        #expect(problems(["NVIDIA_NIM_BASE_URL": "integrate.api.nvidia.com"]).count == 1)
+        #expect(problems(["NVIDIA_NIM_BASE_URL": "http://a b"]).count == 1)
+    }
+
+    @Test func otherFields() throws {
+        let s = try load([
+            "NVIDIA_NIM_API_KEY": "nvapi-x", "CLAUDE_WORKSPACE": "/w", "ALLOWED_DIR": "/a", "LOG_FILE": "x.log",
+            "MESSAGING_PLATFORM": "discord", "MAX_CLI_SESSIONS": "3", "CLAUDE_CLI_BIN": "/usr/bin/claude",
+            "NVIDIA_NIM_RATE_LIMIT": "100", "NVIDIA_NIM_RATE_WINDOW": "30",
+        ])
+        #expect(s.nvidiaNimApiKey == "nvapi-x")
+        #expect(s.claudeWorkspace == "/w" && s.allowedDir == "/a" && s.logFile == "x.log")
+        #expect(s.messagingPlatform == "discord")
+        #expect(s.maxCliSessions == 3)
+        #expect(s.claudeCliBin == "/usr/bin/claude")
+        #expect(s.nvidiaNimRateLimit == 100 && s.nvidiaNimRateWindow == 30)
+    }
+}
