@@ -22,6 +22,8 @@ public final class CL100KTokenizer: Sendable {
         else {
             preconditionFailure("Tokenizer resource \(name) is missing from the module bundle")
         }
+        // Build the character table now too, so the first request does not pay for it.
+        _ = CharacterClass.bmp.count
         do {
             return try CL100KTokenizer(ranksFile: [UInt8](data))
         } catch {
@@ -78,19 +80,5 @@ public final class CL100KTokenizer: Sendable {
               }
             }
         }
-    }
-}
-
-extension CL100KTokenizer {
-    public func _pieceCount(_ text: String) -> Int {
-        var n = 0
-        text.utf8.withContiguousStorageIfAvailable { bytes in
-          CharacterClass.bmp.withUnsafeBufferPointer { classes in
-            let s = PreTokenizer(text: bytes, classes: classes.baseAddress!)
-            var start = 0
-            while start < bytes.count { start = s.pieceEnd(from: start); n += 1 }
-          }
-        }
-        return n
     }
 }

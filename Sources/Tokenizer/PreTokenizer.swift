@@ -150,9 +150,27 @@ struct PreTokenizer {
 }
 
 enum CharacterClass {
-    /// Classes of the Basic Multilingual Plane, built once: Swift's property lookup costs far more
-    /// than an array read, and non-Latin text is mostly BMP.
-    static let bmp: [UInt8] = (0..<0x10000).map { compute(UInt32($0)) }
+    /// Classes of the Basic Multilingual Plane, built on first use (a few milliseconds): Swift's
+    /// property lookup costs far more than an array read, and non-Latin text is mostly BMP.
+    static let bmp: [UInt8] = [UInt8](unsafeUninitializedCapacity: 0x10000) { table, count in
+        var v: UInt32 = 0
+        while v < 0x10000 {
+            switch v {
+            // Blocks whose every code point has one class, filled without asking the stdlib:
+            // surrogates (never in a String) and the Private Use Area (Co, fixed by Unicode's
+            // stability policy) are "other"; CJK Unified Ideographs with Extension A (fully
+            // assigned since Unicode 13) and the Hangul syllables are Lo.
+            case 0xD800...0xDFFF, 0xE000...0xF8FF:
+                table[Int(v)] = 0
+            case 0x3400...0x4DBF, 0x4E00...0x9FFF, 0xAC00...0xD7A3:
+                table[Int(v)] = PreTokenizer.letter
+            default:
+                table[Int(v)] = compute(v)
+            }
+            v += 1
+        }
+        count = 0x10000
+    }
 
     /// `\p{L}` and `\p{N}` are general categories L* and N*; `\s` is the White_Space property
     /// (the definitions of Rust's regex crate, which tiktoken uses).
@@ -160,9 +178,8 @@ enum CharacterClass {
     @inline(never)
     static func compute(_ v: UInt32) -> UInt8 {
         guard let scalar = Unicode.Scalar(v) else { return 0 }  // surrogates never occur in a String
-        let properties = scalar.properties
         var flags: UInt8 = 0
-        switch properties.generalCategory {
+        switch scalar.properties.generalCategory {
         case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter:
             flags |= PreTokenizer.letter
         case .decimalNumber, .letterNumber, .otherNumber:
@@ -170,8 +187,20 @@ enum CharacterClass {
         default:
             break
         }
-        if properties.isWhitespace { flags |= PreTokenizer.whitespace }
+        if isWhiteSpace(v) { flags |= PreTokenizer.whitespace }
         if v == 0x0A || v == 0x0D { flags |= PreTokenizer.lineBreak }
         return flags
+    }
+
+    /// Unicode's White_Space property, which has listed these 25 code points since Unicode 6.3
+    /// (PropList.txt); spelled out because the stdlib lookup is slow.
+    @inline(__always)
+    static func isWhiteSpace(_ v: UInt32) -> Bool {
+        switch v {
+        case 0x09...0x0D, 0x20, 0x85, 0xA0, 0x1680, 0x2000...0x200A, 0x2028, 0x2029, 0x202F, 0x205F, 0x3000:
+            return true
+        default:
+            return false
+        }
     }
 }
