@@ -1,1 +1,0 @@
-// Module StreamTranslation: see the files beside this one.

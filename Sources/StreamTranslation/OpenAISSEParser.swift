@@ -1,0 +1,100 @@
+import JSON
+
+/// One thing an OpenAI-compatible chat-completions stream said.
+public enum OpenAIStreamEvent: Sendable, Equatable {
+    /// A `data:` payload that parsed as JSON (normally a `chat.completion.chunk`).
+    case chunk(JSONValue)
+    /// `data: [DONE]`: the stream is complete; the OpenAI client stops reading here.
+    case done
+    /// A `data:` payload that is not JSON. The reference's client raises on it and
+    /// the stream ends with an error.
+    case malformed(payload: String, reason: String)
+}
+
+/// Incremental parser for `text/event-stream` bodies, per the WHATWG
+/// event-stream rules: feed it bytes split anywhere (inside a UTF-8 sequence,
+/// between `\r` and `\n`), get events once their blank line arrives.
+///
+/// Lines end in CRLF, LF or CR. `:` lines are comments. Several `data:` lines in
+/// one event are joined with `\n`. `event:`, `id:` and `retry:` are accepted and
+/// ignored (NIM sends none). An event with no data is not dispatched: the OpenAI
+/// client would try to JSON-decode the empty string and fail the stream.
+public struct OpenAISSEParser: Sendable {
+    private var line: [UInt8] = []
+    private var data: [UInt8] = []
+    private var hasData = false
+    /// The last byte fed was `\r`: a `\n` at the start of the next chunk belongs to it.
+    private var afterCR = false
+    private var atStreamStart = true
+
+    public init() {}
+
+    public mutating func feed(_ bytes: some Sequence<UInt8>) -> [OpenAIStreamEvent] {
+        var events: [OpenAIStreamEvent] = []
+        for byte in bytes {
+            if afterCR {
+                afterCR = false
+                if byte == 0x0A { continue }
+            }
+            switch byte {
+            case 0x0D:
+                afterCR = true
+                endLine(into: &events)
+            case 0x0A:
+                endLine(into: &events)
+            default:
+                line.append(byte)
+            }
+        }
+        return events
+    }
+
+    /// The body ended. An event without its terminating blank line is discarded,
+    /// as both the spec and the OpenAI client do.
+    public mutating func finish() -> [OpenAIStreamEvent] {
+        line.removeAll()
+        data.removeAll()
+        hasData = false
+        afterCR = false
+        return []
+    }
+
+    private mutating func endLine(into events: inout [OpenAIStreamEvent]) {
+        defer { line.removeAll(keepingCapacity: true) }
+        if atStreamStart {
+            atStreamStart = false
+            if line.starts(with: [0xEF, 0xBB, 0xBF]) { line.removeFirst(3) }
+        }
+        if line.isEmpty {
+            dispatch(into: &events)
+            return
+        }
+        if line[0] == UInt8(ascii: ":") { return }
+        let colon = line.firstIndex(of: UInt8(ascii: ":"))
+        let name = line[..<(colon ?? line.count)]
+        guard name.elementsEqual("data".utf8) else { return }
+        var valueStart = colon.map { $0 + 1 } ?? line.count
+        if valueStart < line.count, line[valueStart] == UInt8(ascii: " ") { valueStart += 1 }
+        if hasData { data.append(0x0A) }
+        data.append(contentsOf: line[valueStart...])
+        hasData = true
+    }
+
+    private mutating func dispatch(into events: inout [OpenAIStreamEvent]) {
+        guard hasData else { return }
+        defer {
+            data.removeAll(keepingCapacity: true)
+            hasData = false
+        }
+        // The OpenAI client checks `data.startswith("[DONE]")`.
+        if data.starts(with: "[DONE]".utf8) {
+            events.append(.done)
+            return
+        }
+        do {
+            events.append(.chunk(try JSONValue.parse(data)))
+        } catch {
+            events.append(.malformed(payload: String(decoding: data, as: UTF8.self), reason: error.description))
+        }
+    }
+}

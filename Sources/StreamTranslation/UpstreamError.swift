@@ -1,0 +1,191 @@
+import JSON
+
+/// Anthropic error types the proxy reports.
+public enum AnthropicErrorType: String, Sendable, Equatable {
+    case authentication = "authentication_error"
+    case invalidRequest = "invalid_request_error"
+    case rateLimit = "rate_limit_error"
+    case overloaded = "overloaded_error"
+    case api = "api_error"
+}
+
+/// A failure talking to the upstream that happened below HTTP.
+public enum TransportFailure: Sendable, Equatable {
+    /// No response within the timeout.
+    case timedOut
+    /// Could not connect, or the connection broke before a response arrived.
+    case connectionFailed
+    /// The response had started streaming and then stalled past the read timeout.
+    case streamTimedOut
+    /// The response had started streaming and the connection broke; `detail`
+    /// replaces the default description when the caller has a better one.
+    case streamInterrupted(detail: String?)
+    /// A `data:` payload was not JSON.
+    case malformedStream(reason: String)
+}
+
+/// An upstream failure mapped to what the client sees: the Anthropic error type,
+/// the HTTP status a non-streaming answer would carry, and the message (which is
+/// also the text of the error block in a stream).
+public struct UpstreamError: Error, Sendable, Equatable {
+    public var type: AnthropicErrorType
+    public var status: Int
+    public var message: String
+    /// Seconds the global rate limiter must block every request: the reference
+    /// blocks for 60 s whenever an upstream 429 reaches the error mapper.
+    public var rateLimitBlock: Double?
+
+    public init(type: AnthropicErrorType, status: Int, message: String, rateLimitBlock: Double? = nil) {
+        self.type = type
+        self.status = status
+        self.message = message
+        self.rateLimitBlock = rateLimitBlock
+    }
+
+    /// `{"type": "error", "error": {"type": ..., "message": ...}}`.
+    public var anthropicBody: JSONValue {
+        ["type": "error", "error": ["type": .string(type.rawValue), "message": .string(message)]]
+    }
+
+    /// The error a chunk carries in an `error` member, if any. The OpenAI client
+    /// raises on such a chunk (message from `error.message`, else a fixed text)
+    /// and the reference maps it to a generic API error.
+    public static func inStream(chunk: JSONValue) -> UpstreamError? {
+        guard case .object(let object) = chunk, let error = object["error"], error.isPythonTruthy else { return nil }
+        var message = "An error occurred during streaming"
+        if let m = error["message"]?.stringValue, !m.isEmpty { message = m }
+        return UpstreamError(type: .api, status: 500, message: message)
+    }
+}
+
+/// Maps an upstream failure the way the reference's `map_error` maps the OpenAI
+/// client's exceptions: pass the HTTP status and body of a non-2xx answer, or a
+/// transport failure (which wins when both are given).
+///
+/// The message is the OpenAI client's: `Error code: <status> - <body>` with the
+/// body as Python prints the parsed JSON (`{'error': {'message': ...}}`), the
+/// raw body when it is not JSON, or `Error code: <status>` when it is empty.
+public func mapUpstreamError(status: Int?, body: String?, transport: TransportFailure?) -> UpstreamError {
+    if let transport {
+        switch transport {
+        case .timedOut, .streamTimedOut:
+            return UpstreamError(type: .api, status: 500, message: "Request timed out.")
+        case .connectionFailed:
+            return UpstreamError(type: .api, status: 500, message: "Connection error.")
+        case .streamInterrupted(let detail):
+            return UpstreamError(
+                type: .api, status: 500,
+                message: detail ?? "peer closed connection without sending complete message body (incomplete chunked read)")
+        case .malformedStream(let reason):
+            return UpstreamError(type: .api, status: 500, message: "Invalid JSON in upstream stream: \(reason)")
+        }
+    }
+    let code = status ?? 500
+    let message = openAIStatusMessage(status: code, body: body)
+    switch code {
+    case 401: return UpstreamError(type: .authentication, status: 401, message: message)
+    case 429: return UpstreamError(type: .rateLimit, status: 429, message: message, rateLimitBlock: 60)
+    case 400: return UpstreamError(type: .invalidRequest, status: 400, message: message)
+    case 500...:
+        let lower = message.lowercased()
+        if lower.contains("overloaded") || lower.contains("capacity") {
+            return UpstreamError(type: .overloaded, status: 529, message: message)
+        }
+        // Every 5xx is reported as 500, as the reference does.
+        return UpstreamError(type: .api, status: 500, message: message)
+    default:
+        return UpstreamError(type: .api, status: code, message: message)
+    }
+}
+
+/// The OpenAI client's text for a failed status: JSON bodies are shown as Python
+/// shows the decoded value (`f"{body}"`), other bodies as their stripped text.
+func openAIStatusMessage(status: Int, body: String?) -> String {
+    let text = Array((body ?? "").unicodeScalars).strippingWhitespace().string
+    if !text.isEmpty, let parsed = try? JSONValue.parse(text) {
+        return "Error code: \(status) - \(parsed.pyStr)"
+    }
+    return text.isEmpty ? "Error code: \(status)" : text
+}
+
+extension JSONValue {
+    /// Python truthiness of the decoded value.
+    var isPythonTruthy: Bool {
+        switch self {
+        case .null: return false
+        case .bool(let b): return b
+        case .int(let i): return i != 0
+        case .bigInt: return true
+        case .double(let d): return d != 0
+        case .string(let s): return !s.isEmpty
+        case .array(let a): return !a.isEmpty
+        case .object(let o): return !o.isEmpty
+        }
+    }
+
+    /// Python's `str()` of the decoded value: like `repr` except a top-level string
+    /// is shown bare.
+    var pyStr: String {
+        if case .string(let s) = self { return s }
+        return pyRepr
+    }
+
+    /// Python's `repr()` of the value `json.loads` would return.
+    var pyRepr: String {
+        switch self {
+        case .null: return "None"
+        case .bool(let b): return b ? "True" : "False"
+        case .int(let i): return String(i)
+        case .bigInt(let digits): return digits
+        case .double(let d): return d.pythonRepr
+        case .string(let s): return pythonStringRepr(s)
+        case .array(let a): return "[" + a.map(\.pyRepr).joined(separator: ", ") + "]"
+        case .object(let o):
+            return "{" + o.map { pythonStringRepr($0.key) + ": " + $0.value.pyRepr }.joined(separator: ", ") + "}"
+        }
+    }
+}
+
+/// Python's `repr(str)`: single quotes unless the text has a `'` and no `"`,
+/// backslash escapes for the quote, `\\`, `\t`, `\n`, `\r`, and `\x`/`\u`/`\U`
+/// escapes for characters Python does not consider printable.
+func pythonStringRepr(_ s: String) -> String {
+    let quote: Unicode.Scalar = s.contains("'") && !s.contains("\"") ? "\"" : "'"
+    var out = String.UnicodeScalarView()
+    out.append(quote)
+    for c in s.unicodeScalars {
+        switch c {
+        case quote, "\\":
+            out.append("\\")
+            out.append(c)
+        case "\t": out.append(contentsOf: "\\t".unicodeScalars)
+        case "\n": out.append(contentsOf: "\\n".unicodeScalars)
+        case "\r": out.append(contentsOf: "\\r".unicodeScalars)
+        default:
+            if c.isPythonPrintable {
+                out.append(c)
+            } else {
+                let hex = String(c.value, radix: 16)
+                let (prefix, width) = c.value <= 0xFF ? ("\\x", 2) : c.value <= 0xFFFF ? ("\\u", 4) : ("\\U", 8)
+                out.append(contentsOf: (prefix + String(repeating: "0", count: width - hex.count) + hex).unicodeScalars)
+            }
+        }
+    }
+    out.append(quote)
+    return String(out)
+}
+
+extension Unicode.Scalar {
+    /// `str.isprintable()` for one character: everything but the Other (Cc, Cf,
+    /// Cs, Co, Cn) and Separator (Zl, Zp, Zs) categories, with the space allowed.
+    var isPythonPrintable: Bool {
+        if self == " " { return true }
+        switch properties.generalCategory {
+        case .control, .format, .surrogate, .privateUse, .unassigned,
+            .lineSeparator, .paragraphSeparator, .spaceSeparator:
+            return false
+        default:
+            return true
+        }
+    }
+}
