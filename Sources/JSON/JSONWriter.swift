@@ -119,12 +119,14 @@ private struct JSONWriter {
         let n = utf8.count
         while i < n {
             let b = utf8[i]
+            // Most bytes need nothing; test them with plain comparisons (a table
+            // lookup here costs a lazy-global check per byte).
+            if b >= 0x20 && b != 0x22 && b != 0x5C && (b < 0x7F || !escapeASCIIOnly) {
+                i += 1
+                continue
+            }
+            flushRun(utf8, from: runStart, to: i)
             if b >= 0x80 {
-                guard escapeASCIIOnly else {
-                    i += 1
-                    continue
-                }
-                flushRun(utf8, from: runStart, to: i)
                 let (scalar, length) = decodeScalar(utf8, at: i)
                 if scalar >= 0x10000 {
                     let v = scalar - 0x10000
@@ -134,24 +136,17 @@ private struct JSONWriter {
                     appendUnicodeEscape(UInt16(scalar))
                 }
                 i += length
-                runStart = i
-                continue
-            }
-            var escape = escapeTable[Int(b)]
-            // ensure_ascii escapes everything outside ' '...'~', DEL included.
-            if b == 0x7F && escapeASCIIOnly { escape = UInt8(ascii: "u") }
-            if escape == 0 {
-                i += 1
-                continue
-            }
-            flushRun(utf8, from: runStart, to: i)
-            if escape == UInt8(ascii: "u") {
-                appendUnicodeEscape(UInt16(b))
             } else {
-                output.append(UInt8(ascii: "\\"))
-                output.append(escape)
+                // ensure_ascii escapes DEL too, as \u007f.
+                let letter = shortEscapeLetter(b)
+                if letter == 0 {
+                    appendUnicodeEscape(UInt16(b))
+                } else {
+                    output.append(UInt8(ascii: "\\"))
+                    output.append(letter)
+                }
+                i += 1
             }
-            i += 1
             runStart = i
         }
         flushRun(utf8, from: runStart, to: n)
@@ -183,30 +178,34 @@ private struct JSONWriter {
     mutating func appendUnicodeEscape(_ unit: UInt16) {
         output.append(UInt8(ascii: "\\"))
         output.append(UInt8(ascii: "u"))
-        output.append(lowerHexDigits[Int(unit >> 12)])
-        output.append(lowerHexDigits[Int(unit >> 8 & 0xF)])
-        output.append(lowerHexDigits[Int(unit >> 4 & 0xF)])
-        output.append(lowerHexDigits[Int(unit & 0xF)])
+        output.append(lowerHexDigit(unit >> 12))
+        output.append(lowerHexDigit(unit >> 8 & 0xF))
+        output.append(lowerHexDigit(unit >> 4 & 0xF))
+        output.append(lowerHexDigit(unit & 0xF))
+    }
+
+    @inline(__always)
+    func lowerHexDigit(_ nibble: UInt16) -> UInt8 {
+        UInt8(truncatingIfNeeded: nibble < 10 ? 0x30 + nibble : 0x57 + nibble)
     }
 }
 
-private let lowerHexDigits: [UInt8] = Array("0123456789abcdef".utf8)
-
-/// For each ASCII byte: 0 when it is written as is, otherwise the letter after
-/// the backslash (`u` meaning `\u00XX`). Python escapes exactly `"`, `\` and
+/// The letter after the backslash for the escapes Python writes in short form,
+/// 0 for the bytes it writes as `\u00XX`. Python escapes exactly `"`, `\` and
 /// the C0 controls; `/` stays literal, and so does DEL unless `ensure_ascii`.
-private let escapeTable: [UInt8] = {
-    var table = [UInt8](repeating: 0, count: 128)
-    for b in 0..<0x20 { table[b] = UInt8(ascii: "u") }
-    table[0x08] = UInt8(ascii: "b")
-    table[0x09] = UInt8(ascii: "t")
-    table[0x0A] = UInt8(ascii: "n")
-    table[0x0C] = UInt8(ascii: "f")
-    table[0x0D] = UInt8(ascii: "r")
-    table[0x22] = UInt8(ascii: "\"")
-    table[0x5C] = UInt8(ascii: "\\")
-    return table
-}()
+@inline(__always)
+private func shortEscapeLetter(_ b: UInt8) -> UInt8 {
+    switch b {
+    case 0x08: return UInt8(ascii: "b")
+    case 0x09: return UInt8(ascii: "t")
+    case 0x0A: return UInt8(ascii: "n")
+    case 0x0C: return UInt8(ascii: "f")
+    case 0x0D: return UInt8(ascii: "r")
+    case 0x22: return UInt8(ascii: "\"")
+    case 0x5C: return UInt8(ascii: "\\")
+    default: return 0
+    }
+}
 
 /// Swift's `description` already yields the shortest round-trip digits (the
 /// same digits Python's repr picks); only the layout differs, so take the
