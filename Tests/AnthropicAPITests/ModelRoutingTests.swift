@@ -1,0 +1,77 @@
+import Testing
+
+@testable import AnthropicAPI
+
+@Suite struct ModelUtilsTests {
+    @Test(arguments: [
+        ("anthropic/claude-3", "claude-3"),
+        ("openai/gpt-4", "gpt-4"),
+        ("gemini/gemini-pro", "gemini-pro"),
+        ("no-prefix", "no-prefix"),
+        ("", ""),
+        ("anthropic/", ""),
+        ("anthropic/openai/nested", "openai/nested"),
+    ])
+    func stripsOneProviderPrefix(model: String, expected: String) {
+        #expect(stripProviderPrefix(model) == expected)
+    }
+
+    @Test(arguments: [
+        ("claude-3-sonnet", true),
+        ("claude-3-opus", true),
+        ("claude-3-haiku", true),
+        ("claude-2.1", true),
+        ("gpt-4", false),
+        ("gemini-pro", false),
+        ("", false),
+        ("my-claude-wrapper", true),
+        ("CLAUDE-3-SONNET", true),
+        ("sonnet-v2", true),
+        ("haiku-model", true),
+    ])
+    func recognisesClaudeNames(model: String, expected: Bool) {
+        #expect(isClaudeModel(model) == expected)
+    }
+
+    @Test(arguments: [
+        ("claude-3-sonnet", "target", "target"),
+        ("anthropic/claude-3-opus", "target", "target"),
+        ("anthropic/claude-3-sonnet", "target", "target"),
+        ("claude-3-opus", "target", "target"),
+        ("gpt-4", "target", "gpt-4"),
+        ("openai/gpt-3.5-turbo", "target", "openai/gpt-3.5-turbo"),
+        ("", "target", ""),
+    ])
+    func normalizesLikeTheReference(model: String, defaultModel: String, expected: String) {
+        #expect(normalizeModelName(model, defaultModel: defaultModel) == expected)
+        // A routing with no tiers is the reference's single-model mapping.
+        #expect(ModelRouting(default: defaultModel).resolve(model) == expected)
+    }
+}
+
+@Suite struct TierRoutingTests {
+    let routing = ModelRouting(default: "nim/default", opus: "nim/big", sonnet: "nim/mid", haiku: "nim/small")
+
+    @Test func eachTierGoesToItsModel() {
+        #expect(routing.resolve("claude-opus-4-5-20251101") == "nim/big")
+        #expect(routing.resolve("claude-sonnet-4-5") == "nim/mid")
+        #expect(routing.resolve("claude-3-haiku-20240307") == "nim/small")
+        #expect(routing.resolve("anthropic/Claude-3-HAIKU") == "nim/small")
+    }
+
+    @Test func claudeWithoutTierUsesDefault() {
+        #expect(routing.resolve("claude-2.1") == "nim/default")
+    }
+
+    @Test func unsetTierFallsBackToDefault() {
+        let partial = ModelRouting(default: "nim/default", opus: "nim/big")
+        #expect(partial.resolve("claude-sonnet-4") == "nim/default")
+        #expect(partial.resolve("claude-haiku-4") == "nim/default")
+        #expect(partial.resolve("claude-opus-4") == "nim/big")
+    }
+
+    @Test func nonClaudeNamesPassThroughWithPrefix() {
+        #expect(routing.resolve("openai/gpt-4o") == "openai/gpt-4o")
+        #expect(routing.resolve("moonshotai/kimi-k2") == "moonshotai/kimi-k2")
+    }
+}
