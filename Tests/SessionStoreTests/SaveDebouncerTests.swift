@@ -1,0 +1,175 @@
+import Testing
+@testable import SessionStore
+
+/// A hand-driven instant: milliseconds since an arbitrary origin.
+struct FakeInstant: InstantProtocol {
+    var ms: Int64
+    init(_ ms: Int64) { self.ms = ms }
+    func advanced(by duration: Duration) -> FakeInstant {
+        FakeInstant(ms + duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)
+    }
+    func duration(to other: FakeInstant) -> Duration { .milliseconds(other.ms - ms) }
+    static func < (a: FakeInstant, b: FakeInstant) -> Bool { a.ms < b.ms }
+}
+
+typealias Debouncer = SaveDebouncer<FakeInstant>
+
+@Suite struct SaveDebouncerTests {
+    @Test func referenceDelayIsHalfASecond() {
+        #expect(Debouncer().delay == .milliseconds(500))
+    }
+
+    @Test func saveComesHalfASecondAfterTheLastMutation() {
+        var d = Debouncer()
+        #expect(d.mutated(now: FakeInstant(0)) == .armTimer(deadline: FakeInstant(500)))
+        #expect(d.mutated(now: FakeInstant(300)) == .armTimer(deadline: FakeInstant(800)))
+        // The first timer, if the loop did not re-arm it, fires early and is ignored.
+        #expect(d.timerFired(now: FakeInstant(500)) == .none)
+        #expect(d.mutated(now: FakeInstant(700)) == .armTimer(deadline: FakeInstant(1200)))
+        #expect(d.timerFired(now: FakeInstant(800)) == .none)
+        #expect(d.timerFired(now: FakeInstant(1200)) == .startSave)
+        #expect(d.isSaving && !d.isDirty)
+        #expect(d.saveCompleted(now: FakeInstant(1210), succeeded: true) == .none)
+        #expect(d.isIdle)
+        // A late duplicate fire does nothing.
+        #expect(d.timerFired(now: FakeInstant(1300)) == .none)
+    }
+
+    @Test func flushSavesAtOnceEvenWhenClean() {
+        var d = Debouncer()
+        #expect(d.flush(now: FakeInstant(0)) == .startSave)
+        #expect(d.saveCompleted(now: FakeInstant(5), succeeded: true) == .none)
+        #expect(d.isIdle)
+    }
+
+    @Test func flushCancelsThePendingTimer() {
+        var d = Debouncer()
+        _ = d.mutated(now: FakeInstant(0))
+        #expect(d.flush(now: FakeInstant(100)) == .startSave)
+        #expect(d.deadline == nil)
+        #expect(d.timerFired(now: FakeInstant(500)) == .none)
+        #expect(d.saveCompleted(now: FakeInstant(120), succeeded: true) == .none)
+        #expect(d.isIdle)
+    }
+
+    @Test func mutationDuringSaveIsSavedAfterIt() {
+        var d = Debouncer()
+        _ = d.mutated(now: FakeInstant(0))
+        #expect(d.timerFired(now: FakeInstant(500)) == .startSave)
+        // Mutation while the write runs: re-armed, and the timer fires before the
+        // write is done, so the next save waits for it.
+        #expect(d.mutated(now: FakeInstant(510)) == .armTimer(deadline: FakeInstant(1010)))
+        #expect(d.timerFired(now: FakeInstant(1010)) == .none)
+        #expect(!d.isIdle)
+        #expect(d.saveCompleted(now: FakeInstant(2000), succeeded: true) == .startSave)
+        #expect(d.saveCompleted(now: FakeInstant(2010), succeeded: true) == .none)
+        #expect(d.isIdle)
+    }
+
+    @Test func mutationDuringSaveWithTimerAfterIt() {
+        var d = Debouncer()
+        _ = d.mutated(now: FakeInstant(0))
+        _ = d.timerFired(now: FakeInstant(500))
+        _ = d.mutated(now: FakeInstant(510))
+        // The write ends before the new deadline: the armed timer does the next save.
+        #expect(d.saveCompleted(now: FakeInstant(520), succeeded: true) == .none)
+        #expect(d.isDirty)
+        #expect(d.timerFired(now: FakeInstant(1010)) == .startSave)
+    }
+
+    @Test func flushDuringSaveRunsRightAfterIt() {
+        var d = Debouncer()
+        _ = d.mutated(now: FakeInstant(0))
+        _ = d.timerFired(now: FakeInstant(500))
+        _ = d.mutated(now: FakeInstant(510))
+        #expect(d.flush(now: FakeInstant(520)) == .cancelTimer)
+        #expect(d.timerFired(now: FakeInstant(1010)) == .none)
+        #expect(d.saveCompleted(now: FakeInstant(530), succeeded: true) == .startSave)
+        #expect(d.saveCompleted(now: FakeInstant(540), succeeded: true) == .none)
+        #expect(d.isIdle)
+    }
+
+    @Test func failedSaveIsRetried() {
+        var d = Debouncer()
+        _ = d.mutated(now: FakeInstant(0))
+        _ = d.timerFired(now: FakeInstant(500))
+        #expect(d.saveCompleted(now: FakeInstant(600), succeeded: false) == .armTimer(deadline: FakeInstant(1100)))
+        #expect(d.isDirty)
+        #expect(d.timerFired(now: FakeInstant(1100)) == .startSave)
+        #expect(d.saveCompleted(now: FakeInstant(1200), succeeded: true) == .none)
+        #expect(d.isIdle)
+    }
+
+    @Test func failedFlushIsRetried() {
+        var d = Debouncer()
+        #expect(d.flush(now: FakeInstant(0)) == .startSave)
+        #expect(d.saveCompleted(now: FakeInstant(10), succeeded: false) == .armTimer(deadline: FakeInstant(510)))
+        #expect(!d.isIdle)
+    }
+
+    @Test func timerWithoutChangesDoesNotSave() {
+        var d = Debouncer()
+        #expect(d.timerFired(now: FakeInstant(1000)) == .none)
+        #expect(d.isIdle)
+    }
+
+    /// Drives state + debouncer together the way the loop will: no mutation is
+    /// ever missing from the last write once everything settles.
+    @Test func noLostUpdateAcrossInterleavings() throws {
+        var state = SessionStoreState()
+        var d = Debouncer()
+        var written: [UInt8]? = nil
+        var inFlight: [UInt8]? = nil
+        var timer: FakeInstant? = nil
+        var now: Int64 = 0
+
+        func run(_ action: Debouncer.Action) {
+            switch action {
+            case .none: break
+            case .armTimer(let at): timer = at
+            case .cancelTimer: timer = nil
+            case .startSave:
+                #expect(inFlight == nil, "two saves at once")
+                inFlight = state.serialize()
+            }
+        }
+        func apply() {
+            switch state.takePendingSave() {
+            case .none: break
+            case .debounced: run(d.mutated(now: FakeInstant(now)))
+            case .immediate: run(d.flush(now: FakeInstant(now)))
+            }
+        }
+        // A deterministic mix: mutations, timer ticks and save completions.
+        for step in 0..<300 {
+            now += Int64((step * 37) % 400)
+            switch step % 7 {
+            case 0, 3: state.registerNode("n\(step)", rootID: "r\(step % 5)")
+            case 1: state.recordMessageID(platform: "telegram", chatID: "c", messageID: "\(step)", direction: "in",
+                                          kind: "k", now: .utc(2025, 1, 1))
+            case 2: if step % 70 == 2 { state.flushPendingSave() }
+            default: break
+            }
+            apply()
+            if let t = timer, t.ms <= now { timer = nil; run(d.timerFired(now: FakeInstant(now))) }
+            if step % 3 == 0, let bytes = inFlight {
+                written = bytes
+                inFlight = nil
+                run(d.saveCompleted(now: FakeInstant(now), succeeded: true))
+            }
+        }
+        // Let it settle.
+        for _ in 0..<10 {
+            now += 1000
+            if let bytes = inFlight {
+                written = bytes
+                inFlight = nil
+                run(d.saveCompleted(now: FakeInstant(now), succeeded: true))
+            }
+            if let t = timer, t.ms <= now { timer = nil; run(d.timerFired(now: FakeInstant(now))) }
+        }
+        #expect(d.isIdle)
+        #expect(inFlight == nil)
+        #expect(written == state.serialize())
+    }
+}
