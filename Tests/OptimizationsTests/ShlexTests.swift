@@ -1,0 +1,66 @@
+import Testing
+
+@testable import Optimizations
+
+/// Expected tokens produced by CPython 3.11 `shlex.split(s, posix=False)`; nil where it
+/// raises `ValueError("No closing quotation")`.
+private let pythonCases: [(String, [String]?)] = [
+    ("", []),
+    ("   ", []),
+    ("a b  c", ["a", "b", "c"]),
+    ("git commit -m 'message'", ["git", "commit", "-m", "'message'"]),
+    ("echo \"a b\" c", ["echo", "\"a b\"", "c"]),
+    ("\"a\"b", ["\"a\"", "b"]),
+    ("a\"b c\"", ["a\"b", "c\""]),
+    ("'a'\"b\"", ["'a'", "\"b\""]),
+    ("it's here", ["it's", "here"]),
+    ("x 'unterminated", nil),
+    ("x \"unterminated", nil),
+    ("a\\ b", ["a\\", "b"]),
+    ("'a\\'b'", ["'a\\'", "b'"]),
+    ("tab\tsep\rcr\nnl", ["tab", "sep", "cr", "nl"]),
+    ("vt\u{0B}kept", ["vt\u{0B}kept"]),
+    ("ünï cödé 'ø ø'", ["ünï", "cödé", "'ø ø'"]),
+    ("''", ["''"]),
+    ("\"\"", ["\"\""]),
+    ("a=b c", ["a=b", "c"]),
+    ("cat file.txt | grep pattern", ["cat", "file.txt", "|", "grep", "pattern"]),
+    ("a;b&&c", ["a;b&&c"]),
+    ("'it''s'", ["'it'", "'s'"]),
+    ("C:\\tmp\\a.txt", ["C:\\tmp\\a.txt"]),
+    ("# not a comment", ["#", "not", "a", "comment"]),
+    ("x' y", ["x'", "y"]),
+]
+
+@Suite struct ShlexTests {
+    @Test(arguments: pythonCases)
+    func matchesPythonNonPOSIXSplit(input: String, expected: [String]?) throws {
+        if let expected {
+            #expect(try shlexSplitNonPOSIX(input) == expected)
+        } else {
+            #expect(throws: ShlexError(message: "No closing quotation")) { try shlexSplitNonPOSIX(input) }
+        }
+    }
+}
+
+@Suite struct PythonTextTests {
+    @Test func stripUsesPythonWhitespace() {
+        #expect(pythonStrip(" \t\n\u{0B}\u{0C}\u{1C}\u{85}\u{A0}\u{3000}x y\u{2028} ") == "x y")
+        #expect(pythonStrip("   ") == "")
+        #expect(pythonStrip("\u{200B}x") == "\u{200B}x")  // zero-width space is not whitespace
+    }
+
+    @Test func splitUsesPythonWhitespace() {
+        #expect(pythonSplit("  a\u{A0}b\tc  ") == ["a", "b", "c"])
+        #expect(pythonSplit(" ") == [])
+    }
+
+    @Test func findAndRfindOnUTF8() {
+        let t = ByteText("é Command: a Command: b")
+        #expect(t.find("Command:") == 3)
+        #expect(t.rfind("Command:") == 14)
+        #expect(t.find("Command:", from: 4) == 14)
+        #expect(t.find("missing") == nil)
+        #expect(t.slice(t.rfind("Command:")! + 8) == " b")
+    }
+}
