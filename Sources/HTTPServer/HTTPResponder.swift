@@ -1,0 +1,120 @@
+// HTTPResponder: the handler's side of one request's response.
+//
+// Either `respond(status:headers:body:)` once, or `startStream(status:headers:)`, any number of
+// `write(_:)` and `finish()`. Streams use chunked framing (close-delimited for HTTP/1.0 clients).
+// Backpressure: `write` returns false once the connection's write queue reached the high-water mark;
+// stop writing until `onWritable` fires. `onClientGone` fires once if the client disconnects before the
+// response finished, so the application can cancel upstream work; later calls are ignored.
+
+/// One request's response. Loop-confined.
+public final class HTTPResponder {
+    private weak var connection: HTTPConnection?
+    let version: HTTPVersion
+    let isHead: Bool
+    private var keepAlive: Bool
+
+    private enum State { case pending, streaming(chunked: Bool), finished, clientGone }
+    private var state = State.pending
+
+    /// Fires when the write queue drained after `write` returned false.
+    public var onWritable: (() -> Void)?
+    /// Fires once if the client disconnects before `finish()` / `respond()` completed the response.
+    public var onClientGone: (() -> Void)?
+
+    init(connection: HTTPConnection, version: HTTPVersion, isHead: Bool, keepAlive: Bool) {
+        self.connection = connection
+        self.version = version
+        self.isHead = isHead
+        self.keepAlive = keepAlive
+    }
+
+    /// True once the response finished or the client went away: nothing more can be sent.
+    public var isClosed: Bool {
+        switch state {
+        case .finished, .clientGone: true
+        case .pending, .streaming: false
+        }
+    }
+
+    /// Whether the response has started (head sent).
+    public var hasStarted: Bool {
+        if case .pending = state { return false }
+        return true
+    }
+
+    /// False while the connection's write queue is at or above the high-water mark.
+    public var isWritable: Bool { connection?.isWritable ?? false }
+
+    /// Bytes of this connection's responses accepted but not yet taken by the kernel.
+    public var queuedBytes: Int { connection?.socket.writeQueueBytes ?? 0 }
+
+    /// Sends a complete response with a Content-Length. A `Connection: close` header from the caller
+    /// closes the connection afterwards.
+    public func respond(status: Int, headers: [(name: String, value: String)] = [], body: [UInt8] = []) {
+        guard case .pending = state, let connection else { return }
+        noteConnectionHeader(headers)
+        state = .finished
+        let keep = connection.keepAliveAfterResponse(requested: keepAlive)
+        connection.sendComplete(status: status, headers: headers, body: body, keepAlive: keep,
+                                version: version, isHead: isHead)
+        connection.responseFinished(keepAlive: keep)
+    }
+
+    /// Sends the head of a streamed response.
+    public func startStream(status: Int, headers: [(name: String, value: String)] = []) {
+        guard case .pending = state, let connection else { return }
+        noteConnectionHeader(headers)
+        let chunked = version.major > 1 || (version.major == 1 && version.minor >= 1)
+        if !chunked { keepAlive = false }
+        keepAlive = connection.keepAliveAfterResponse(requested: keepAlive)
+        state = .streaming(chunked: chunked && !isHead)
+        connection.sendHead(status: status, headers: headers,
+                            framing: isHead ? .none : (chunked ? .chunked : .untilClose),
+                            keepAlive: keepAlive, version: version)
+    }
+
+    /// Sends part of a streamed body. Returns `isWritable`: false asks the caller to wait for
+    /// `onWritable`. Empty writes are ignored (an empty chunk would end the body).
+    @discardableResult
+    public func write(_ bytes: [UInt8]) -> Bool {
+        guard case .streaming(let chunked) = state, let connection else { return false }
+        if !bytes.isEmpty && !isHead { connection.sendBody(bytes, chunked: chunked) }
+        return connection.isWritable
+    }
+
+    /// Ends a streamed response.
+    public func finish() {
+        guard case .streaming(let chunked) = state, let connection else { return }
+        state = .finished
+        if chunked { connection.sendLastChunk() }
+        connection.responseFinished(keepAlive: keepAlive)
+    }
+
+    private func noteConnectionHeader(_ headers: [(name: String, value: String)]) {
+        for header in headers where asciiCaseInsensitiveEqual(header.name, "connection") {
+            if header.value.lowercased().contains("close") { keepAlive = false }
+        }
+    }
+
+    // Called by the connection.
+
+    func connectionWritable() {
+        if case .streaming = state { onWritable?() }
+    }
+
+    func clientGone() {
+        switch state {
+        case .finished, .clientGone:
+            return
+        case .pending, .streaming:
+            state = .clientGone
+            let callback = onClientGone
+            onClientGone = nil
+            onWritable = nil
+            callback?()
+        }
+    }
+}
+
+@available(*, unavailable)
+extension HTTPResponder: Sendable {}

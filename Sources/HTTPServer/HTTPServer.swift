@@ -1,0 +1,150 @@
+// HTTPServer: a generic HTTP/1.1 server on the EventLoop (knows nothing of the application).
+//
+// Usage:
+//     let server = HTTPServer(loop: loop, config: config) { request, responder in
+//         responder.respond(status: 200, headers: [("Content-Type", "text/plain")], body: Array("ok".utf8))
+//     }
+//     let port = try server.start()
+//     ...
+//     server.beginShutdown(timeoutMs: 5000) { /* every connection closed */ }
+//
+// The handler runs on the loop for each complete request (body included) and must eventually
+// respond through the responder (or see `onClientGone`). Routing, 404 and 405 are the handler's.
+// The server itself answers only protocol errors: 400 malformed, 408 too slow, 413 body too large,
+// 431 header section too large, each followed by closing the connection.
+
+import EventLoop
+
+/// Loop-confined.
+public final class HTTPServer {
+    public let loop: EventLoop
+    public let config: HTTPServerConfig
+    let handler: (HTTPRequest, HTTPResponder) -> Void
+
+    private var listener: TCPListener?
+    private var connections: [UInt64: HTTPConnection] = [:]
+    private var lastConnectionID: UInt64 = 0
+    private var lastRequestID: UInt64 = 0
+    private(set) public var isShuttingDown = false
+    private var shutdownTimer: Timer?
+    private var shutdownCompletion: (() -> Void)?
+    private var listenerClosed = false
+
+    /// Connections currently open.
+    public var openConnections: Int { connections.count }
+    /// Requests handed to the handler whose response has not finished.
+    private(set) public var inFlightRequests = 0
+    /// Requests handed to the handler since start.
+    private(set) public var totalRequests: UInt64 = 0
+    /// The most recent accept error (e.g. EMFILE), for diagnostics.
+    private(set) public var lastAcceptError: UVError?
+
+    public init(loop: EventLoop, config: HTTPServerConfig = HTTPServerConfig(),
+                handler: @escaping (HTTPRequest, HTTPResponder) -> Void) {
+        self.loop = loop
+        self.config = config
+        self.handler = handler
+    }
+
+    /// Binds and listens; returns the bound port (useful with port 0).
+    @discardableResult
+    public func start() throws(UVError) -> Int {
+        precondition(listener == nil, "HTTPServer.start called twice")
+        let listener = try TCPListener(loop: loop)
+        do throws(UVError) {
+            try listener.bind(host: config.host, port: config.port)
+            try listener.listen(backlog: config.backlog, onAcceptError: { [unowned self] error in
+                self.lastAcceptError = error
+            }, onConnection: { [unowned self] socket in
+                self.accept(socket)
+            })
+            self.listener = listener
+            return try listener.localAddress.port
+        } catch {
+            listener.close()
+            throw error
+        }
+    }
+
+    private func accept(_ socket: TCPConnection) {
+        if isShuttingDown {
+            socket.close()
+            return
+        }
+        lastConnectionID += 1
+        let id = lastConnectionID
+        do {
+            let connection = try HTTPConnection(id: id, server: self, socket: socket, config: config)
+            connections[id] = connection
+            socket.onClose = { [unowned self] in self.connectionClosed(id) }
+            try connection.start()
+        } catch {
+            lastAcceptError = error
+            if let connection = connections[id] {
+                connection.closeNow()
+            } else {
+                socket.close()
+            }
+        }
+    }
+
+    private func connectionClosed(_ id: UInt64) {
+        connections[id] = nil
+        checkShutdownDone()
+    }
+
+    func nextRequestID() -> UInt64 {
+        lastRequestID += 1
+        return lastRequestID
+    }
+
+    func requestStarted() {
+        inFlightRequests += 1
+        totalRequests += 1
+    }
+
+    func requestFinished() {
+        inFlightRequests -= 1
+    }
+
+    /// Stops accepting, closes idle connections, lets responses in progress finish (their
+    /// connections then close), and after `timeoutMs` closes whatever is left (their responders see
+    /// `onClientGone`). `completion` runs on the loop once the listener and every connection closed.
+    public func beginShutdown(timeoutMs: UInt64, completion: @escaping () -> Void) {
+        guard !isShuttingDown else { return }
+        isShuttingDown = true
+        shutdownCompletion = completion
+        if let timer = try? Timer(loop: loop) {
+            shutdownTimer = timer
+            try? timer.start(afterMs: timeoutMs) { [unowned self] in self.forceCloseAll() }
+        }
+        if let listener {
+            listener.onClose = { [unowned self] in
+                self.listenerClosed = true
+                self.checkShutdownDone()
+            }
+            listener.close()
+            self.listener = nil
+        } else {
+            listenerClosed = true
+            // Never complete synchronously: let the loop call back.
+            try? shutdownTimer?.start(afterMs: 0) { [unowned self] in self.checkShutdownDone() }
+        }
+        for connection in Array(connections.values) { connection.beginGracefulClose() }
+    }
+
+    private func forceCloseAll() {
+        for connection in Array(connections.values) { connection.closeNow() }
+    }
+
+    private func checkShutdownDone() {
+        guard isShuttingDown, listenerClosed, connections.isEmpty, let completion = shutdownCompletion else { return }
+        shutdownCompletion = nil
+        shutdownTimer?.close()
+        shutdownTimer = nil
+        completion()
+    }
+}
+
+@available(*, unavailable)
+extension HTTPServer: Sendable {}

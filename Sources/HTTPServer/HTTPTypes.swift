@@ -1,0 +1,175 @@
+// Plain values of the HTTP server: configuration, the parsed request, status reason phrases.
+
+/// Settings of an HTTPServer. Sizes are bytes, times milliseconds.
+public struct HTTPServerConfig {
+    public var host = "127.0.0.1"
+    /// 0 lets the kernel pick a free port (read it from `HTTPServer.start()`).
+    public var port = 8082
+    /// Request line plus header lines; more -> 431 and the connection closes.
+    public var maxHeaderBytes = 64 * 1024
+    /// Declared Content-Length or accumulated chunked body; more -> 413 and the connection closes.
+    public var maxBodyBytes = 32 << 20
+    /// From a request's first byte until its header section is complete; then 408 and close.
+    public var headerTimeoutMs: UInt64 = 30_000
+    /// Silence allowed on a keep-alive (or fresh) connection between requests (then a silent close),
+    /// and between reads of a request body (then 408). Longer than common client keep-alive times
+    /// (undici's 4 s) so a client never reuses a connection we are just closing.
+    public var idleTimeoutMs: UInt64 = 75_000
+    /// After an error response or a `Connection: close` response, how long unread request bytes are
+    /// drained before the socket closes, so the client sees the response instead of a reset.
+    public var lingerTimeoutMs: UInt64 = 2_000
+    /// Write queue size at which `HTTPResponder.isWritable` turns false.
+    public var writeHighWaterBytes = 256 * 1024
+    /// Write queue size at which `HTTPResponder.onWritable` fires again.
+    public var writeLowWaterBytes = 64 * 1024
+    public var backlog: Int32 = 511
+    /// Body of the error responses the server itself generates (400, 408, 413, 431).
+    public var errorBody: (_ status: Int, _ message: String) -> (contentType: String, body: [UInt8]) = HTTPServerConfig.defaultErrorBody
+
+    public init() {}
+
+    /// `{"error":{"status":N,"message":"..."}}`.
+    public static func defaultErrorBody(status: Int, message: String) -> (contentType: String, body: [UInt8]) {
+        var json = "{\"error\":{\"status\":\(status),\"message\":\""
+        for scalar in message.unicodeScalars {
+            switch scalar {
+            case "\"": json += "\\\""
+            case "\\": json += "\\\\"
+            case "\n": json += "\\n"
+            case "\r": json += "\\r"
+            case "\t": json += "\\t"
+            default:
+                if scalar.value < 0x20 {
+                    let hex = String(scalar.value, radix: 16)
+                    json += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    json.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        json += "\"}}"
+        return ("application/json", Array(json.utf8))
+    }
+}
+
+public struct HTTPVersion: Sendable, Equatable, CustomStringConvertible {
+    public var major: Int
+    public var minor: Int
+    public init(major: Int, minor: Int) {
+        self.major = major
+        self.minor = minor
+    }
+    public var description: String { "HTTP/\(major).\(minor)" }
+}
+
+/// One parsed request with its complete body.
+public struct HTTPRequest: Sendable {
+    public var method: String
+    /// The request target exactly as sent, including any query.
+    public var target: String
+    /// The target's path (origin-form; for an absolute-form target, the part after the authority).
+    public var path: String
+    /// The text after the first "?", or nil when there is none.
+    public var query: String?
+    /// Header lines in arrival order, names as sent.
+    public var headers: [(name: String, value: String)]
+    public var body: [UInt8]
+    public var version: HTTPVersion
+    /// Whether the client asked to keep the connection open afterwards.
+    public var keepAlive: Bool
+    /// Unique per server, counting from 1.
+    public var requestID: UInt64
+    /// Unique per server, counting from 1; equal for requests on the same connection.
+    public var connectionID: UInt64
+    /// "host:port" of the client.
+    public var remoteAddress: String
+
+    public init(method: String, target: String, headers: [(name: String, value: String)] = [], body: [UInt8] = [],
+                version: HTTPVersion = HTTPVersion(major: 1, minor: 1), keepAlive: Bool = true,
+                requestID: UInt64 = 0, connectionID: UInt64 = 0, remoteAddress: String = "") {
+        self.method = method
+        self.target = target
+        (self.path, self.query) = HTTPRequest.splitTarget(target)
+        self.headers = headers
+        self.body = body
+        self.version = version
+        self.keepAlive = keepAlive
+        self.requestID = requestID
+        self.connectionID = connectionID
+        self.remoteAddress = remoteAddress
+    }
+
+    /// The first header with this name, compared ASCII case-insensitively.
+    public func header(_ name: String) -> String? {
+        for header in headers where asciiCaseInsensitiveEqual(header.name, name) {
+            return header.value
+        }
+        return nil
+    }
+
+    static func splitTarget(_ target: String) -> (path: String, query: String?) {
+        var pathPart = Substring(target)
+        var query: String?
+        if let mark = pathPart.firstIndex(of: "?") {
+            query = String(pathPart[pathPart.index(after: mark)...])
+            pathPart = pathPart[..<mark]
+        }
+        // Absolute-form (RFC 9112 section 3.2.2): drop scheme and authority.
+        if !pathPart.hasPrefix("/"), let colon = pathPart.firstIndex(of: ":"),
+           pathPart[colon...].hasPrefix("://") {
+            let afterAuthority = pathPart[pathPart.index(colon, offsetBy: 3)...]
+            pathPart = afterAuthority.firstIndex(of: "/").map { afterAuthority[$0...] } ?? "/"
+        }
+        return (String(pathPart), query)
+    }
+}
+
+@inline(__always)
+func asciiCaseInsensitiveEqual(_ a: String, _ b: String) -> Bool {
+    let a = a.utf8, b = b.utf8
+    guard a.count == b.count else { return false }
+    for (x, y) in zip(a, b) where x != y {
+        let lx = (x >= 65 && x <= 90) ? x | 0x20 : x
+        let ly = (y >= 65 && y <= 90) ? y | 0x20 : y
+        if lx != ly { return false }
+    }
+    return true
+}
+
+/// Reason phrases for the status line (RFC 9110 section 15).
+func reasonPhrase(_ status: Int) -> String {
+    switch status {
+    case 100: "Continue"
+    case 101: "Switching Protocols"
+    case 200: "OK"
+    case 201: "Created"
+    case 202: "Accepted"
+    case 204: "No Content"
+    case 206: "Partial Content"
+    case 301: "Moved Permanently"
+    case 302: "Found"
+    case 304: "Not Modified"
+    case 307: "Temporary Redirect"
+    case 308: "Permanent Redirect"
+    case 400: "Bad Request"
+    case 401: "Unauthorized"
+    case 403: "Forbidden"
+    case 404: "Not Found"
+    case 405: "Method Not Allowed"
+    case 408: "Request Timeout"
+    case 409: "Conflict"
+    case 411: "Length Required"
+    case 413: "Content Too Large"
+    case 415: "Unsupported Media Type"
+    case 422: "Unprocessable Content"
+    case 429: "Too Many Requests"
+    case 431: "Request Header Fields Too Large"
+    case 500: "Internal Server Error"
+    case 501: "Not Implemented"
+    case 502: "Bad Gateway"
+    case 503: "Service Unavailable"
+    case 504: "Gateway Timeout"
+    case 529: "Site Overloaded"
+    default: "Status"
+    }
+}

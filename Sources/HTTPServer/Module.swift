@@ -1,1 +1,0 @@
-// Module HTTPServer: see the files beside this one.
