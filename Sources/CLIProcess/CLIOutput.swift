@@ -1,0 +1,131 @@
+// CLIOutput: what one line of the CLI's stdout (and its stderr at the end) becomes, as the reference's
+// `CLISession._handle_line_gen`, `_extract_session_id` and the tail of `start_task` define it.
+// Pure: no I/O.
+
+import JSON
+
+/// Turns the CLI's output into the event stream the bot consumes. One value per task.
+public struct CLIOutputDecoder {
+    /// Set by the first line that carries a session id; later ids are passed through unnoticed,
+    /// as in the reference (its `session_id_extracted` flag).
+    public private(set) var sessionID: String?
+
+    public init() {}
+
+    /// Events for one raw stdout line (without its newline). Blank lines give none.
+    public mutating func events(forLine bytes: [UInt8]) -> [JSONValue] {
+        let text = CLIText.pythonStrip(String(decoding: bytes, as: UTF8.self))
+        if text.isEmpty { return [] }
+        guard let event = try? JSONValue.parse(text) else {
+            return [.object(JSONObject([("type", "raw"), ("content", .string(text))]))]
+        }
+        var out: [JSONValue] = []
+        if sessionID == nil, let id = Self.extractSessionID(event) {
+            sessionID = id
+            out.append(.object(JSONObject([("type", "session_info"), ("session_id", .string(id))])))
+        }
+        out.append(event)
+        return out
+    }
+
+    /// The session id an event carries, looked up where the reference looks: `session_id`, then
+    /// `sessionId`, then either of them inside `init`, `system`, `result` or `metadata` objects, then
+    /// `conversation.id`. The first key present decides, even when its value is unusable (null).
+    ///
+    /// Only a non-empty string counts as an id; the reference accepts any truthy value (a number, an
+    /// object), which then becomes a dictionary key for the session manager.
+    public static func extractSessionID(_ event: JSONValue) -> String? {
+        guard case .object(let object) = event else { return nil }
+        func usable(_ value: JSONValue) -> String? {
+            if case .string(let s) = value, !s.isEmpty { return s }
+            return nil
+        }
+        if let value = object["session_id"] { return usable(value) }
+        if let value = object["sessionId"] { return usable(value) }
+        for key in ["init", "system", "result", "metadata"] {
+            guard case .object(let nested)? = object[key] else { continue }
+            if let value = nested["session_id"] { return usable(value) }
+            if let value = nested["sessionId"] { return usable(value) }
+        }
+        if case .object(let conversation)? = object["conversation"], let value = conversation["id"] {
+            return usable(value)
+        }
+        return nil
+    }
+
+    /// The events that close a task: an `error` event when the CLI wrote anything but whitespace to
+    /// stderr, then `exit` with the code and the stripped stderr (null when stderr was empty, "" when it
+    /// held only whitespace: the reference's `None` vs `""`).
+    public static func closingEvents(stderr: [UInt8], exitCode: Int) -> [JSONValue] {
+        var events: [JSONValue] = []
+        var stderrValue: JSONValue = .null
+        if !stderr.isEmpty {
+            let text = CLIText.pythonStrip(String(decoding: stderr, as: UTF8.self))
+            stderrValue = .string(text)
+            if !text.isEmpty {
+                events.append(errorEvent(message: text))
+            }
+        }
+        events.append(.object(JSONObject([("type", "exit"), ("code", .int(exitCode)), ("stderr", stderrValue)])))
+        return events
+    }
+
+    /// `{"type": "error", "error": {"message": ...}}`, the shape the bot's event parser reads.
+    public static func errorEvent(message: String) -> JSONValue {
+        .object(JSONObject([("type", "error"), ("error", .object(JSONObject([("message", .string(message))])))]))
+    }
+}
+
+/// Python string and path helpers the reference's behaviour depends on.
+public enum CLIText {
+    /// `str.strip()` with no argument: removes the characters Python's `str.isspace()` accepts.
+    public static func pythonStrip(_ text: String) -> String {
+        let scalars = text.unicodeScalars
+        guard let first = scalars.firstIndex(where: { !isPythonSpace($0) }) else { return "" }
+        let last = scalars.lastIndex(where: { !isPythonSpace($0) })!
+        if first == scalars.startIndex && last == scalars.index(before: scalars.endIndex) { return text }
+        return String(scalars[first...last])
+    }
+
+    static func isPythonSpace(_ s: Unicode.Scalar) -> Bool {
+        switch s.value {
+        case 0x09...0x0D, 0x1C...0x20, 0x85, 0xA0, 0x1680, 0x2000...0x200A, 0x2028, 0x2029, 0x202F, 0x205F, 0x3000:
+            return true
+        default:
+            return false
+        }
+    }
+
+    /// POSIX `os.path.normpath`: collapses `.`, `..` and repeated separators lexically. An empty
+    /// path is ".", a path starting with exactly two slashes keeps them (POSIX leaves `//` to the
+    /// implementation), `..` above the root is dropped and leading `..` of a relative path is kept.
+    public static func normalizePath(_ path: String) -> String {
+        if path.isEmpty { return "." }
+        var leadingSlashes = 0
+        if path.hasPrefix("/") {
+            leadingSlashes = (path.hasPrefix("//") && !path.hasPrefix("///")) ? 2 : 1
+        }
+        var parts: [Substring] = []
+        for part in path.split(separator: "/", omittingEmptySubsequences: true) {
+            if part == "." { continue }
+            if part == ".." {
+                if let last = parts.last, last != ".." {
+                    parts.removeLast()
+                } else if leadingSlashes == 0 {
+                    parts.append(part)
+                }
+                continue
+            }
+            parts.append(part)
+        }
+        let joined = parts.joined(separator: "/")
+        let result = String(repeating: "/", count: leadingSlashes) + joined
+        return result.isEmpty ? "." : result
+    }
+
+    /// `os.path.normpath(os.path.abspath(path))` given the current directory.
+    public static func absolutePath(_ path: String, currentDirectory: String) -> String {
+        if path.hasPrefix("/") { return normalizePath(path) }
+        return normalizePath(currentDirectory + "/" + path)
+    }
+}

@@ -1,1 +1,0 @@
-// Module CLIProcess: see the files beside this one.
