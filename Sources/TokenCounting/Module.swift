@@ -1,1 +1,0 @@
-// Module TokenCounting: see the files beside this one.
