@@ -128,7 +128,8 @@ func commandText(_ tail: String) -> String {
                 if lineStart >= s.count { return tail }
                 let nextLine = s[lineStart..<lineEnd(from: lineStart)]
                 if nextLine.allSatisfy({ isPythonWhitespace($0) }) || startsWithTag(nextLine) {
-                    return String(String.UnicodeScalarView(s[..<i]))
+                    // Up to the line break before that line, here-document bodies included.
+                    return String(String.UnicodeScalarView(s[..<(lineStart - 1)]))
                 }
                 i = lineStart
                 continue
