@@ -21,9 +21,9 @@ public struct ModelRouting: Sendable, Equatable {
         let clean = stripProviderPrefix(requested)
         guard isClaudeModel(clean) else { return requested }
         let lower = clean.lowercased()
-        if let opus, lower.contains("opus") { return opus }
-        if let sonnet, lower.contains("sonnet") { return sonnet }
-        if let haiku, lower.contains("haiku") { return haiku }
+        if let opus, containsScalars(lower, "opus") { return opus }
+        if let sonnet, containsScalars(lower, "sonnet") { return sonnet }
+        if let haiku, containsScalars(lower, "haiku") { return haiku }
         return self.default
     }
 }
@@ -33,8 +33,10 @@ private let claudeIdentifiers = ["haiku", "sonnet", "opus", "claude"]
 
 /// Drops one leading `anthropic/`, `openai/` or `gemini/` (only the first that matches).
 public func stripProviderPrefix(_ model: String) -> String {
-    for prefix in providerPrefixes where model.hasPrefix(prefix) {
-        return String(model.dropFirst(prefix.count))
+    // Compared on UTF-8 bytes: Python's startswith works on code points, Swift's
+    // hasPrefix on grapheme clusters.
+    for prefix in providerPrefixes where model.utf8.starts(with: prefix.utf8) {
+        return String(decoding: model.utf8.dropFirst(prefix.utf8.count), as: UTF8.self)
     }
     return model
 }
@@ -42,11 +44,24 @@ public func stripProviderPrefix(_ model: String) -> String {
 /// True when the (prefix-stripped) name contains haiku, sonnet, opus or claude, in any case.
 public func isClaudeModel(_ model: String) -> Bool {
     let lower = model.lowercased()
-    return claudeIdentifiers.contains { lower.contains($0) }
+    return claudeIdentifiers.contains { containsScalars(lower, $0) }
 }
 
 /// The reference's `normalize_model_name`: a Claude name becomes `defaultModel`; any
 /// other name is returned as given, provider prefix included.
 public func normalizeModelName(_ model: String, defaultModel: String) -> String {
     isClaudeModel(stripProviderPrefix(model)) ? defaultModel : model
+}
+
+/// Substring test on code points, as Python's `in` does. Swift's `String.contains` compares
+/// grapheme clusters, so `"claude\u{301}"` would not contain `"claude"` there.
+func containsScalars(_ haystack: String, _ needle: String) -> Bool {
+    let h = Array(haystack.utf8)
+    let n = Array(needle.utf8)
+    guard !n.isEmpty else { return true }
+    guard h.count >= n.count else { return false }
+    for i in 0...(h.count - n.count) where h[i] == n[0] && h[i..<(i + n.count)].elementsEqual(n) {
+        return true
+    }
+    return false
 }

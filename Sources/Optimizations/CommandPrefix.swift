@@ -18,7 +18,7 @@ public func extractCommandPrefix(_ command: String) -> String {
     }
     var assignments: [String] = []
     for part in parts {
-        guard part.contains("="), !part.hasPrefix("-") else { break }
+        guard part.unicodeScalars.contains("="), !startsWithDash(part) else { break }
         assignments.append(part)
     }
     let words = parts.dropFirst(assignments.count)
@@ -28,7 +28,7 @@ public func extractCommandPrefix(_ command: String) -> String {
     let lead = assignments.isEmpty ? "" : assignments.joined(separator: " ") + " "
     if twoWordCommands.contains(program), words.count > 1 {
         let second = words[words.startIndex + 1]
-        if !second.hasPrefix("-") { return lead + program + " " + second }
+        if !startsWithDash(second) { return lead + program + " " + second }
     }
     return lead + program
 }
@@ -89,3 +89,6 @@ public func hasCommandSubstitution(_ command: String) -> Bool {
     }
     return literalMarkerInOpenQuote
 }
+
+/// Python's `s.startswith("-")`, on code points (Swift's `hasPrefix` compares graphemes).
+func startsWithDash(_ s: String) -> Bool { s.unicodeScalars.first == "-" }

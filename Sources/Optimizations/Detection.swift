@@ -14,13 +14,13 @@ private func conversation(_ request: MessagesRequest) -> [Message] {
 public func isQuotaCheckRequest(_ request: MessagesRequest) -> Bool {
     let messages = conversation(request)
     guard request.maxTokens == 1, messages.count == 1, messages[0].role == .user else { return false }
-    return extractText(from: messages[0].content).lowercased().contains("quota")
+    return ByteText(extractText(from: messages[0].content).lowercased()).contains("quota")
 }
 
 /// A conversation-title request: the last message is the user's and asks for a 5-10 word title.
 public func isTitleGenerationRequest(_ request: MessagesRequest) -> Bool {
     guard let last = conversation(request).last, last.role == .user else { return false }
-    return extractText(from: last.content).lowercased().contains("write a 5-10 word title")
+    return ByteText(extractText(from: last.content).lowercased()).contains("write a 5-10 word title")
 }
 
 /// A command-prefix request: one user message holding `<policy_spec>` and `Command:`.
@@ -48,7 +48,7 @@ public func filepathExtractionRequest(_ request: MessagesRequest) -> (command: S
     let content = extractText(from: messages[0].content)
     let text = ByteText(content)
     guard text.contains("Command:"), text.contains("Output:") else { return nil }
-    guard content.lowercased().contains("filepaths") else { return nil }
+    guard ByteText(content.lowercased()).contains("filepaths") else { return nil }
     let commandStart = text.find("Command:")! + "Command:".utf8.count
     guard let outputMarker = text.find("Output:", from: commandStart) else { return nil }
     let command = pythonStrip(text.slice(commandStart, outputMarker))

@@ -48,7 +48,7 @@ public func extractFilepaths(command: String, output: String) -> String {
         var skipNext = false
         for word in words.operands {
             if skipNext { skipNext = false; continue }
-            if word.hasPrefix("-") {
+            if startsWithDash(word) {
                 skipNext = takesValue.contains(word)
                 continue
             }
@@ -60,7 +60,7 @@ public func extractFilepaths(command: String, output: String) -> String {
         var skipNext = false
         for word in words.operands {
             if skipNext { skipNext = false; continue }
-            if word.hasPrefix("-") {
+            if startsWithDash(word) {
                 if grepOptionsWithValue.contains(word) {
                     if grepPatternOptions.contains(word) { patternGiven = true }
                     skipNext = true
@@ -97,32 +97,42 @@ private func simpleCommandWords(_ tokens: [String]) -> (operands: [String], inpu
     var inputs: [String] = []
     var expectInput = false
     for token in tokens {
+        let cut = operatorCut(token)
         if expectInput {
             expectInput = false
-            if let cut = operatorCut(token), cut.before.isEmpty { break }
+            if let cut, cut.before.isEmpty { break }
             inputs.append(token)
             continue
         }
-        guard let cut = operatorCut(token) else {
+        guard let cut else {
             operands.append(token)
             continue
         }
         // A redirection's file-descriptor number (`2>`) is not an operand.
         let isFDNumber = !cut.before.isEmpty && cut.before.unicodeScalars.allSatisfy { ("0"..."9").contains($0) }
         if !cut.before.isEmpty && !isFDNumber { operands.append(cut.before) }
-        if cut.op == "<" {
-            if cut.after.isEmpty { expectInput = true; continue }
-            if operatorCut(cut.after) == nil { inputs.append(cut.after); continue }
+        guard case .input(let target) = cut.op else { break }
+        if target.isEmpty {
+            expectInput = true
+        } else if operatorCut(target) == nil {
+            inputs.append(target)
+        } else {
+            break
         }
-        break
     }
     return (operands, inputs)
 }
 
-/// Where an unquoted shell operator (`|`, `;`, `&`, `<`, `>`) starts in a word, if it does:
-/// the text before it, the operator character, and the text after it when the operator is
-/// a lone `<` (an input redirection), else "".
-private func operatorCut(_ word: String) -> (before: String, op: Unicode.Scalar, after: String)? {
+private enum ShellOperator {
+    /// `<` with the rest of the word after it (empty when the file is the next word).
+    case input(String)
+    /// Anything that ends the simple command or sends its output elsewhere.
+    case end
+}
+
+/// Where the first unquoted shell operator character (`|`, `;`, `&`, `<`, `>`) of a word
+/// is, if any: the text before it and which operator it starts.
+private func operatorCut(_ word: String) -> (before: String, op: ShellOperator)? {
     let s = Array(word.unicodeScalars)
     var quote: Unicode.Scalar? = nil
     for (i, c) in s.enumerated() {
@@ -133,13 +143,11 @@ private func operatorCut(_ word: String) -> (before: String, op: Unicode.Scalar,
         if c == "'" || c == "\"" { quote = c; continue }
         guard c == "|" || c == ";" || c == "&" || c == "<" || c == ">" else { continue }
         let before = String(String.UnicodeScalarView(s[..<i]))
-        if c == "<" {
-            // `<<` (here-document), `<<<` (here-string), `<(` and `<&` are not files read.
-            let rest = s[(i + 1)...]
-            if let n = rest.first, n == "<" || n == "(" || n == "&" { return (before, ">", "") }
-            return (before, "<", String(String.UnicodeScalarView(rest)))
-        }
-        return (before, c, "")
+        guard c == "<" else { return (before, .end) }
+        let rest = s[(i + 1)...]
+        // `<<` (here-document), `<<<` (here-string), `<(` and `<&` read no named file.
+        if let n = rest.first, n == "<" || n == "(" || n == "&" { return (before, .end) }
+        return (before, .input(String(String.UnicodeScalarView(rest))))
     }
     return nil
 }

@@ -11,6 +11,7 @@ import Testing
         ("", ""),
         ("anthropic/", ""),
         ("anthropic/openai/nested", "openai/nested"),
+        ("anthropic/\u{301}x", "\u{301}x"),
     ])
     func stripsOneProviderPrefix(model: String, expected: String) {
         #expect(stripProviderPrefix(model) == expected)
@@ -28,6 +29,8 @@ import Testing
         ("CLAUDE-3-SONNET", true),
         ("sonnet-v2", true),
         ("haiku-model", true),
+        // Python compares code points: a combining accent after the name still contains it.
+        ("claude\u{301}-x", true),
     ])
     func recognisesClaudeNames(model: String, expected: Bool) {
         #expect(isClaudeModel(model) == expected)

@@ -55,6 +55,10 @@ import Testing
         ("\"FOO=1\" ls", "\"FOO=1\" ls"),
         ("FOO=1 'unterminated", "FOO=1"),
         ("ünïcode arg", "ünïcode"),
+        // startswith("-") and "=" in part work on code points in Python.
+        ("-\u{301}x=1 ls", "-\u{301}x=1"),
+        ("A=\u{301} ls", "A=\u{301} ls"),
+        ("git -\u{301}v", "git"),
     ])
     func sameAsReference(command: String, expected: String) {
         #expect(extractCommandPrefix(command) == expected)

@@ -21,6 +21,7 @@ func request(_ messages: [Message], maxTokens: Int? = nil, tools: [Tool]? = nil)
         ("Hello world", 1, .user, false),
         ("Check my quota", 100, .user, false),
         ("Check my quota", 1, .assistant, false),
+        ("quota\u{301}", 1, .user, true),
     ])
     func detection(content: String, maxTokens: Int, role: Role, expected: Bool) {
         #expect(isQuotaCheckRequest(request([message(role, content)], maxTokens: maxTokens)) == expected)
