@@ -1,0 +1,106 @@
+import AnthropicAPI
+import JSON
+import ProxyConfig
+
+/// Builds the chat-completions body NIM receives for an Anthropic request.
+///
+/// `referenceBody` is the reference's `build_request_body` result, with non-standard
+/// parameters nested under `extra_body`; `upstreamBody` is what actually goes on the wire:
+/// the Python OpenAI client merges `extra_body` into the top level and adds `stream`.
+public enum RequestBuilder {
+    /// Keys a client's `extra_body` may not override: they would bypass the model
+    /// mapping, the `max_tokens` cap or the streaming the proxy relies on.
+    static let protectedKeys: Set<String> = ["model", "messages", "stream", "stream_options"]
+
+    public static func referenceBody(_ request: MessagesRequest, nim: NimSettings) -> JSONObject {
+        var messages = MessageConverter.convertMessages(request.messages)
+        if let system = request.system, isTruthy(system),
+            let systemMessage = MessageConverter.convertSystem(system)
+        {
+            messages.insert(systemMessage, at: 0)
+        }
+
+        var body = JSONObject()
+        body.appendUnchecked(key: "model", value: .string(request.model))
+        body.appendUnchecked(key: "messages", value: .array(messages))
+
+        var maxTokens = request.maxTokens ?? nim.maxTokens
+        if request.maxTokens != nil && nim.maxTokens > 0 { maxTokens = min(maxTokens, nim.maxTokens) }
+        body["max_tokens"] = .int(maxTokens)
+        body["temperature"] = .double(request.temperature ?? nim.temperature)
+        body["top_p"] = .double(request.topP ?? nim.topP)
+
+        if let stops = request.stopSequences, !stops.isEmpty {
+            body["stop"] = .array(stops.map { .string($0) })
+        } else if let stop = nim.stop, !stop.isEmpty {
+            body["stop"] = .string(stop)
+        }
+
+        var parallelToolCalls = nim.parallelToolCalls
+        if let tools = request.tools, !tools.isEmpty {
+            body["tools"] = .array(MessageConverter.convertTools(tools))
+        }
+        if let choice = request.toolChoice, !choice.isEmpty {
+            let converted = MessageConverter.convertToolChoice(choice)
+            if let c = converted.choice { body["tool_choice"] = c }
+            if converted.disableParallel { parallelToolCalls = false }
+        }
+
+        if nim.presencePenalty != 0 { body["presence_penalty"] = .double(nim.presencePenalty) }
+        if nim.frequencyPenalty != 0 { body["frequency_penalty"] = .double(nim.frequencyPenalty) }
+        if let seed = nim.seed { body["seed"] = .int(seed) }
+        body["parallel_tool_calls"] = .bool(parallelToolCalls)
+
+        var extra = request.extraBody ?? JSONObject()
+        for key in protectedKeys { extra.removeValue(forKey: key) }
+        if let asked = extra["max_tokens"]?.intValue, nim.maxTokens > 0, asked > nim.maxTokens {
+            extra["max_tokens"] = .int(nim.maxTokens)
+        }
+
+        // The reference always asks for thinking, even when the client turned it off.
+        let thinkingOn = request.thinking?.enabled ?? true
+        setDefault(&extra, "thinking", .object(JSONObject([("type", .string(thinkingOn ? "enabled" : "disabled"))])))
+        setDefault(&extra, "reasoning_split", true)
+        setDefault(&extra, "chat_template_kwargs", .object(JSONObject([
+            ("thinking", .bool(thinkingOn)), ("reasoning_split", true), ("clear_thinking", false),
+        ])))
+
+        let topK = request.topK ?? nim.topK
+        if topK != -1 { setDefault(&extra, "top_k", .int(topK)) }
+        if nim.minP != 0 { setDefault(&extra, "min_p", .double(nim.minP)) }
+        if nim.repetitionPenalty != 1 { setDefault(&extra, "repetition_penalty", .double(nim.repetitionPenalty)) }
+        if nim.minTokens != 0 { setDefault(&extra, "min_tokens", .int(nim.minTokens)) }
+        if let t = nim.chatTemplate { setDefault(&extra, "chat_template", .string(t)) }
+        if let r = nim.requestId { setDefault(&extra, "request_id", .string(r)) }
+        setDefault(&extra, "return_tokens_as_token_ids", .bool(nim.returnTokensAsTokenIds))
+        setDefault(&extra, "include_stop_str_in_output", .bool(nim.includeStopStrInOutput))
+        setDefault(&extra, "ignore_eos", .bool(nim.ignoreEos))
+        if thinkingOn {
+            setDefault(&extra, "reasoning_effort", .string(nim.reasoningEffort.rawValue))
+        }
+        setDefault(&extra, "include_reasoning", .bool(thinkingOn && nim.includeReasoning))
+
+        if !extra.isEmpty { body["extra_body"] = .object(extra) }
+        return body
+    }
+
+    /// The JSON object posted to `/chat/completions`.
+    public static func upstreamBody(_ request: MessagesRequest, nim: NimSettings) -> JSONObject {
+        var body = referenceBody(request, nim: nim)
+        let extra = body.removeValue(forKey: "extra_body")?.objectValue ?? JSONObject()
+        for entry in extra { body[entry.key] = entry.value }
+        body["stream"] = true
+        return body
+    }
+
+    private static func setDefault(_ o: inout JSONObject, _ key: String, _ value: JSONValue) {
+        if o[key] == nil { o[key] = value }
+    }
+
+    private static func isTruthy(_ system: SystemPrompt) -> Bool {
+        switch system {
+        case .text(let s): return !s.isEmpty
+        case .blocks(let b): return !b.isEmpty
+        }
+    }
+}
