@@ -125,7 +125,7 @@ def generated(rng: random.Random):
 
     # Contractions in every case, in context and alone.
     for c in CONTRACTIONS:
-        for variant in {c, c.upper(), c.capitalize(), c[:2] + c[2:].upper(), "'" + c[1:].swapcase()}:
+        for variant in sorted({c, c.upper(), c.capitalize(), c[:2] + c[2:].upper(), "'" + c[1:].swapcase()}):
             out += [variant, "it" + variant, "it" + variant + "s", "x " + variant + " y", "!" + variant,
                     " " + variant, "\n" + variant + "\n", "1" + variant, variant + variant]
 
