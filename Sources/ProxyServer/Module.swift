@@ -1,1 +1,0 @@
-// Module ProxyServer: see the files beside this one.
