@@ -126,6 +126,8 @@ public enum CLIText {
     /// `os.path.normpath(os.path.abspath(path))` given the current directory.
     public static func absolutePath(_ path: String, currentDirectory: String) -> String {
         if path.hasPrefix("/") { return normalizePath(path) }
-        return normalizePath(currentDirectory + "/" + path)
+        // posixpath.join: no separator added after one that is already there.
+        let separator = currentDirectory.hasSuffix("/") ? "" : "/"
+        return normalizePath(currentDirectory + separator + path)
     }
 }

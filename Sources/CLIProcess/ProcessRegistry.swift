@@ -19,6 +19,11 @@ public struct TrackedProcess: Equatable, Sendable {
     public let pid: Int32
     public let processGroup: Int32?
 
+    public init(pid: Int32, processGroup: Int32?) {
+        self.pid = pid
+        self.processGroup = processGroup
+    }
+
     /// What `kill` receives: the negated group id for a group, else the pid.
     var killTarget: Int32 { processGroup.map { -$0 } ?? pid }
 }
@@ -152,7 +157,7 @@ private enum FatalSignalHooks {
             var action = sigaction()
             sigemptyset(&action.sa_mask)
             // SA_RESETHAND: if the previous handler is the default, re-raising terminates as usual.
-            action.sa_flags = Int32(SA_RESETHAND)
+            action.sa_flags = Int32(bitPattern: UInt32(SA_RESETHAND))
             action.__sigaction_handler.sa_handler = { signum in
                 ProcessRegistry.shared.killAllFromSignalContext()
                 FatalSignalHooks.restorePrevious(signum)
