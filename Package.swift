@@ -37,6 +37,8 @@ let package = Package(
                 "JSON", "ProxyConfig", "AnthropicAPI", "Optimizations", "TokenCounting",
                 "Tokenizer", "EventLoop", "HTTPServer",
             ]),
+        // Shared by the test targets (loop scaffolding, loopback HTTP client); no product uses it.
+        .target(name: "TestSupport", dependencies: ["EventLoop", "JSON"]),
         .executableTarget(name: "nim-proxy", dependencies: ["ProxyServer", "ProxyConfig", "EventLoop"]),
 
         .testTarget(name: "JSONTests", dependencies: ["JSON"], exclude: ["Data"]),
@@ -53,6 +55,6 @@ let package = Package(
         .testTarget(name: "CLIProcessTests", dependencies: ["CLIProcess", "EventLoop", "JSON"]),
         .testTarget(name: "EventLoopTests", dependencies: ["EventLoop", "CLibUV"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "EventLoop", "CLibUV"]),
-        .testTarget(name: "ProxyServerTests", dependencies: ["ProxyServer", "HTTPServer", "EventLoop", "JSON", "ProxyConfig"]),
+        .testTarget(name: "ProxyServerTests", dependencies: ["ProxyServer", "HTTPServer", "EventLoop", "JSON", "ProxyConfig", "TestSupport", "AnthropicAPI"]),
     ]
 )
