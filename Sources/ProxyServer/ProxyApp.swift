@@ -26,6 +26,13 @@ public final class ProxyApp {
     /// Set before `start()` to stream requests upstream; without one, they answer 501.
     public var streamer: MessageStreamer?
 
+    /// Routes added by other modules (the bot-facing API): exact path -> method -> handler.
+    private var extraRoutes: [String: [String: (HTTPRequest, HTTPResponder) -> Void]] = [:]
+    /// Routes added under a path prefix (e.g. `/cli/sessions/`), tried in registration order.
+    private var prefixRoutes: [(prefix: String, handler: (HTTPRequest, HTTPResponder) -> Bool)] = []
+    /// Runs before routing; returning false means it answered the request itself (e.g. 401).
+    public var requestGate: ((HTTPRequest, HTTPResponder) -> Bool)?
+
     /// Bodies at least this large are decoded and counted on a worker thread so a huge
     /// request cannot stall every other connection on the loop.
     public var offLoopBodyBytes = 256 * 1024
@@ -80,6 +87,28 @@ public final class ProxyApp {
 
     // MARK: routing
 
+    /// Adds a route for an exact path. A later registration for the same path and method
+    /// replaces the earlier one; `/stop` may be taken over this way.
+    public func register(method: String, path: String, _ handler: @escaping (HTTPRequest, HTTPResponder) -> Void) {
+        extraRoutes[path, default: [:]][method] = handler
+    }
+
+    /// Adds a handler for every path under `prefix`; it returns false to decline a path
+    /// (then the next prefix, and finally 404, apply).
+    public func register(prefix: String, _ handler: @escaping (HTTPRequest, HTTPResponder) -> Bool) {
+        prefixRoutes.append((prefix, handler))
+    }
+
+    /// Writes an Anthropic-shaped error (for modules that add routes).
+    public func respondError(_ error: APIError, _ responder: HTTPResponder) {
+        sendError(error, responder)
+    }
+
+    /// Writes a JSON body (for modules that add routes).
+    public func respondJSON(status: Int, body: JSONValue, _ responder: HTTPResponder) {
+        sendJSON(status: status, body: body, responder)
+    }
+
     static let allowedMethods: [String: [String]] = {
         var m = APIRoutes.methodsByPath
         m["/stop"] = ["POST"]
@@ -87,7 +116,23 @@ public final class ProxyApp {
     }()
 
     func handle(_ request: HTTPRequest, _ responder: HTTPResponder) {
+        if let gate = requestGate, !gate(request, responder) { return }
         let method = request.method == "HEAD" ? "GET" : request.method
+        if let byMethod = extraRoutes[request.path] {
+            if let handler = byMethod[method] {
+                handler(request, responder)
+                return
+            }
+            if ProxyApp.allowedMethods[request.path] == nil {
+                sendError(
+                    APIError(status: 405, type: "invalid_request_error", message: "Method Not Allowed: \(request.method) \(request.path)"),
+                    responder, extraHeaders: [("Allow", byMethod.keys.sorted().joined(separator: ", "))])
+                return
+            }
+        }
+        for route in prefixRoutes where request.path.hasPrefix(route.prefix) {
+            if route.handler(request, responder) { return }
+        }
         guard let allowed = ProxyApp.allowedMethods[request.path] else {
             sendError(APIError(status: 404, type: "not_found_error", message: "Not Found: \(request.method) \(request.path)"), responder)
             return
