@@ -37,6 +37,9 @@ let package = Package(
                 "JSON", "ProxyConfig", "AnthropicAPI", "Optimizations", "TokenCounting",
                 "Tokenizer", "EventLoop", "HTTPServer",
             ]),
+        // An OpenAI-compatible upstream that plays named scenarios (tests and benchmarks).
+        .target(name: "ScriptedUpstream", dependencies: ["EventLoop", "HTTPServer", "JSON"]),
+        .executableTarget(name: "scripted-upstream", dependencies: ["ScriptedUpstream", "EventLoop"]),
         // Shared by the test targets (loop scaffolding, loopback HTTP client); no product uses it.
         .target(name: "TestSupport", dependencies: ["EventLoop", "JSON"]),
         .executableTarget(name: "nim-proxy", dependencies: ["ProxyServer", "ProxyConfig", "EventLoop"]),
@@ -55,6 +58,7 @@ let package = Package(
         .testTarget(name: "CLIProcessTests", dependencies: ["CLIProcess", "EventLoop", "JSON"]),
         .testTarget(name: "EventLoopTests", dependencies: ["EventLoop", "CLibUV"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "EventLoop", "CLibUV"]),
+        .testTarget(name: "ScriptedUpstreamTests", dependencies: ["ScriptedUpstream", "EventLoop", "JSON", "TestSupport"]),
         .testTarget(name: "ProxyServerTests", dependencies: ["ProxyServer", "HTTPServer", "EventLoop", "JSON", "ProxyConfig", "TestSupport", "AnthropicAPI"]),
     ]
 )

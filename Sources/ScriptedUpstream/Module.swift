@@ -1,0 +1,1 @@
+// Module ScriptedUpstream: see the files beside this one.

@@ -1,0 +1,1 @@
+print("scripted-upstream: not built yet")
