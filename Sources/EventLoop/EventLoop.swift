@@ -8,6 +8,11 @@
 // while any handle is still open, drains pending close callbacks, then `uv_loop_close` must succeed.
 
 import CLibUV
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// One libuv event loop.
 ///
@@ -22,7 +27,15 @@ public final class EventLoop {
 
     public static let readBufferSize = 64 * 1024
 
+    private static let ignoreSIGPIPE: Void = {
+        _ = signal(SIGPIPE, SIG_IGN)
+    }()
+
     public init() throws(UVError) {
+        // A write to a socket the peer already reset raises SIGPIPE, whose default action kills the
+        // process; libuv leaves that to the application. Every libuv program wants it ignored (the
+        // write then fails with EPIPE, which we report), so the first loop does it once.
+        _ = EventLoop.ignoreSIGPIPE
         raw = UnsafeMutablePointer<uv_loop_t>.allocate(capacity: 1)
         let rc = uv_loop_init(raw)
         if rc < 0 {

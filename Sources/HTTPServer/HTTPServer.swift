@@ -15,7 +15,8 @@
 
 import EventLoop
 
-/// Loop-confined.
+/// Loop-confined. A started server keeps itself alive (its listener and connections hold it) until
+/// `beginShutdown` completed, so the owner may drop it after calling `beginShutdown`.
 public final class HTTPServer {
     public let loop: EventLoop
     public let config: HTTPServerConfig
@@ -53,9 +54,9 @@ public final class HTTPServer {
         let listener = try TCPListener(loop: loop)
         do throws(UVError) {
             try listener.bind(host: config.host, port: config.port)
-            try listener.listen(backlog: config.backlog, onAcceptError: { [unowned self] error in
+            try listener.listen(backlog: config.backlog, onAcceptError: { error in
                 self.lastAcceptError = error
-            }, onConnection: { [unowned self] socket in
+            }, onConnection: { socket in
                 self.accept(socket)
             })
             self.listener = listener
@@ -76,7 +77,7 @@ public final class HTTPServer {
         do {
             let connection = try HTTPConnection(id: id, server: self, socket: socket, config: config)
             connections[id] = connection
-            socket.onClose = { [unowned self] in self.connectionClosed(id) }
+            socket.onClose = { self.connectionClosed(id) }
             try connection.start()
         } catch {
             lastAcceptError = error
@@ -116,10 +117,10 @@ public final class HTTPServer {
         shutdownCompletion = completion
         if let timer = try? Timer(loop: loop) {
             shutdownTimer = timer
-            try? timer.start(afterMs: timeoutMs) { [unowned self] in self.forceCloseAll() }
+            try? timer.start(afterMs: timeoutMs) { self.forceCloseAll() }
         }
         if let listener {
-            listener.onClose = { [unowned self] in
+            listener.onClose = {
                 self.listenerClosed = true
                 self.checkShutdownDone()
             }
@@ -128,7 +129,7 @@ public final class HTTPServer {
         } else {
             listenerClosed = true
             // Never complete synchronously: let the loop call back.
-            try? shutdownTimer?.start(afterMs: 0) { [unowned self] in self.checkShutdownDone() }
+            try? shutdownTimer?.start(afterMs: 0) { self.checkShutdownDone() }
         }
         for connection in Array(connections.values) { connection.beginGracefulClose() }
     }

@@ -65,11 +65,12 @@ final class TestClient {
         }
     }
 
+    /// The callbacks hold the client strongly: it stays alive until its connection closes.
     func startReading() {
-        try? connection.startReading(onData: { [unowned self] bytes in
+        try? connection.startReading(onData: { bytes in
             self.received += bytes
             self.onReceive?(self)
-        }, onEnd: { [unowned self] _ in
+        }, onEnd: { _ in
             self.ended = true
             self.connection.close()
             self.onEnd?(self)
