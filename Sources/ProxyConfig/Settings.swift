@@ -81,7 +81,12 @@ public struct Settings: Sendable, Equatable {
     public var headerTimeoutSeconds = 30.0
     public var idleTimeoutSeconds = 75.0
     public var upstreamConnectTimeoutSeconds = 10.0
-    public var upstreamStallTimeoutSeconds = 120.0
+    /// Silence allowed between upstream bytes: the reference's client uses httpx's
+    /// `timeout=300`, which is a per-read limit, not a limit on the whole answer.
+    public var upstreamStallTimeoutSeconds = 300.0
+    /// A limit on a whole upstream answer; 0 means none (long generations may take longer
+    /// than any fixed limit; the stall timeout catches a dead upstream).
+    public var upstreamTotalTimeoutSeconds = 0.0
     public var shutdownTimeoutSeconds = 5.0
     public var proxyAuthToken: String? = nil
     public var claudeCliBin = "claude"
@@ -145,6 +150,8 @@ public struct Settings: Sendable, Equatable {
             "UPSTREAM_CONNECT_TIMEOUT", default: s.upstreamConnectTimeoutSeconds)
         s.upstreamStallTimeoutSeconds = reader.positiveSeconds(
             "UPSTREAM_STALL_TIMEOUT", default: s.upstreamStallTimeoutSeconds)
+        s.upstreamTotalTimeoutSeconds = reader.double(
+            "UPSTREAM_TOTAL_TIMEOUT", default: s.upstreamTotalTimeoutSeconds, min: 0)
         s.shutdownTimeoutSeconds = reader.double("SHUTDOWN_TIMEOUT", default: s.shutdownTimeoutSeconds, min: 0)
         s.proxyAuthToken = reader.optionalString("PROXY_AUTH_TOKEN")
         s.claudeCliBin = reader.nonEmptyString("CLAUDE_CLI_BIN", default: s.claudeCliBin)
