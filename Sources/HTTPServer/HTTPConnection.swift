@@ -410,9 +410,10 @@ final class HTTPConnection {
     func beginGracefulClose() {
         closeWhenIdle = true
         switch phase {
-        case .idle, .head, .body:
+        case .idle, .head, .body, .resuming:
+            // A resuming connection holds pipelined requests that were never started.
             closeNow()
-        case .responding, .resuming, .closing, .closed:
+        case .responding, .closing, .closed:
             break
         }
     }

@@ -236,6 +236,33 @@ import Testing
         #expect(client?.responses.first?.status == 408)
     }
 
+    @Test func stalledBodyTimesOutWith408() throws {
+        var config = HTTPServerConfig()
+        config.idleTimeoutMs = 50
+        let response = try expectErrorAndClose(config: config, script: [
+            "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc",
+        ])
+        #expect(response?.status == 408)
+    }
+
+    @Test func upgradeRequestIsAnsweredThenTheConnectionCloses() throws {
+        var client: TestClient?
+        var keepAlive: Bool?
+        try withServer(handler: { request, responder in
+            keepAlive = request.keepAlive
+            responder.respond(status: 404, body: Array("no websockets".utf8))
+        }) { loop, _, port, done in
+            try TestClient.connect(loop, port: port) { c in
+                client = c
+                c.send("GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n\u{1}\u{2}binary")
+                c.onEnd = { _ in done() }
+            }
+        }
+        #expect(keepAlive == false)
+        #expect(client?.responses.map(\.status) == [404])
+        #expect(client?.responses.first?.header("connection") == "close")
+    }
+
     @Test func idleKeepAliveConnectionIsClosedSilently() throws {
         var config = HTTPServerConfig()
         config.idleTimeoutMs = 50

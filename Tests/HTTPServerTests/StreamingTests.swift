@@ -52,6 +52,23 @@ import Testing
         #expect(client?.responses.first?.body.count == total)
     }
 
+    @Test func streamToAnHTTP10ClientIsCloseDelimited() throws {
+        var client: TestClient?
+        try withServer(handler: { _, responder in
+            responder.startStream(status: 200, headers: [("Content-Type", "text/plain")])
+            responder.write(Array("part1,".utf8))
+            responder.write(Array("part2".utf8))
+            responder.finish()
+        }) { loop, _, port, done in
+            try TestClient.connect(loop, port: port) { c in
+                client = c
+                c.send("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+                c.onEnd = { _ in done() }
+            }
+        }
+        #expect(client?.text == "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\npart1,part2")
+    }
+
     @Test func clientLeavingMidBodyNeverReachesTheHandler() throws {
         var handlerCalls = 0
         var openAfter = -1
@@ -61,14 +78,16 @@ import Testing
         }) { loop, server, port, done in
             try TestClient.connect(loop, port: port) { c in
                 c.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789")
-                let later = try! Timer(loop: loop)
-                try? later.start(afterMs: 10) {
-                    c.close()
-                    try? later.start(afterMs: 20) {
-                        later.close()
-                        openAfter = server.openConnections
-                        done()
+                let poll = try! Timer(loop: loop)
+                try? poll.start(afterMs: 10, repeatMs: 5) {
+                    if !c.connection.isClosed {
+                        c.close()
+                        return
                     }
+                    guard server.openConnections == 0 else { return }
+                    poll.close()
+                    openAfter = server.openConnections
+                    done()
                 }
             }
         }
@@ -105,9 +124,10 @@ import Testing
                     inFlightDuring = server.inFlightRequests
                     c.onReceive = nil
                     c.close()
-                    let later = try! Timer(loop: loop)
-                    try? later.start(afterMs: 30) {
-                        later.close()
+                    let poll = try! Timer(loop: loop)
+                    try? poll.start(afterMs: 5, repeatMs: 5) {
+                        guard goneCalls == 1 else { return }
+                        poll.close()
                         inFlightAfter = server.inFlightRequests
                         done()
                     }
@@ -118,6 +138,38 @@ import Testing
         #expect(writesAfterGone == [false])
         #expect(inFlightDuring == 1)
         #expect(inFlightAfter == 0)
+    }
+
+    @Test func clientVanishingRightAfterItsRequestCancelsTheStream() throws {
+        var gone = 0
+        var openAfter = -1
+        var eventLoop: EventLoop?
+        try withServer(handler: { _, responder in
+            responder.startStream(status: 200)
+            responder.write(Array("event: ping\n\n".utf8))
+            responder.onClientGone = { gone += 1 }
+            let tick = try! Timer(loop: eventLoop!)
+            try? tick.start(afterMs: 5, repeatMs: 5) {
+                if responder.isClosed { tick.close() } else { responder.write(Array("data: x\n\n".utf8)) }
+            }
+        }) { loop, server, port, done in
+            eventLoop = loop
+            try TCPConnection.connect(loop: loop, host: "127.0.0.1", port: port) { result in
+                guard case .success(let connection) = result else { return }
+                try? connection.write(Array("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}".utf8))
+                connection.close()
+            }
+            // Polls instead of guessing how long the server needs; the watchdog bounds it.
+            let poll = try! Timer(loop: loop)
+            try? poll.start(afterMs: 5, repeatMs: 5) {
+                guard gone == 1, server.openConnections == 0 else { return }
+                poll.close()
+                openAfter = server.openConnections
+                done()
+            }
+        }
+        #expect(gone == 1)
+        #expect(openAfter == 0)
     }
 
     @Test func gracefulShutdownLetsTheStreamFinishAndRefusesNewConnections() throws {
