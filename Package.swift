@@ -40,9 +40,17 @@ let package = Package(
         // An OpenAI-compatible upstream that plays named scenarios (tests and benchmarks).
         .target(name: "ScriptedUpstream", dependencies: ["EventLoop", "HTTPServer", "JSON"]),
         .executableTarget(name: "scripted-upstream", dependencies: ["ScriptedUpstream", "EventLoop"]),
+        .target(name: "BotAPI", dependencies: ["ProxyServer", "HTTPServer", "EventLoop", "JSON", "SessionStore", "CLIProcess", "ProxyConfig", "AnthropicAPI"]),
         // Shared by the test targets (loop scaffolding, loopback HTTP client); no product uses it.
         .target(name: "TestSupport", dependencies: ["EventLoop", "JSON"]),
-        .executableTarget(name: "nim-proxy", dependencies: ["ProxyServer", "ProxyConfig", "EventLoop"]),
+        // The upstream side: rate-limit slots, libcurl transfers, stream translation.
+        .target(
+            name: "NIMProvider",
+            dependencies: [
+                "ProxyServer", "HTTPServer", "EventLoop", "UpstreamClient", "StreamTranslation", "RateLimit",
+                "NIMRequest", "AnthropicAPI", "ProxyConfig", "JSON", "Tokenizer",
+            ]),
+        .executableTarget(name: "nim-proxy", dependencies: ["ProxyServer", "NIMProvider", "ProxyConfig", "EventLoop", "Tokenizer"]),
 
         .testTarget(name: "JSONTests", dependencies: ["JSON"], exclude: ["Data"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer"], exclude: ["Data"]),
@@ -53,12 +61,19 @@ let package = Package(
         .testTarget(name: "SessionStoreTests", dependencies: ["SessionStore", "JSON"], exclude: ["Data"]),
         .testTarget(name: "NIMRequestTests", dependencies: ["NIMRequest", "AnthropicAPI", "JSON", "ProxyConfig"]),
         .testTarget(name: "RateLimitTests", dependencies: ["RateLimit"]),
-        .testTarget(name: "StreamTranslationTests", dependencies: ["StreamTranslation", "JSON"]),
+        .testTarget(name: "StreamTranslationTests", dependencies: ["StreamTranslation", "JSON", "Tokenizer"], exclude: ["Fixtures"]),
         .testTarget(name: "UpstreamClientTests", dependencies: ["UpstreamClient", "CLibUV"]),
-        .testTarget(name: "CLIProcessTests", dependencies: ["CLIProcess", "EventLoop", "JSON"]),
+        .testTarget(name: "CLIProcessTests", dependencies: ["CLIProcess", "EventLoop", "JSON"], exclude: ["Fixtures"]),
         .testTarget(name: "EventLoopTests", dependencies: ["EventLoop", "CLibUV"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "EventLoop", "CLibUV"]),
         .testTarget(name: "ScriptedUpstreamTests", dependencies: ["ScriptedUpstream", "EventLoop", "JSON", "TestSupport"]),
+        .testTarget(
+            name: "NIMProviderTests",
+            dependencies: [
+                "NIMProvider", "ProxyServer", "ScriptedUpstream", "TestSupport", "EventLoop", "JSON", "ProxyConfig",
+                "AnthropicAPI", "StreamTranslation",
+            ]),
         .testTarget(name: "ProxyServerTests", dependencies: ["ProxyServer", "HTTPServer", "EventLoop", "JSON", "ProxyConfig", "TestSupport", "AnthropicAPI"]),
+        .testTarget(name: "BotAPITests", dependencies: ["BotAPI", "ProxyServer", "HTTPServer", "EventLoop", "JSON", "SessionStore", "CLIProcess", "ProxyConfig", "AnthropicAPI", "TestSupport"]),
     ]
 )

@@ -8,6 +8,7 @@ import Glibc
 #endif
 import EventLoop
 import Foundation
+import NIMProvider
 import ProxyConfig
 import ProxyServer
 import Tokenizer
@@ -63,6 +64,13 @@ do {
 }
 
 let app = ProxyApp(loop: loop, settings: settings, log: log)
+let provider: NIMProvider
+do {
+    provider = try NIMProvider(loop: loop, settings: settings, log: log)
+} catch {
+    fail("cannot set up the upstream client: \(error)", status: 1)
+}
+app.streamer = provider
 let port: Int
 do {
     port = try app.start()
@@ -88,6 +96,7 @@ let signals = [SIGINT, SIGTERM].compactMap { sig -> SignalWatcher? in
         shuttingDown = true
         log.info("shutting down", [("signal", .int(Int(received)))])
         app.shutdown(timeoutMs: UInt64(settings.shutdownTimeoutSeconds * 1000)) {
+            provider.close()
             log.info("stopped")
             loop.stop()
         }

@@ -1,0 +1,158 @@
+import AnthropicAPI
+import EventLoop
+import Foundation
+import HTTPServer
+import JSON
+import NIMRequest
+import ProxyConfig
+import ProxyServer
+import RateLimit
+import StreamTranslation
+import Tokenizer
+import UpstreamClient
+
+/// The upstream side of `/v1/messages`: waits for a rate-limit slot, posts the converted
+/// request to the OpenAI-compatible endpoint with libcurl on the same loop, and translates
+/// the answer into Anthropic SSE for the client.
+///
+/// Loop-confined: one instance per loop, shared by every stream.
+public final class NIMProvider: MessageStreamer {
+    let loop: EventLoop
+    let settings: Settings
+    let log: Logger
+    let curl: CurlMulti
+    var limiter: RateLimiter
+    private let limiterTimer: LoopTimer
+    private var limiterTimerDeadline: Double?
+    /// Streams waiting for a slot, by ticket.
+    private var waiting: [RateLimiter.Ticket: UpstreamStream] = [:]
+    private var nextTicket = 0
+    /// Every stream from start to end, so shutdown can end them.
+    private var active: [ObjectIdentifier: UpstreamStream] = [:]
+    private var closed = false
+
+    let endpoint: String
+    let countTokens: @Sendable (String) -> Int
+    let random: () -> Double
+    /// Interval of `ping` events while a client waits for a slot or a retry.
+    public var pingIntervalMs: UInt64 = 10_000
+
+    /// Streams waiting for a slot or for a retry, and streams receiving.
+    public var openStreams: Int { active.count }
+    public var waitingForSlot: Int { waiting.count }
+
+    public init(
+        loop: EventLoop, settings: Settings, log: Logger,
+        countTokens: @escaping @Sendable (String) -> Int = { CL100KTokenizer.shared.count($0) },
+        random: @escaping () -> Double = { Double.random(in: 0...1) }
+    ) throws {
+        self.loop = loop
+        self.settings = settings
+        self.log = log
+        self.countTokens = countTokens
+        self.random = random
+        var base = settings.nvidiaNimBaseURL
+        while base.hasSuffix("/") { base.removeLast() }
+        endpoint = base + "/chat/completions"
+        limiter = try RateLimiter(limit: settings.nvidiaNimRateLimit, window: Double(settings.nvidiaNimRateWindow))
+        curl = try CurlMulti(loop: loop.uvLoop)
+        limiterTimer = try LoopTimer(loop: loop)
+    }
+
+    /// Seconds on the loop's monotonic clock.
+    var now: Double { Double(loop.nowMs) / 1000 }
+
+    public var healthFields: [(String, JSONValue)] {
+        let t = now
+        return [
+            ("provider", .object(JSONObject([
+                ("rate_limit", .int(limiter.limit)),
+                ("rate_window_seconds", .double(limiter.window)),
+                ("window_used", .int(limiter.usedSlots(now: t))),
+                ("waiting_for_slot", .int(waiting.count)),
+                ("blocked_seconds_remaining", .double((limiter.blockRemaining(now: t) * 10).rounded() / 10)),
+                ("open_streams", .int(active.count)),
+                ("upstream_transfers", .int(curl.activeTransferCount)),
+            ]))),
+        ]
+    }
+
+    public func stream(_ request: MessagesRequest, inputTokens: Int, to responder: HTTPResponder, requestID: UInt64) {
+        if closed {
+            responder.respond(status: 503, headers: [("Content-Type", "application/json")],
+                              body: APIError(status: 503, type: "api_error", message: "The server is shutting down.").body.compactBytes())
+            return
+        }
+        // NVIDIA's endpoint needs a key; without one every request would come back 401
+        // after using a rate-limit slot, so say so at once.
+        if settings.nvidiaNimApiKey.isEmpty && settings.nvidiaNimBaseURL == Settings.defaultNvidiaNimBaseURL {
+            responder.respond(status: 401, headers: [("Content-Type", "application/json")],
+                              body: APIError.authentication("NVIDIA_NIM_API_KEY is not set: the proxy cannot call NVIDIA NIM without it. Set it in the environment or in .env.").body.compactBytes())
+            return
+        }
+        let s = UpstreamStream(provider: self, request: request, inputTokens: inputTokens, responder: responder, requestID: requestID)
+        active[ObjectIdentifier(s)] = s
+        s.begin()
+    }
+
+    /// Ends every stream (their clients see an error block) and releases libcurl.
+    /// Run the loop afterwards so handles finish closing.
+    public func close() {
+        guard !closed else { return }
+        closed = true
+        for s in Array(active.values) { s.abort(reason: "The server is shutting down.") }
+        active.removeAll()
+        waiting.removeAll()
+        limiterTimer.close()
+        curl.close()
+    }
+
+    // MARK: slots
+
+    func requestSlot(for s: UpstreamStream) -> RateLimiter.Ticket? {
+        nextTicket += 1
+        let ticket = nextTicket
+        switch limiter.request(ticket, now: now) {
+        case .granted:
+            return nil
+        case .wait:
+            waiting[ticket] = s
+            armLimiterTimer()
+            return ticket
+        }
+    }
+
+    func cancelSlot(_ ticket: RateLimiter.Ticket) {
+        waiting[ticket] = nil
+        limiter.cancel(ticket)
+        armLimiterTimer()
+    }
+
+    private func armLimiterTimer() {
+        guard !closed else { return }
+        guard let wake = limiter.nextWakeup(now: now) else {
+            limiterTimer.stop()
+            limiterTimerDeadline = nil
+            return
+        }
+        if let d = limiterTimerDeadline, d == wake, limiterTimer.isActive { return }
+        limiterTimerDeadline = wake
+        let ms = UInt64(max(0, (wake - now) * 1000).rounded(.up)) + 1
+        try? limiterTimer.start(afterMs: ms) { [unowned self] in self.limiterTimerFired() }
+    }
+
+    private func limiterTimerFired() {
+        limiterTimerDeadline = nil
+        for ticket in limiter.grantReady(now: now) {
+            if let s = waiting.removeValue(forKey: ticket) { s.slotGranted() }
+        }
+        armLimiterTimer()
+    }
+
+    func finished(_ s: UpstreamStream) {
+        active[ObjectIdentifier(s)] = nil
+    }
+}
+
+@available(*, unavailable)
+extension NIMProvider: Sendable {}

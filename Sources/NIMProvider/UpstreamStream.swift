@@ -1,0 +1,305 @@
+import AnthropicAPI
+import EventLoop
+import Foundation
+import HTTPServer
+import JSON
+import NIMRequest
+import StreamTranslation
+import RateLimit
+import UpstreamClient
+
+/// One `/v1/messages` stream: `message_start` at once (as the reference yields it before
+/// calling upstream), pings while waiting for a rate-limit slot or a retry, then the
+/// upstream answer translated chunk by chunk. A slow client pauses the upstream transfer;
+/// a client that leaves cancels it.
+///
+/// Loop-confined.
+final class UpstreamStream: UpstreamTransferDelegate {
+    private enum Phase {
+        case created
+        case waitingForSlot(RateLimiter.Ticket)
+        case waitingToRetry
+        /// Posted; no response head yet.
+        case requesting
+        /// A 2xx head arrived: translating the body.
+        case streaming
+        /// A non-2xx head arrived: collecting the error body.
+        case failedStatus(Int)
+        case done
+    }
+
+    private unowned let provider: NIMProvider
+    private let request: MessagesRequest
+    private let responder: HTTPResponder
+    private let requestID: UInt64
+    private var translator: StreamTranslator
+    private var parser = OpenAISSEParser()
+    private var phase = Phase.created
+    private var transfer: UpstreamTransfer?
+    private var attempt = 0
+    private var retryAfterSeconds: Double?
+    private var errorBody: [UInt8] = []
+    private var pingTimer: LoopTimer?
+    private var retryTimer: LoopTimer?
+    private let startedMs: UInt64
+    private var bodyBytes: [UInt8]?
+
+    init(provider: NIMProvider, request: MessagesRequest, inputTokens: Int, responder: HTTPResponder, requestID: UInt64) {
+        self.provider = provider
+        self.request = request
+        self.responder = responder
+        self.requestID = requestID
+        startedMs = provider.loop.nowMs
+        let count = provider.countTokens
+        translator = StreamTranslator(
+            model: request.model, inputTokens: inputTokens, messageID: "msg_" + UUID().uuidString.lowercased(),
+            countTokens: { count($0) })
+    }
+
+    func begin() {
+        responder.onClientGone = { [unowned self] in self.clientGone() }
+        responder.onWritable = { [unowned self] in self.transfer?.resume() }
+        responder.startStream(status: 200, headers: [
+            ("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache"), ("X-Accel-Buffering", "no"),
+        ])
+        emit(translator.start())
+        acquireSlot()
+    }
+
+    // MARK: slot and retries
+
+    private func acquireSlot() {
+        if let ticket = provider.requestSlot(for: self) {
+            phase = .waitingForSlot(ticket)
+            startPings()
+        } else {
+            send()
+        }
+    }
+
+    func slotGranted() {
+        guard case .waitingForSlot = phase else { return }
+        send()
+    }
+
+    private func startPings() {
+        guard pingTimer == nil, let t = try? LoopTimer(loop: provider.loop) else { return }
+        pingTimer = t
+        let interval = provider.pingIntervalMs
+        try? t.start(afterMs: interval, repeatMs: interval) { [unowned self] in
+            self.emit(AnthropicSSE.ping())
+        }
+    }
+
+    private func stopPings() {
+        pingTimer?.close()
+        pingTimer = nil
+    }
+
+    private func send() {
+        stopPings()
+        phase = .requesting
+        errorBody.removeAll()
+        retryAfterSeconds = nil
+        let settings = provider.settings
+        if bodyBytes == nil {
+            bodyBytes = JSONValue.object(RequestBuilder.upstreamBody(request, nim: settings.nim)).compactBytes()
+        }
+        var headers: [(name: String, value: String)] = [
+            ("Content-Type", "application/json"), ("Accept", "text/event-stream"),
+        ]
+        if !settings.nvidiaNimApiKey.isEmpty {
+            headers.append(("Authorization", "Bearer \(settings.nvidiaNimApiKey)"))
+        }
+        if attempt == 0 {
+            provider.log.info("upstream request", [
+                ("request_id", .int(Int(requestID))), ("model", .string(request.model)),
+                ("messages", .int(request.messages.count)), ("tools", .int(request.tools?.count ?? 0)),
+                ("body_bytes", .int(bodyBytes?.count ?? 0)),
+            ])
+        }
+        let upstream = UpstreamRequest(
+            url: provider.endpoint, method: "POST", headers: headers, body: bodyBytes ?? [],
+            connectTimeoutMs: Int(settings.upstreamConnectTimeoutSeconds * 1000),
+            totalTimeoutMs: Int(settings.upstreamTotalTimeoutSeconds * 1000),
+            stallTimeoutMs: Int(settings.upstreamStallTimeoutSeconds * 1000))
+        transfer = provider.curl.start(upstream, delegate: self)
+    }
+
+    // MARK: UpstreamTransferDelegate
+
+    func transferDidReceiveHead(_ transfer: UpstreamTransfer, status: Int, headers: [(name: String, value: String)]) {
+        guard case .requesting = phase else { return }
+        if (200..<300).contains(status) {
+            phase = .streaming
+        } else {
+            phase = .failedStatus(status)
+            retryAfterSeconds = headers.first { $0.name == "retry-after" }.flatMap { parseRetryAfter($0.value) }
+        }
+    }
+
+    func transferDidReceiveBody(_ transfer: UpstreamTransfer, _ bytes: UnsafeRawBufferPointer) {
+        switch phase {
+        case .streaming:
+            for event in parser.feed(bytes) {
+                handle(event)
+                if case .done = phase { return }
+            }
+        case .failedStatus:
+            // Error bodies are small; keep enough to show the upstream's message.
+            if errorBody.count < 64 * 1024 { errorBody += bytes.prefix(64 * 1024 - errorBody.count) }
+        default:
+            break
+        }
+    }
+
+    func transferDidComplete(_ transfer: UpstreamTransfer, failure: UpstreamFailure?) {
+        self.transfer = nil
+        switch phase {
+        case .streaming:
+            if let failure {
+                let kind: TransportFailure
+                if case .stalled = failure { kind = .streamTimedOut } else { kind = .streamInterrupted(detail: nil) }
+                fail(mapUpstreamError(status: nil, body: nil, transport: kind), note: failure.description)
+                return
+            }
+            for event in parser.finish() {
+                handle(event)
+                if case .done = phase { return }
+            }
+            // The upstream closed without `[DONE]`: the reference's loop simply ends.
+            complete(translator.finish(), outcome: "ended")
+        case .failedStatus(let status):
+            if failure == nil || !errorBody.isEmpty {
+                upstreamRefused(status: status)
+            } else {
+                fail(mapUpstreamError(status: nil, body: nil, transport: .connectionFailed), note: failure?.description)
+            }
+        case .requesting:
+            let kind: TransportFailure
+            switch failure {
+            case .timeout?, .stalled?: kind = .timedOut
+            default: kind = .connectionFailed
+            }
+            fail(mapUpstreamError(status: nil, body: nil, transport: kind), note: failure?.description)
+        default:
+            break
+        }
+    }
+
+    private func handle(_ event: OpenAIStreamEvent) {
+        switch event {
+        case .chunk(let chunk):
+            emit(translator.consume(chunk: chunk))
+            if translator.isFinished { complete([], outcome: "upstream error chunk") }
+        case .done:
+            transfer?.cancel()
+            transfer = nil
+            complete(translator.finish(), outcome: "done")
+        case .malformed(_, let reason):
+            transfer?.cancel()
+            transfer = nil
+            fail(mapUpstreamError(status: nil, body: nil, transport: .malformedStream(reason: reason)), note: nil)
+        }
+    }
+
+    /// A non-2xx answer: 429 is retried (the reference's `execute_with_retry`), anything
+    /// else ends the stream with the mapped error.
+    private func upstreamRefused(status: Int) {
+        let body = String(decoding: errorBody, as: UTF8.self)
+        if status == 429 {
+            let decision = provider.limiter.on429(
+                attempt: attempt, retryAfter: retryAfterSeconds, random: provider.random(), now: provider.now)
+            if case .retry(let after) = decision {
+                attempt += 1
+                provider.log.warning("upstream 429, retrying", [
+                    ("request_id", .int(Int(requestID))), ("attempt", .int(attempt)), ("delay_seconds", .double(after)),
+                ])
+                phase = .waitingToRetry
+                startPings()
+                if let t = try? LoopTimer(loop: provider.loop) {
+                    retryTimer = t
+                    try? t.start(afterMs: UInt64(after * 1000)) { [unowned self] in
+                        self.retryTimer?.close()
+                        self.retryTimer = nil
+                        self.acquireSlot()
+                    }
+                    return
+                }
+                acquireSlot()
+                return
+            }
+        }
+        let error = mapUpstreamError(status: status, body: body, transport: nil)
+        if let block = error.rateLimitBlock { provider.limiter.blocked(for: block, now: provider.now) }
+        fail(error, note: "status \(status)")
+    }
+
+    // MARK: output
+
+    private func emit(_ bytes: [UInt8]) {
+        guard !bytes.isEmpty, !responder.isClosed else { return }
+        if !responder.write(bytes) { transfer?.pause() }
+    }
+
+    private func fail(_ error: UpstreamError, note: String?) {
+        provider.log.warning("upstream failed", [
+            ("request_id", .int(Int(requestID))), ("error_type", .string(error.type.rawValue)),
+            ("message", .string(error.message)), ("detail", note.map { .string($0) } ?? .null),
+        ])
+        complete(translator.fail(error: error), outcome: "error")
+    }
+
+    private func complete(_ tail: [UInt8], outcome: String) {
+        if case .done = phase { return }
+        emit(tail)
+        phase = .done
+        stopPings()
+        retryTimer?.close()
+        retryTimer = nil
+        responder.onClientGone = nil
+        responder.onWritable = nil
+        responder.finish()
+        provider.log.info("upstream stream finished", [
+            ("request_id", .int(Int(requestID))), ("outcome", .string(outcome)),
+            ("ms", .int(Int(provider.loop.nowMs - startedMs))), ("retries", .int(attempt)),
+        ])
+        provider.finished(self)
+    }
+
+    /// Shutdown: end the message with an error block.
+    func abort(reason: String) {
+        if case .done = phase { return }
+        if case .waitingForSlot(let ticket) = phase { provider.cancelSlot(ticket) }
+        transfer?.cancel()
+        transfer = nil
+        complete(translator.fail(error: UpstreamError(type: .api, status: 503, message: reason)), outcome: "aborted")
+    }
+
+    private func clientGone() {
+        if case .waitingForSlot(let ticket) = phase { provider.cancelSlot(ticket) }
+        transfer?.cancel()
+        transfer = nil
+        phase = .done
+        stopPings()
+        retryTimer?.close()
+        retryTimer = nil
+        provider.log.info("client left, upstream cancelled", [("request_id", .int(Int(requestID)))])
+        provider.finished(self)
+    }
+}
+
+/// `Retry-After` as seconds: a number, or an HTTP date.
+func parseRetryAfter(_ value: String) -> Double? {
+    let v = value.trimmingCharacters(in: .whitespaces)
+    if let seconds = Double(v), seconds.isFinite, seconds >= 0 { return seconds }
+    let f = DateFormatter()
+    f.locale = Locale(identifier: "en_US_POSIX")
+    f.timeZone = TimeZone(identifier: "GMT")
+    f.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
+    guard let date = f.date(from: v) else { return nil }
+    return max(0, date.timeIntervalSinceNow)
+}
+
+@available(*, unavailable)
+extension UpstreamStream: Sendable {}
