@@ -406,8 +406,10 @@ public final class UpstreamTransfer {
     // MARK: curl callbacks
 
     fileprivate func headerLine(_ data: UnsafeRawBufferPointer) {
-        guard var line = String(validating: data, as: UTF8.self) else { return }
-        while line.hasSuffix("\n") || line.hasSuffix("\r") { line.removeLast() }
+        // Trim CR and LF as bytes: in a Swift String "\r\n" is one Character.
+        var end = data.count
+        while end > 0, data[end - 1] == 10 || data[end - 1] == 13 { end -= 1 }
+        guard let line = String(validating: UnsafeRawBufferPointer(rebasing: data[0..<end]), as: UTF8.self) else { return }
         if line.hasPrefix("HTTP/") {
             let parts = line.split(separator: " ", maxSplits: 2)
             status = parts.count > 1 ? Int(parts[1]) ?? 0 : 0

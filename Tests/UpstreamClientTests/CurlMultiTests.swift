@@ -1,0 +1,267 @@
+import EventLoop
+import HTTPServer
+import TestSupport
+import Testing
+
+@testable import UpstreamClient
+
+/// Records what a transfer delivered.
+final class Recorder: UpstreamTransferDelegate {
+    var status: Int?
+    var headers: [(name: String, value: String)] = []
+    var body: [UInt8] = []
+    var failure: UpstreamFailure??
+    var bodyCalls = 0
+    var onBody: ((UpstreamTransfer, Recorder) -> Void)?
+    var onComplete: ((Recorder) -> Void)?
+
+    func transferDidReceiveHead(_ transfer: UpstreamTransfer, status: Int, headers: [(name: String, value: String)]) {
+        self.status = status
+        self.headers = headers
+    }
+    func transferDidReceiveBody(_ transfer: UpstreamTransfer, _ bytes: UnsafeRawBufferPointer) {
+        bodyCalls += 1
+        body += bytes
+        onBody?(transfer, self)
+    }
+    func transferDidComplete(_ transfer: UpstreamTransfer, failure: UpstreamFailure?) {
+        self.failure = .some(failure)
+        onComplete?(self)
+    }
+    var text: String { String(decoding: body, as: UTF8.self) }
+}
+
+/// A loopback HTTP server and a curl multi on one loop; `done` tears both down.
+func withUpstream(
+    config: HTTPServerConfig = HTTPServerConfig(),
+    sourceLocation: SourceLocation = #_sourceLocation,
+    handler: @escaping (EventLoop, HTTPRequest, HTTPResponder) -> Void,
+    _ body: (_ loop: EventLoop, _ curl: CurlMulti, _ port: Int, _ done: @escaping () -> Void) throws -> Void
+) throws {
+    var config = config
+    config.host = "127.0.0.1"
+    config.port = 0
+    var keep: [AnyObject] = []
+    let run = try runLoop { loop in
+        let server = HTTPServer(loop: loop, config: config) { request, responder in handler(loop, request, responder) }
+        let port = try server.start()
+        let curl = try CurlMulti(loop: loop.uvLoop)
+        keep = [server, curl]
+        var finished = false
+        try body(loop, curl, port) {
+            guard !finished else { return }
+            finished = true
+            curl.close()
+            server.beginShutdown(timeoutMs: 500) {}
+        }
+    }
+    withExtendedLifetime(keep) {}
+    #expect(!run.timedOut, "timed out", sourceLocation: sourceLocation)
+    #expect(run.leakedHandles.isEmpty, "leaked: \(run.leakedHandles)", sourceLocation: sourceLocation)
+}
+
+@Suite(.serialized) struct CurlMultiTests {
+    @Test func postsTheBodyAndReceivesStatusHeadersAndBody() throws {
+        var seen: HTTPRequest?
+        let recorder = Recorder()
+        try withUpstream(handler: { _, request, responder in
+            seen = request
+            responder.respond(status: 201, headers: [("Content-Type", "text/plain"), ("X-Test", "yes")],
+                              body: Array("got \(request.body.count) bytes".utf8))
+        }) { loop, curl, port, done in
+            recorder.onComplete = { _ in done() }
+            curl.start(UpstreamRequest(
+                url: "http://127.0.0.1:\(port)/v1/chat/completions", headers: [("Content-Type", "application/json"), ("Authorization", "Bearer k")],
+                body: Array(#"{"a":1}"#.utf8)), delegate: recorder)
+        }
+        #expect(recorder.status == 201)
+        #expect(recorder.text == "got 7 bytes")
+        #expect(recorder.headers.contains { $0.name == "x-test" && $0.value == "yes" })
+        #expect(recorder.failure == .some(nil))
+        #expect(seen?.method == "POST")
+        #expect(seen?.path == "/v1/chat/completions")
+        #expect(seen?.header("authorization") == "Bearer k")
+        #expect(seen?.header("expect") == nil)
+        #expect(String(decoding: seen?.body ?? [], as: UTF8.self) == #"{"a":1}"#)
+    }
+
+    @Test func streamedChunksArriveInOrder() throws {
+        let recorder = Recorder()
+        try withUpstream(handler: { loop, _, responder in
+            responder.startStream(status: 200, headers: [("Content-Type", "text/event-stream")])
+            var n = 0
+            func next() {
+                n += 1
+                responder.write(Array("data: \(n)\n\n".utf8))
+                if n == 5 { responder.finish() } else {
+                    let t = try! Timer(loop: loop)
+                    try! t.start(afterMs: 5) { t.close(); next() }
+                }
+            }
+            next()
+        }) { loop, curl, port, done in
+            recorder.onComplete = { _ in done() }
+            curl.start(UpstreamRequest(url: "http://127.0.0.1:\(port)/s", body: []), delegate: recorder)
+        }
+        #expect(recorder.text == (1...5).map { "data: \($0)\n\n" }.joined())
+        #expect(recorder.failure == .some(nil))
+    }
+
+    @Test func connectionIsReusedForSequentialTransfers() throws {
+        var connectionIDs: [UInt64] = []
+        try withUpstream(handler: { _, request, responder in
+            connectionIDs.append(request.connectionID)
+            responder.respond(status: 200, body: Array("ok".utf8))
+        }) { loop, curl, port, done in
+            var recorders: [Recorder] = []
+            var remaining = 3
+            func one() {
+                let r = Recorder()
+                recorders.append(r)  // the transfer holds its delegate weakly
+                r.onComplete = { _ in
+                    remaining -= 1
+                    if remaining == 0 { done() } else { one() }
+                }
+                curl.start(UpstreamRequest(url: "http://127.0.0.1:\(port)/x", body: Array("{}".utf8)), delegate: r)
+            }
+            one()
+        }
+        #expect(connectionIDs.count == 3)
+        #expect(Set(connectionIDs).count == 1)
+    }
+
+    @Test func errorStatusDeliversItsBody() throws {
+        let recorder = Recorder()
+        try withUpstream(handler: { loop, _, responder in
+            responder.respond(status: 429, headers: [("Retry-After", "7"), ("Content-Type", "application/json")],
+                              body: Array(#"{"error":{"message":"slow down"}}"#.utf8))
+        }) { _, curl, port, done in
+            recorder.onComplete = { _ in done() }
+            curl.start(UpstreamRequest(url: "http://127.0.0.1:\(port)/x", body: Array("{}".utf8)), delegate: recorder)
+        }
+        #expect(recorder.status == 429)
+        #expect(recorder.headers.contains { $0.name == "retry-after" && $0.value == "7" })
+        #expect(recorder.text.contains("slow down"))
+        #expect(recorder.failure == .some(nil))
+    }
+
+    @Test func refusedConnectionIsAConnectFailure() throws {
+        let recorder = Recorder()
+        // Bind then close a listener to get a port nobody listens on.
+        var closedPort = 0
+        _ = try runLoop { loop in
+            let l = try TCPListener(loop: loop)
+            try l.bind(host: "127.0.0.1", port: 0)
+            closedPort = try l.localAddress.port
+            l.close()
+        }
+        try withUpstream(handler: { _, _, r in r.respond(status: 200) }) { _, curl, _, done in
+            recorder.onComplete = { _ in done() }
+            curl.start(UpstreamRequest(url: "http://127.0.0.1:\(closedPort)/x", body: []), delegate: recorder)
+        }
+        guard case .some(.some(.connect)) = recorder.failure else {
+            Issue.record("expected a connect failure, got \(String(describing: recorder.failure))")
+            return
+        }
+        #expect(recorder.status == nil)
+    }
+
+    @Test func silentUpstreamHitsTheStallTimeout() throws {
+        let recorder = Recorder()
+        var upstreamSawClientLeave = false
+        try withUpstream(handler: { loop, _, responder in
+            responder.startStream(status: 200)
+            responder.write(Array("data: first\n\n".utf8))
+            responder.onClientGone = { upstreamSawClientLeave = true }
+            // Then nothing more.
+        }) { loop, curl, port, done in
+            recorder.onComplete = { _ in
+                // Give the server a moment to notice the closed connection.
+                let t = try! Timer(loop: loop)
+                try! t.start(afterMs: 50) { t.close(); done() }
+            }
+            curl.start(UpstreamRequest(url: "http://127.0.0.1:\(port)/x", body: [], stallTimeoutMs: 150), delegate: recorder)
+        }
+        #expect(recorder.failure == .some(.stalled(milliseconds: 150)))
+        #expect(recorder.text == "data: first\n\n")
+        #expect(upstreamSawClientLeave)
+    }
+
+    @Test func cancelClosesTheUpstreamConnectionAndStaysSilent() throws {
+        let recorder = Recorder()
+        var upstreamSawClientLeave = false
+        try withUpstream(handler: { loop, _, responder in
+            responder.startStream(status: 200)
+            responder.write(Array("data: 1\n\n".utf8))
+            responder.onClientGone = { upstreamSawClientLeave = true }
+        }) { loop, curl, port, done in
+            recorder.onBody = { transfer, _ in
+                transfer.cancel()
+                // Wait until the server saw the connection close.
+                let t = try! Timer(loop: loop)
+                var polls = 0
+                try! t.start(afterMs: 5, repeatMs: 5) {
+                    polls += 1
+                    if upstreamSawClientLeave || polls > 400 {
+                        curlActiveAfterCancel = curl.activeTransferCount
+                        t.close()
+                        done()
+                    }
+                }
+            }
+            curl.start(UpstreamRequest(url: "http://127.0.0.1:\(port)/x", body: []), delegate: recorder)
+        }
+        #expect(upstreamSawClientLeave)
+        #expect(recorder.failure == nil, "no completion after cancel")
+        #expect(curlActiveAfterCancel == 0)
+    }
+
+    /// A paused transfer stops reading: the upstream's writes back up on its side, so what
+    /// the proxy holds stays bounded however much the upstream has to send.
+    @Test func pausedTransferStopsReadingUntilResumed() throws {
+        let recorder = Recorder()
+        let total = 8 << 20
+        var serverBlocked = false
+        var receivedWhilePaused = 0
+        try withUpstream(handler: { loop, _, responder in
+            responder.startStream(status: 200)
+            let block = [UInt8](repeating: 65, count: 64 * 1024)
+            var sent = 0
+            func pump() {
+                while sent < total {
+                    sent += block.count
+                    if !responder.write(block) {
+                        serverBlocked = true
+                        responder.onWritable = { pump() }
+                        return
+                    }
+                }
+                responder.finish()
+            }
+            pump()
+        }) { loop, curl, port, done in
+            var paused = false
+            recorder.onBody = { transfer, r in
+                guard !paused, r.body.count >= 256 * 1024 else { return }
+                paused = true
+                transfer.pause()
+                let mark = r.body.count
+                let t = try! Timer(loop: loop)
+                try! t.start(afterMs: 200) {
+                    t.close()
+                    receivedWhilePaused = r.body.count - mark
+                    transfer.resume()
+                }
+            }
+            recorder.onComplete = { _ in done() }
+            curl.start(UpstreamRequest(url: "http://127.0.0.1:\(port)/big", body: []), delegate: recorder)
+        }
+        #expect(recorder.body.count == total)
+        #expect(receivedWhilePaused == 0)
+        #expect(serverBlocked, "the upstream felt backpressure while the transfer was paused")
+        #expect(recorder.failure == .some(nil))
+    }
+}
+
+/// The multi's open transfers after a cancel (set by that test on the loop thread).
+nonisolated(unsafe) var curlActiveAfterCancel = -1
