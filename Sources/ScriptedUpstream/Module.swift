@@ -1,1 +1,0 @@
-// Module ScriptedUpstream: see the files beside this one.
