@@ -32,7 +32,7 @@ final class HTTPConnection {
     enum Phase { case idle, head, body, responding, resuming, closing, closed }
     private(set) var phase = Phase.idle
     private var timerPurpose = TimerPurpose.none
-    private enum TimerPurpose { case none, idle, head, body, resume, linger }
+    private enum TimerPurpose { case none, idle, head, body, resume, linger, writeFailed }
 
     // The request being parsed.
     private var url: [UInt8] = []
@@ -128,6 +128,7 @@ final class HTTPConnection {
             }
             completedRequest = nil
             dispatch(request)
+            if timerPurpose == .writeFailed { return }
             switch phase {
             case .responding:
                 pending.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[offset...]))
@@ -139,7 +140,8 @@ final class HTTPConnection {
                 if chp_upgrade(parser) != 0 { return }
             }
         }
-        if phase == .idle && !closeWhenIdle { arm(.idle, config.idleTimeoutMs) }
+        // Stray bytes between requests (CRLFs the parser skips) do not extend the idle time.
+        if phase == .idle && !closeWhenIdle && timerPurpose != .idle { arm(.idle, config.idleTimeoutMs) }
         if phase == .idle && closeWhenIdle { closeNow() }
     }
 
@@ -154,15 +156,10 @@ final class HTTPConnection {
         }
     }
 
+    /// EOF or a read error. Like uvicorn, a closed read side means the client is gone, also while a
+    /// response is in progress (a client that half-closes after its request loses the response).
     private func peerClosed() {
-        switch phase {
-        case .responding, .resuming:
-            // Like uvicorn, a closed read side means the client is gone (a client that half-closes
-            // after its request loses the response): stop its work.
-            closeNow()
-        default:
-            closeNow()
-        }
+        closeNow()
     }
 
     // MARK: Parser callbacks
@@ -218,8 +215,7 @@ final class HTTPConnection {
 
     fileprivate func headersComplete() -> Int32 {
         flushHeader()
-        timer.stop()
-        timerPurpose = .none
+        disarm()
         versionOfRequest = HTTPVersion(major: Int(parser.pointee.http_major), minor: Int(parser.pointee.http_minor))
         methodOfRequest = String(cString: http_method_str(http_method(rawValue: chp_method(parser))))
         requestKeepAlive = http_should_keep_alive(parser) != 0
@@ -256,8 +252,7 @@ final class HTTPConnection {
     }
 
     fileprivate func messageComplete() -> Int32 {
-        timer.stop()
-        timerPurpose = .none
+        disarm()
         let target = String(decoding: url, as: UTF8.self)
         let keepAlive = requestKeepAlive && chp_upgrade(parser) == 0
         completedRequest = HTTPRequest(method: methodOfRequest, target: target, headers: headers, body: body,
@@ -305,7 +300,7 @@ final class HTTPConnection {
 
     func sendBody(_ bytes: [UInt8], chunked: Bool) {
         if !chunked {
-            try? socket.write(bytes)
+            do { try socket.write(bytes) } catch { writeFailed() }
             return
         }
         outBuffer.removeAll(keepingCapacity: true)
@@ -317,13 +312,23 @@ final class HTTPConnection {
     }
 
     func sendLastChunk() {
-        try? socket.write(HTTPConnection.lastChunk)
+        do { try socket.write(HTTPConnection.lastChunk) } catch { writeFailed() }
     }
 
     private func flushOut() {
-        // A failed write means the socket is going away; its read side reports that.
-        outBuffer.withUnsafeBytes { try? socket.write($0) }
+        let failed = outBuffer.withUnsafeBytes { bytes in
+            do { try socket.write(bytes); return false } catch { return true }
+        }
         if outBuffer.capacity > 64 * 1024 { outBuffer = [] }
+        if failed { writeFailed() }
+    }
+
+    /// The peer reset the connection. Closing right here would call `onClientGone` from inside the
+    /// application's own `write`/`respond` call, so the close goes through the loop.
+    private func writeFailed() {
+        guard phase != .closed, timerPurpose != .writeFailed else { return }
+        socket.stopReading()
+        arm(.writeFailed, 0)
     }
 
     func responseFinished(keepAlive: Bool) {
@@ -421,9 +426,16 @@ final class HTTPConnection {
     // MARK: Timer
 
     private func arm(_ purpose: TimerPurpose, _ ms: UInt64) {
-        guard phase != .closed else { return }
+        // A pending close after a failed write wins over every other schedule.
+        guard phase != .closed, timerPurpose != .writeFailed else { return }
         timerPurpose = purpose
         try? timer.start(afterMs: ms) { [unowned self] in self.timerFired() }
+    }
+
+    private func disarm() {
+        guard timerPurpose != .writeFailed else { return }
+        timer.stop()
+        timerPurpose = .none
     }
 
     private func timerFired() {
@@ -432,7 +444,7 @@ final class HTTPConnection {
         switch purpose {
         case .none:
             return
-        case .idle, .linger:
+        case .idle, .linger, .writeFailed:
             closeNow()
         case .head, .body:
             sendErrorAndClose(status: 408, message: "Request timed out")

@@ -172,6 +172,45 @@ import Testing
         #expect(openAfter == 0)
     }
 
+    @Test func aFailedWriteReportsTheClientGoneWhileReadsArePaused() throws {
+        var config = HTTPServerConfig()
+        config.maxHeaderBytes = 1024
+        var gone = 0
+        var eventLoop: EventLoop?
+        var clientClosed = false
+        try withServer(config: config, handler: { _, responder in
+            responder.onClientGone = { gone += 1 }
+            // Streams only once the client is gone, so only a write can tell.
+            let tick = try! Timer(loop: eventLoop!)
+            try? tick.start(afterMs: 5, repeatMs: 5) {
+                if responder.isClosed { tick.close(); return }
+                guard clientClosed else { return }
+                if !responder.hasStarted { responder.startStream(status: 200) }
+                responder.write([UInt8](repeating: 0x7a, count: 1024))
+            }
+        }) { loop, server, port, done in
+            eventLoop = loop
+            try TCPConnection.connect(loop: loop, host: "127.0.0.1", port: port) { result in
+                guard case .success(let connection) = result else { return }
+                // One request, then more pipelined bytes than the server buffers, so it stops reading
+                // and cannot see the close.
+                var bytes = Array("GET / HTTP/1.1\r\nHost: x\r\n\r\n".utf8)
+                bytes += [UInt8](repeating: 0x41, count: 200 * 1024)
+                try? connection.write(bytes) { _ in
+                    connection.close()
+                    clientClosed = true
+                }
+            }
+            let poll = try! Timer(loop: loop)
+            try? poll.start(afterMs: 5, repeatMs: 5) {
+                guard gone == 1, server.openConnections == 0 else { return }
+                poll.close()
+                done()
+            }
+        }
+        #expect(gone == 1)
+    }
+
     @Test func gracefulShutdownLetsTheStreamFinishAndRefusesNewConnections() throws {
         var client: TestClient?
         var refused: UVError?
