@@ -7,6 +7,10 @@ let package = Package(
     name: "nim-proxy",
     products: [
         .executable(name: "nim-proxy", targets: ["nim-proxy"]),
+        .executable(name: "scripted-upstream", targets: ["scripted-upstream"]),
+        // For the benchmark package in bench/, which drives load with the same loop library.
+        .library(name: "EventLoop", targets: ["EventLoop"]),
+        .library(name: "JSON", targets: ["JSON"]),
     ],
     targets: [
         // System libraries from Debian: libuv1-dev, libcurl4-openssl-dev, libhttp-parser-dev.
