@@ -45,9 +45,10 @@ struct Arguments {
         }
     }
 
-    /// Text or null/absent.
-    func optionalText(_ name: String) throws(APIError) -> String? {
-        guard let value = object[name], !value.isNull else { return nil }
+    /// Text or null, but present: a required parameter the reference accepts as None.
+    func nullableText(_ name: String) throws(APIError) -> String? {
+        guard let value = object[name] else { throw missing(name) }
+        if value.isNull { return nil }
         return try text(name)
     }
 

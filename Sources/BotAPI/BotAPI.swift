@@ -205,7 +205,7 @@ public final class BotAPI {
             switch method {
             case "record_message_id":
                 let platform = try args.text("platform"), chat = try args.text("chat_id")
-                let message = try args.optionalText("message_id")
+                let message = try args.nullableText("message_id")
                 let direction = try args.text("direction"), kind = try args.text("kind")
                 store.mutate { $0.recordMessageID(platform: platform, chatID: chat, messageID: message,
                                                   direction: direction, kind: kind, now: currentUTCTime()) }

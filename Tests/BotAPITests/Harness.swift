@@ -1,0 +1,138 @@
+import BotAPI
+import EventLoop
+import JSON
+import ProxyConfig
+import ProxyServer
+import TestSupport
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The fake `claude` of the CLIProcess tests: it runs its `-p` prompt as shell code.
+let fakeClaude: String = {
+    var parts = "\(#filePath)".split(separator: "/", omittingEmptySubsequences: false)
+    parts.removeLast(2)
+    return parts.joined(separator: "/") + "/CLIProcessTests/Fixtures/fake-claude"
+}()
+
+let cliEnvironment: [(key: String, value: String)] = [("PATH", "/usr/local/bin:/usr/bin:/bin")]
+
+/// A fresh empty directory under the system temp dir.
+func makeTempDirectory() -> String {
+    let base = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
+    var template = Array((base + "/botapi-test-XXXXXX").utf8CString)
+    let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
+    precondition(made != nil, "mkdtemp failed")
+    return String(cString: template)
+}
+
+func readText(_ path: String) -> String? {
+    guard let f = fopen(path, "rb") else { return nil }
+    defer { fclose(f) }
+    var out: [UInt8] = []
+    var buf = [UInt8](repeating: 0, count: 4096)
+    while true {
+        let n = fread(&buf, 1, buf.count, f)
+        if n <= 0 { break }
+        out += buf[0..<n]
+    }
+    return String(decoding: out, as: UTF8.self)
+}
+
+func writeText(_ path: String, _ text: String) {
+    let f = fopen(path, "wb")!
+    _ = text.withCString { fputs($0, f) }
+    fclose(f)
+}
+
+func json(_ text: String) -> JSONValue { try! JSONValue.parse(text) }
+
+/// One server (ProxyApp + BotAPI) on 127.0.0.1:0 and helpers to call it; `finish()` shuts it down.
+final class Harness {
+    let loop: EventLoop
+    let app: ProxyApp
+    let api: BotAPI
+    let port: Int
+    var token: String?
+
+    init(loop: EventLoop, workspace: String, configure: (inout Settings) -> Void = { _ in }) throws {
+        var settings = Settings()
+        settings.host = "127.0.0.1"
+        settings.port = 0
+        settings.claudeWorkspace = workspace
+        settings.claudeCliBin = fakeClaude
+        configure(&settings)
+        self.loop = loop
+        app = ProxyApp(loop: loop, settings: settings, log: .silent)
+        api = BotAPI.install(into: app, settings: settings, log: .silent, cliEnvironment: cliEnvironment,
+                             killEscalationMs: 2_000, storeSaveDelay: .milliseconds(50))
+        port = try app.start()
+        token = settings.proxyAuthToken
+    }
+
+    var authHeaders: [(String, String)] {
+        var h: [(String, String)] = [("Content-Type", "application/json")]
+        if let token { h.append(("x-api-key", token)) }
+        return h
+    }
+
+    func call(_ method: String, _ path: String, _ body: String = "", headers: [(String, String)]? = nil,
+              _ then: @escaping (TestResponse?) -> Void) {
+        LoopHTTPClient.fetch(loop, port: port, method: method, path: path, headers: headers ?? authHeaders,
+                             body: Array(body.utf8), then)
+    }
+
+    /// Runs `calls` one after another and hands all responses to `then`.
+    func sequence(_ calls: [(String, String, String)], _ then: @escaping ([TestResponse?]) -> Void) {
+        var out: [TestResponse?] = []
+        func next(_ i: Int) {
+            guard i < calls.count else { return then(out) }
+            call(calls[i].0, calls[i].1, calls[i].2) { r in
+                out.append(r)
+                next(i + 1)
+            }
+        }
+        next(0)
+    }
+
+    func after(ms: UInt64, _ body: @escaping () -> Void) {
+        let timer = try! Timer(loop: loop)
+        try! timer.start(afterMs: ms) {
+            timer.close()
+            body()
+        }
+    }
+
+    /// Stops CLIs, writes the store, closes the server.
+    func finish(_ then: @escaping () -> Void = {}) {
+        api.shutdown { [self] in
+            app.shutdown(timeoutMs: 1000) { then() }
+        }
+    }
+}
+
+/// Runs a scenario on a fresh loop; fails on a hang or a leaked handle.
+func scenario(timeoutMs: UInt64 = 20_000, sourceLocation: SourceLocation = #_sourceLocation,
+              _ body: (EventLoop) throws -> Void) throws {
+    let run = try runLoop(timeoutMs: timeoutMs, body)
+    #expect(!run.timedOut, "timed out", sourceLocation: sourceLocation)
+    #expect(run.leakedHandles.isEmpty, "leaked: \(run.leakedHandles)", sourceLocation: sourceLocation)
+}
+
+func result(_ r: TestResponse?) -> JSONValue? { r?.json?["result"] }
+func errorType(_ r: TestResponse?) -> String? { r?.json?["error"]?["type"]?.stringValue }
+
+/// NDJSON lines of a streamed body.
+func ndjsonEvents(_ r: TestResponse?) -> [JSONValue] {
+    guard let r else { return [] }
+    return r.text.split(separator: "\n").compactMap { try? JSONValue.parse(String($0)) }
+}
+
+/// Shell for the fake CLI: print each JSON text on its own line.
+func printLines(_ lines: [String]) -> String {
+    lines.map { "printf '%s\\n' '\($0)'" }.joined(separator: "; ")
+}
+
+/// A JSON string literal for embedding `text` in a request body.
+func quoted(_ text: String) -> String { JSONValue.string(text).compactString() }
