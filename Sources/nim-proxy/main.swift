@@ -6,6 +6,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import BotAPI
 import EventLoop
 import Foundation
 import NIMProvider
@@ -71,6 +72,9 @@ do {
     fail("cannot set up the upstream client: \(error)", status: 1)
 }
 app.streamer = provider
+// BotAPI (engineer botapi): bot-facing CLI session and session-store endpoints, docs/bot-api.md.
+let botAPI = BotAPI.install(into: app, settings: settings, log: log)
+if let warning = botAPI.startupWarning { log.warning(warning) }
 let port: Int
 do {
     port = try app.start()
