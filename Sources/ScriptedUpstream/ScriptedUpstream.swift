@@ -59,6 +59,8 @@ public final class ScriptedUpstream {
     public var namedScenarios: [String: Scenario] = [:]
     /// Streams started and not yet ended (finished, cut, or left by their client).
     public private(set) var activeStreams = 0
+    /// Streams parked until their client reads (a write hit the connection's high-water mark).
+    public internal(set) var blockedStreams = 0
     /// Streams that ended, for any reason.
     public private(set) var endedStreams = 0
     /// Requests answered with a scenario (streams and scripted errors).

@@ -33,6 +33,7 @@ final class StreamPlayer {
         responder.onClientGone = { self.end() }
         responder.onWritable = {
             guard self.state == .waitingWritable else { return }
+            self.upstream.blockedStreams -= 1
             self.state = .running
             self.play()
         }
@@ -52,6 +53,7 @@ final class StreamPlayer {
                 if !responder.write(bytes) {
                     if responder.isClosed { end(); return }
                     state = .waitingWritable
+                    upstream.blockedStreams += 1
                     return
                 }
             case .pause(let ms):
@@ -102,6 +104,7 @@ final class StreamPlayer {
 
     private func end() {
         guard state != .finished else { return }
+        if state == .waitingWritable { upstream.blockedStreams -= 1 }
         state = .finished
         responder.onWritable = nil
         responder.onClientGone = nil
