@@ -75,7 +75,7 @@ let package = Package(
             name: "NIMProviderTests",
             dependencies: [
                 "NIMProvider", "ProxyServer", "ScriptedUpstream", "TestSupport", "EventLoop", "JSON", "ProxyConfig",
-                "AnthropicAPI", "StreamTranslation",
+                "AnthropicAPI", "StreamTranslation", "RateLimit", "NIMRequest", "HTTPServer",
             ]),
         .testTarget(name: "ProxyServerTests", dependencies: ["ProxyServer", "HTTPServer", "EventLoop", "JSON", "ProxyConfig", "TestSupport", "AnthropicAPI"]),
         .testTarget(name: "BotAPITests", dependencies: ["BotAPI", "ProxyServer", "HTTPServer", "EventLoop", "JSON", "SessionStore", "CLIProcess", "ProxyConfig", "AnthropicAPI", "TestSupport"]),

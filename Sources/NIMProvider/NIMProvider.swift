@@ -44,7 +44,8 @@ public final class NIMProvider: MessageStreamer {
     public init(
         loop: EventLoop, settings: Settings, log: Logger,
         countTokens: @escaping @Sendable (String) -> Int = { CL100KTokenizer.shared.count($0) },
-        random: @escaping () -> Double = { Double.random(in: 0...1) }
+        random: @escaping () -> Double = { Double.random(in: 0...1) },
+        retry: RetryPolicy = RetryPolicy()
     ) throws {
         self.loop = loop
         self.settings = settings
@@ -54,7 +55,7 @@ public final class NIMProvider: MessageStreamer {
         var base = settings.nvidiaNimBaseURL
         while base.hasSuffix("/") { base.removeLast() }
         endpoint = base + "/chat/completions"
-        limiter = try RateLimiter(limit: settings.nvidiaNimRateLimit, window: Double(settings.nvidiaNimRateWindow))
+        limiter = try RateLimiter(limit: settings.nvidiaNimRateLimit, window: Double(settings.nvidiaNimRateWindow), retry: retry)
         curl = try CurlMulti(loop: loop.uvLoop)
         limiterTimer = try LoopTimer(loop: loop)
     }
