@@ -11,6 +11,7 @@ let package = Package(
         // For the benchmark package in bench/, which drives load with the same loop library.
         .library(name: "EventLoop", targets: ["EventLoop"]),
         .library(name: "JSON", targets: ["JSON"]),
+        .library(name: "Tokenizer", targets: ["Tokenizer"]),
     ],
     targets: [
         // System libraries from Debian: libuv1-dev, libcurl4-openssl-dev, libhttp-parser-dev.
