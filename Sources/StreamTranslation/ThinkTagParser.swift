@@ -27,6 +27,11 @@ public struct ThinkTagParser: Sendable {
     public init() {}
 
     public mutating func feed(_ text: String) -> [Segment] {
+        // Most chunks hold no tag at all: with nothing held back and no `<`, the whole
+        // chunk belongs to the current section as is.
+        if buffer.isEmpty, !text.utf8.contains(UInt8(ascii: "<")) {
+            return text.isEmpty ? [] : [Segment(isInsideThink ? .thinking : .text, text)]
+        }
         buffer.append(contentsOf: text.unicodeScalars)
         var out: [Segment] = []
         while !buffer.isEmpty {

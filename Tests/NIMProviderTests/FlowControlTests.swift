@@ -1,0 +1,146 @@
+import EventLoop
+import JSON
+import NIMProvider
+import ScriptedUpstream
+import TestSupport
+import Testing
+
+/// Polls `condition` every few milliseconds until it holds (then `then`) or `limitMs` passed
+/// (then `then` too; the caller's expectations report what did not happen).
+func poll(_ loop: EventLoop, limitMs: UInt64 = 5000, until condition: @escaping () -> Bool, then: @escaping () -> Void) {
+    let t = try! Timer(loop: loop)
+    var waited: UInt64 = 0
+    try! t.start(afterMs: 5, repeatMs: 5) {
+        waited += 5
+        if condition() || waited >= limitMs {
+            t.close()
+            then()
+        }
+    }
+}
+
+/// A raw client that sends one request and reads only when told to.
+final class RawClient {
+    let connection: TCPConnection
+    var received: [UInt8] = []
+    var ended = false
+    init(_ c: TCPConnection) { connection = c }
+
+    static func open(_ loop: EventLoop, port: Int, request: String, _ then: @escaping (RawClient) -> Void) {
+        try! TCPConnection.connect(loop: loop, host: "127.0.0.1", port: port) { result in
+            guard case .success(let c) = result else {
+                Issue.record("connect failed")
+                return
+            }
+            let client = RawClient(c)
+            try? c.write(Array(request.utf8))
+            then(client)
+        }
+    }
+
+    func startReading() {
+        try? connection.startReading(onData: { bytes in self.received += bytes }, onEnd: { _ in
+            self.ended = true
+            self.connection.close()
+        })
+    }
+
+    var text: String { String(decoding: received, as: UTF8.self) }
+}
+
+func rawRequest(_ body: String) -> String {
+    "POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
+}
+
+@Suite(.serialized) struct FlowControlTests {
+    /// A client that leaves mid-stream makes the proxy cancel its upstream transfer: the
+    /// upstream sees its connection close.
+    @Test func clientDisconnectClosesTheUpstreamConnection() throws {
+        var upstreamStreamsWhileConnected = 0
+        var upstreamStreamsAfter = -1
+        var providerStreamsAfter = -1
+        try withHarness { h, done in
+            h.upstream.enqueue(try #require(Scenario.named("hang")))
+            RawClient.open(h.loop, port: h.proxyPort, request: rawRequest(simpleRequest)) { client in
+                client.startReading()
+                poll(h.loop, until: { client.text.contains("message_start") && h.upstream.activeStreams == 1 }) {
+                    upstreamStreamsWhileConnected = h.upstream.activeStreams
+                    client.connection.close()
+                    poll(h.loop, until: { h.upstream.activeStreams == 0 && h.provider.openStreams == 0 }) {
+                        upstreamStreamsAfter = h.upstream.activeStreams
+                        providerStreamsAfter = h.provider.openStreams
+                        done()
+                    }
+                }
+            }
+        }
+        #expect(upstreamStreamsWhileConnected == 1)
+        #expect(upstreamStreamsAfter == 0)
+        #expect(providerStreamsAfter == 0)
+    }
+
+    /// A client that stops reading pauses the upstream transfer: the upstream's own writes
+    /// back up (it counts a blocked stream), so the proxy does not buffer the whole answer.
+    /// When the client reads again, everything arrives.
+    @Test func slowClientPausesTheUpstreamInsteadOfBuffering() throws {
+        var upstreamBlocked = false
+        var completeAnswer = false
+        let chunkCount = 20_000, chunkBytes = 500
+        try withHarness { h, done in
+            h.upstream.enqueue(.synthetic(chunkCount: chunkCount, chunkBytes: chunkBytes, delayMs: 0))
+            RawClient.open(h.loop, port: h.proxyPort, request: rawRequest(simpleRequest)) { client in
+                // Do not read: the kernel buffers fill, then the proxy's write queue, then the upstream's.
+                poll(h.loop, until: { h.upstream.blockedStreams > 0 }) {
+                    upstreamBlocked = h.upstream.blockedStreams > 0
+                    client.startReading()
+                    poll(h.loop, limitMs: 15_000, until: { client.text.contains("message_stop") }) {
+                        completeAnswer = client.text.contains("message_stop")
+                        client.connection.close()
+                        done()
+                    }
+                }
+            }
+        }
+        #expect(upstreamBlocked, "backpressure reached the upstream")
+        #expect(completeAnswer)
+    }
+
+    /// A burst of concurrent requests with a limit of 2 per 0.5 s: no window of 0.5 s ever
+    /// holds more than 2 upstream requests, every client gets its answer, and the waiting
+    /// clients receive pings.
+    @Test func burstNeverExceedsTheWindowAndWaitersGetPings() throws {
+        var arrivals: [UInt64] = []
+        var responses: [TestResponse?] = []
+        let clients = 6
+        try withHarness(configure: {
+            $0.nvidiaNimRateLimit = 2
+            $0.nvidiaNimRateWindow = 1
+        }) { h, done in
+            h.provider.pingIntervalMs = 100
+            h.upstream.defaultScenario = .text()
+            h.upstream.onRequest = { _ in arrivals.append(h.loop.nowMs) }
+            for _ in 0..<clients {
+                h.post(body: simpleRequest) { r in
+                    responses.append(r)
+                    if responses.count == clients { done() }
+                }
+            }
+        }
+        #expect(responses.count == clients)
+        #expect(arrivals.count == clients)
+        // Any window of 1000 ms holds at most 2 arrivals (1 ms of slack for timer rounding).
+        for (i, t) in arrivals.enumerated() {
+            let inWindow = arrivals[i...].prefix { $0 < t + 999 }.count
+            #expect(inWindow <= 2, "arrivals \(arrivals)")
+        }
+        var pings = 0
+        for r in responses {
+            let events = parseAnthropicSSE(r?.body ?? []).events
+            pings += events.filter { $0.type == "ping" }.count
+            let summary = AnswerSummary(events)
+            #expect(summary.problems.isEmpty, "\(summary.problems)")
+            #expect(summary.text == "Hello, world! How can I help?")
+        }
+        #expect(pings > 0, "clients waiting for a slot were pinged")
+    }
+}
