@@ -10,7 +10,7 @@ import Glibc
 func procStatusKB(pid: pid_t, field: String) -> Int? {
     let text = String(decoding: readWholeFile("/proc/\(pid)/status"), as: UTF8.self)
     for line in text.split(separator: "\n") where line.hasPrefix(field + ":") {
-        return Int(line.dropFirst(field.count + 1).split(separator: " ").first ?? "")
+        return Int(line.dropFirst(field.count + 1).split(whereSeparator: { $0 == " " || $0 == "\t" }).first ?? "")
     }
     return nil
 }
