@@ -3,6 +3,10 @@ import PackageDescription
 
 // Pure modules (JSON, Tokenizer, ProxyConfig, AnthropicAPI, Optimizations, TokenCounting)
 // never import libuv or libcurl; loop modules (EventLoop, HTTPServer, ProxyServer) do.
+/// The byte-crunching pure modules are compiled with optimization in debug builds too, so the
+/// test suite can push realistic volumes (megabyte streams, the tokenizer corpus) quickly.
+let optimizedInDebug: [SwiftSetting] = [.unsafeFlags(["-O"], .when(configuration: .debug))]
+
 let package = Package(
     name: "nim-proxy",
     products: [
@@ -20,8 +24,8 @@ let package = Package(
         .systemLibrary(name: "CHTTPParser", path: "CHTTPParser"),
 
         // Pure modules.
-        .target(name: "JSON"),
-        .target(name: "Tokenizer", resources: [.copy("Resources/cl100k_base.tiktoken")]),
+        .target(name: "JSON", swiftSettings: optimizedInDebug),
+        .target(name: "Tokenizer", resources: [.copy("Resources/cl100k_base.tiktoken")], swiftSettings: optimizedInDebug),
         .target(name: "ProxyConfig"),
         .target(name: "AnthropicAPI", dependencies: ["JSON"]),
         .target(name: "Optimizations", dependencies: ["JSON", "AnthropicAPI", "ProxyConfig"]),
@@ -29,7 +33,7 @@ let package = Package(
         .target(name: "RateLimit"),
         .target(name: "NIMRequest", dependencies: ["JSON", "AnthropicAPI", "ProxyConfig"]),
         .target(name: "SessionStore", dependencies: ["JSON"]),
-        .target(name: "StreamTranslation", dependencies: ["JSON", "Tokenizer"]),
+        .target(name: "StreamTranslation", dependencies: ["JSON", "Tokenizer"], swiftSettings: optimizedInDebug),
 
         // Loop modules.
         .target(name: "EventLoop", dependencies: ["CLibUV"]),

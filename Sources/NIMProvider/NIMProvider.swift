@@ -37,6 +37,16 @@ public final class NIMProvider: MessageStreamer {
     /// Interval of `ping` events while a client waits for a slot or a retry.
     public var pingIntervalMs: UInt64 = 10_000
 
+    /// Times an upstream transfer was paused because its client's write queue was full.
+    public internal(set) var upstreamPauses = 0
+    /// The largest client write queue seen after a write: with pausing, it stays near the
+    /// HTTP server's high-water mark however slow the client.
+    public private(set) var maxClientQueueBytes = 0
+
+    func noteClientQueue(_ bytes: Int) {
+        if bytes > maxClientQueueBytes { maxClientQueueBytes = bytes }
+    }
+
     /// Streams waiting for a slot or for a retry, and streams receiving.
     public var openStreams: Int { active.count }
     public var waitingForSlot: Int { waiting.count }
@@ -74,6 +84,8 @@ public final class NIMProvider: MessageStreamer {
                 ("blocked_seconds_remaining", .double((limiter.blockRemaining(now: t) * 10).rounded() / 10)),
                 ("open_streams", .int(active.count)),
                 ("upstream_transfers", .int(curl.activeTransferCount)),
+                ("upstream_pauses", .int(upstreamPauses)),
+                ("max_client_write_queue_bytes", .int(maxClientQueueBytes)),
             ]))),
         ]
     }

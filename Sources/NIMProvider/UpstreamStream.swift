@@ -239,7 +239,12 @@ final class UpstreamStream: UpstreamTransferDelegate {
 
     private func emit(_ bytes: [UInt8]) {
         guard !bytes.isEmpty, !responder.isClosed else { return }
-        if !responder.write(bytes) { transfer?.pause() }
+        let writable = responder.write(bytes)
+        provider.noteClientQueue(responder.queuedBytes)
+        if !writable, let transfer, !transfer.isPaused {
+            transfer.pause()
+            provider.upstreamPauses += 1
+        }
     }
 
     private func fail(_ error: UpstreamError, note: String?) {
