@@ -59,7 +59,7 @@ let package = Package(
                 "ProxyServer", "HTTPServer", "EventLoop", "UpstreamClient", "StreamTranslation", "RateLimit",
                 "NIMRequest", "AnthropicAPI", "ProxyConfig", "JSON", "Tokenizer",
             ]),
-        .executableTarget(name: "nim-proxy", dependencies: ["ProxyServer", "NIMProvider", "BotAPI", "ProxyConfig", "EventLoop", "Tokenizer"]),
+        .executableTarget(name: "nim-proxy", dependencies: ["ProxyServer", "NIMProvider", "BotAPI", "CLIProcess", "ProxyConfig", "EventLoop", "Tokenizer"]),
 
         .testTarget(name: "JSONTests", dependencies: ["JSON"], exclude: ["Data"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer"], exclude: ["Data"]),

@@ -7,6 +7,7 @@
 import Glibc
 #endif
 import BotAPI
+import CLIProcess
 import EventLoop
 import Foundation
 import NIMProvider
@@ -56,6 +57,8 @@ let log = Logger(minimum: logLevel)
 
 // A client that disconnects must not kill the process: libuv reports EPIPE instead.
 signal(SIGPIPE, SIG_IGN)
+// Claude CLI processes we start must not outlive us, also when we crash or exit early.
+ProcessRegistry.installExitHooks()
 
 let loop: EventLoop
 do {
@@ -72,7 +75,7 @@ do {
     fail("cannot set up the upstream client: \(error)", status: 1)
 }
 app.streamer = provider
-// BotAPI (engineer botapi): bot-facing CLI session and session-store endpoints, docs/bot-api.md.
+// The bot-facing API: CLI sessions and the session store (docs/bot-api.md).
 let botAPI = BotAPI.install(into: app, settings: settings, log: log)
 if let warning = botAPI.startupWarning { log.warning(warning) }
 let port: Int
@@ -95,14 +98,19 @@ let signals = [SIGINT, SIGTERM].compactMap { sig -> SignalWatcher? in
     try? watcher.start(signal: sig) { received in
         if shuttingDown {
             log.warning("second signal, exiting now", [("signal", .int(Int(received)))])
+            _ = ProcessRegistry.shared.killAll()
             exit(1)
         }
         shuttingDown = true
         log.info("shutting down", [("signal", .int(Int(received)))])
+        // Stop accepting and let streams finish (bounded), then stop every CLI session and
+        // write the session store, then release the upstream client.
         app.shutdown(timeoutMs: UInt64(settings.shutdownTimeoutSeconds * 1000)) {
-            provider.close()
-            log.info("stopped")
-            loop.stop()
+            botAPI.shutdown {
+                provider.close()
+                log.info("stopped")
+                loop.stop()
+            }
         }
     }
     return watcher
