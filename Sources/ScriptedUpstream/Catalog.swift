@@ -18,7 +18,7 @@ extension Scenario {
         "text", "reasoning", "think_tags", "tool", "two_tools", "task", "task_invalid", "heuristic_tool",
         "control_tokens", "empty", "length", "unicode", "error_400", "error_401", "error_429",
         "error_429_retry_after", "error_500", "error_503", "cut", "stall", "hang", "retry_429_then_text",
-        "synthetic",
+        "synthetic", "tool_roundtrip",
     ]
 
     /// A catalog scenario by name.
@@ -47,6 +47,7 @@ extension Scenario {
         case "hang": stall(pauseMs: nil)
         case "retry_429_then_text": sequence([rateLimited(), text()], name: "retry_429_then_text")
         case "synthetic": synthetic()
+        case "tool_roundtrip": toolRoundTrip()
         default: nil
         }
     }
@@ -141,6 +142,37 @@ extension Scenario {
     }
 
     // MARK: Tools
+
+    /// A two-turn exchange for end-to-end runs with a real client: while the conversation has
+    /// no tool result after the last assistant turn, ask for a `Bash` call; once it has one,
+    /// answer with the tool's output. The command computes its marker (`$((6*7))`), so the
+    /// answer can only contain `nim-proxy-e2e-42` if a shell really ran it.
+    public static func toolRoundTrip(command: String = "echo nim-proxy-e2e-$((6*7))") -> Scenario {
+        let arguments = JSONValue.object(JSONObject([
+            ("command", .string(command)), ("description", "Print the end-to-end marker"),
+        ])).compactString()
+        let ask = stream(chunks: [
+            Chunk.role(),
+            Chunk.content("Running the command."),
+            Chunk.toolCall(index: 0, id: "call_e2e_bash", name: "Bash", arguments: arguments),
+            Chunk.finish("tool_calls"),
+            Chunk.usage(prompt: promptTokens, completion: 20),
+        ], name: "tool_roundtrip_call")
+        return Scenario(name: "tool_roundtrip", behaviour: .byRequest { request in
+            let messages = request["messages"]?.arrayValue ?? []
+            let lastAssistant = messages.lastIndex { $0["role"] == "assistant" } ?? -1
+            let results = messages.suffix(from: lastAssistant + 1).filter { $0["role"] == "tool" }
+            guard let result = results.last?["content"]?.stringValue else { return ask }
+            let output = String(result.drop { $0.isWhitespace }.reversed().drop { $0.isWhitespace }.reversed())
+            return stream(chunks: [
+                Chunk.role(),
+                Chunk.content("The command printed: "),
+                Chunk.content(output),
+                Chunk.finish("stop"),
+                Chunk.usage(prompt: promptTokens, completion: 8),
+            ], name: "tool_roundtrip_answer")
+        })
+    }
 
     /// One native tool call: the id on the first fragment, name and arguments in fragments.
     public static func tool() -> Scenario {

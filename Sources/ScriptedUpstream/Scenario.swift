@@ -19,6 +19,9 @@ public struct Scenario: Sendable {
         case httpError(HTTPErrorReply)
         /// One element per request, in order; once exhausted the last element repeats.
         case sequence([Scenario])
+        /// Chosen from the request body (the conversation so far), for multi-turn exchanges
+        /// such as a tool call followed by an answer that uses the tool's result.
+        case byRequest(@Sendable (JSONValue) -> Scenario)
     }
 
     public init(name: String, behaviour: Behaviour, expected: ExpectedAnswer? = nil) {

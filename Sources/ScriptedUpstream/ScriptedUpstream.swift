@@ -186,15 +186,17 @@ public final class ScriptedUpstream {
         } else {
             scenario = defaultScenario
         }
-        play(scenario, responder, remoteAddress: request.remoteAddress)
+        play(scenario, for: json, responder, remoteAddress: request.remoteAddress)
     }
 
-    private func play(_ scenario: Scenario, _ responder: HTTPResponder, remoteAddress: String) {
+    private func play(_ scenario: Scenario, for request: JSONValue, _ responder: HTTPResponder, remoteAddress: String) {
         switch scenario.behaviour {
         case .sequence(let elements):
             let cursor = sequenceCursors[scenario.name, default: 0]
             sequenceCursors[scenario.name] = cursor + 1
-            play(elements[min(cursor, elements.count - 1)], responder, remoteAddress: remoteAddress)
+            play(elements[min(cursor, elements.count - 1)], for: request, responder, remoteAddress: remoteAddress)
+        case .byRequest(let choose):
+            play(choose(request), for: request, responder, remoteAddress: remoteAddress)
         case .httpError(let reply):
             scenariosPlayed += 1
             responder.respond(status: reply.status, headers: reply.headers, body: reply.body)

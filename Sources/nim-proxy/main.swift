@@ -34,7 +34,9 @@ if options.showHelp {
 var dotEnv: String?
 let envPath = options.envFile ?? ".env"
 if FileManager.default.fileExists(atPath: envPath) {
-    guard let data = FileManager.default.contents(atPath: envPath) else {
+    // FileHandle rather than FileManager.contents: the latter refuses special files
+    // such as /dev/null, a common way to say "no .env".
+    guard let handle = FileHandle(forReadingAtPath: envPath), let data = try? handle.readToEnd() ?? Data() else {
         fail("cannot read env file \(envPath)")
     }
     guard let text = String(data: data, encoding: .utf8) else { fail("env file \(envPath) is not UTF-8") }

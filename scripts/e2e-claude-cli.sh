@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# End to end with the real Claude Code CLI: claude -p -> nim-proxy -> scripted upstream.
+#
+# (a) a plain text answer; (b) a tool round trip: the upstream asks for a Bash call, the CLI runs
+# it and sends the result back, the upstream answers with the command's output.
+#
+# The CLI comes from PyPI's claude-agent-sdk wheel, which bundles it; it is cached under
+# .cache/claude-cli (git-ignored). Needs the debug build (swift build) of nim-proxy and
+# scripted-upstream. Everything listens on 127.0.0.1 and stops by itself.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+sdk_version="${CLAUDE_AGENT_SDK_VERSION:-0.2.189}"
+cache="$root/.cache/claude-cli/$sdk_version"
+claude_bin="$cache/claude_agent_sdk/_bundled/claude"
+bin_dir="${BIN_DIR:-$root/.build/debug}"
+
+if [ ! -x "$claude_bin" ]; then
+  echo "e2e: fetching claude-agent-sdk $sdk_version (bundles the Claude Code CLI)"
+  mkdir -p "$cache"
+  python3 -m pip download --quiet --no-deps --only-binary=:all: \
+    --platform manylinux_2_17_x86_64 --python-version 3.11 \
+    -d "$cache" "claude-agent-sdk==$sdk_version"
+  (cd "$cache" && python3 -m zipfile -e claude_agent_sdk-*.whl . >/dev/null)
+  chmod +x "$claude_bin"
+fi
+echo "e2e: $("$claude_bin" --version)"
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# Reads the first line a background process prints, with a deadline.
+wait_for_line() { # file pattern seconds
+  local file=$1 pattern=$2 deadline=$((SECONDS + $3))
+  until grep -q "$pattern" "$file" 2>/dev/null; do
+    [ $SECONDS -lt $deadline ] || { echo "e2e: timed out waiting for '$pattern' in $file"; cat "$file"; return 1; }
+    sleep 0.1
+  done
+}
+
+"$bin_dir/scripted-upstream" --port 0 --record "$work/upstream-bodies.jsonl" >"$work/upstream.out" 2>&1 &
+pids+=($!)
+wait_for_line "$work/upstream.out" '^listening ' 10 || exit 1
+upstream_port=$(awk '/^listening /{print $2; exit}' "$work/upstream.out")
+
+run_case() { # name scenario prompt expected
+  local name=$1 scenario=$2 prompt=$3 expected=$4
+  local log="$work/proxy-$name.log"
+  : >"$log"
+  PORT=0 MODEL="scenario:$scenario" NVIDIA_NIM_API_KEY=e2e \
+    NVIDIA_NIM_BASE_URL="http://127.0.0.1:$upstream_port/v1" CLAUDE_WORKSPACE="$work/ws" \
+    "$bin_dir/nim-proxy" --env-file /dev/null 2>"$log" &
+  local proxy_pid=$!
+  pids+=($proxy_pid)
+  wait_for_line "$log" '"msg":"listening"' 15 || return 1
+  local port
+  port=$(sed -n 's/.*"msg":"listening".*"port":\([0-9]*\).*/\1/p' "$log" | head -1)
+  mkdir -p "$work/project-$name"
+  local out="$work/claude-$name.out"
+  set +e
+  (cd "$work/project-$name" && HOME="$work/home" ANTHROPIC_BASE_URL="http://127.0.0.1:$port" \
+    ANTHROPIC_AUTH_TOKEN=e2e CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 IS_SANDBOX=1 \
+    timeout 120 "$claude_bin" -p "$prompt" --dangerously-skip-permissions </dev/null >"$out" 2>&1)
+  local status=$?
+  set -e
+  kill "$proxy_pid" 2>/dev/null || true
+  wait "$proxy_pid" 2>/dev/null || true
+  echo "e2e [$name] claude exit $status, output: $(tr '\n' ' ' <"$out" | cut -c1-200)"
+  if [ $status -ne 0 ] || ! grep -q "$expected" "$out"; then
+    echo "e2e [$name] FAILED: expected '$expected'"
+    echo "--- proxy log"; tail -20 "$log"
+    return 1
+  fi
+}
+
+failed=0
+passed=0
+if run_case text text "Say hello." "Hello, world! How can I help?"; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+if run_case tool tool_roundtrip "Run the marker command." "nim-proxy-e2e-42"; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+
+# The tool result travelled back upstream as an OpenAI tool message after the assistant's call.
+if python3 - "$work/upstream-bodies.jsonl" <<'EOF'
+import json, sys
+bodies = [json.loads(line) for line in open(sys.argv[1])]
+ok = False
+for body in bodies:
+    msgs = body.get("messages", [])
+    for i, m in enumerate(msgs):
+        if m.get("role") == "tool" and "nim-proxy-e2e-42" in str(m.get("content")):
+            prev = msgs[i - 1] if i > 0 else {}
+            calls = prev.get("tool_calls") or []
+            ok = ok or any(c.get("id") == m.get("tool_call_id") for c in calls)
+print("e2e [upstream] tool result follows its call:", ok)
+sys.exit(0 if ok else 1)
+EOF
+then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+
+echo "e2e: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
