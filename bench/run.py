@@ -529,7 +529,7 @@ set title "request/response (wrk -t2 -c50): requests/s"
 plot "{rr}" using 2:xtic(1) lc rgb "#4477aa"
 set title "streams/s, {CHUNKS}-chunk answers (log scale)"
 set logscale y
-set yrange [*:*]
+set yrange [0.01:*]
 plot "{st}" using 2:xtic(1) lc rgb "#228833"
 set title "server CPU per relayed chunk, µs (log scale)"
 plot "{cpu}" using 2:xtic(1) lc rgb "#ee6677"
