@@ -254,3 +254,96 @@ def test_auth_token_required_when_configured(tmp_path):
         assert httpx.get(s.base_url + "/health").status_code == 401
     finally:
         s.stop()
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie is gone for our purposes (its parent has not reaped it yet).
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_sigterm_leaves_no_cli_or_child_running(tmp_path):
+    """SIGTERM while a CLI task and a child it started run: both are gone when the server exits."""
+    if not BINARY.exists():
+        pytest.skip(f"server binary not built: {BINARY}")
+    server = Server(tmp_path).start()
+    pid_file = tmp_path / "pids"
+    try:
+        async def start_and_wait():
+            mgr = manager(server)
+            session, _, _ = await mgr.get_or_create_session(session_id=None)
+            # The fake CLI starts a long child, records both pids, then keeps running.
+            prompt = f"sleep 300 & echo $$ $! > {pid_file}; " + lines({"type": "system", "session_id": "s-term"}) + "; sleep 300"
+            agen = session.start_task(prompt)
+            first = await agen.__anext__()
+            assert first["type"] == "session_info"
+            return agen
+
+        loop = asyncio.new_event_loop()
+        agen = loop.run_until_complete(start_and_wait())
+        deadline = time.time() + 10
+        while not pid_file.exists() or not pid_file.read_text().strip():
+            assert time.time() < deadline, "fake CLI did not start"
+            time.sleep(0.05)
+        cli_pid, child_pid = map(int, pid_file.read_text().split())
+        assert pid_alive(cli_pid) and pid_alive(child_pid)
+
+        server.process.send_signal(15)
+        assert server.process.wait(timeout=20) == 0
+        deadline = time.time() + 10
+        while (pid_alive(cli_pid) or pid_alive(child_pid)) and time.time() < deadline:
+            time.sleep(0.05)
+        assert not pid_alive(cli_pid), "the CLI outlived the server"
+        assert not pid_alive(child_pid), "the CLI's child outlived the server"
+        try:
+            loop.run_until_complete(agen.aclose())
+        except Exception:
+            pass
+        loop.close()
+    finally:
+        server.stop()
+
+
+def test_store_file_is_complete_after_sigkill_during_a_burst(tmp_path):
+    """SIGKILL in the middle of a burst of store updates: sessions.json is a complete document,
+    never a torn one, and it holds a prefix of the updates that were acknowledged."""
+    if not BINARY.exists():
+        pytest.skip(f"server binary not built: {BINARY}")
+    server = Server(tmp_path).start()
+    store_path = tmp_path / "data" / "sessions.json"
+    acknowledged = 0
+    try:
+        store = SessionStore(base_url=server.base_url)
+        start = time.time()
+        while time.time() - start < 1.5:
+            root = f"root-{acknowledged}"
+            store.save_tree(root, {"root_id": root, "nodes": {root: {"id": root, "text": "x" * 2000}}})
+            acknowledged += 1
+        # Updates are saved 0.5 s after the last one, so force saves in the burst too.
+        for i in range(200):
+            root = f"late-{i}"
+            store.save_tree(root, {"root_id": root, "nodes": {root: {"id": root}}})
+            if i % 20 == 0:
+                store.flush_pending_save()
+        server.process.kill()
+        server.process.wait(timeout=10)
+    finally:
+        server.stop()
+    assert acknowledged > 10
+    data = json.loads(store_path.read_text())
+    assert set(data) >= {"trees", "node_to_tree"}
+    trees = data["trees"]
+    assert "root-0" in trees and "late-0" in trees
+    # Whatever is there is whole: every tree saved carries its own node.
+    for root, tree in trees.items():
+        assert tree["root_id"] == root and root in tree["nodes"]
+    assert not list(store_path.parent.glob("*.corrupt-*"))
