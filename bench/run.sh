@@ -32,21 +32,20 @@ fi
 
 echo "[bench] building nim-proxy and scripted-upstream (release)" >&2
 build_product() {
-    swift build -c release --package-path "$ROOT" --scratch-path "$1" --product "$2" "${@:3}" >"$1.log" 2>&1
+    mkdir -p "$1"
+    swift build -c release --package-path "$ROOT" --scratch-path "$1" --product "$2" "${@:3}" >"$1/bench-$2.log" 2>&1
 }
-mkdir -p "$SCRATCH"
 PRODUCT_DIR="$SCRATCH/release"
 if ! build_product "$SCRATCH" nim-proxy; then
     # A whole-module build has failed before on a product bug that a per-file build does not hit;
     # fall back rather than measure nothing, and say so in the results.
-    echo "[bench] whole-module release build failed (see $SCRATCH.log); building without -wmo" >&2
-    mkdir -p "$SCRATCH-nowmo"
+    echo "[bench] whole-module release build failed (see $SCRATCH/bench-nim-proxy.log); building without -wmo" >&2
     build_product "$SCRATCH-nowmo" nim-proxy -Xswiftc -no-whole-module-optimization \
-        || { tail -30 "$SCRATCH-nowmo.log" >&2; exit 1; }
+        || { tail -30 "$SCRATCH-nowmo/bench-nim-proxy.log" >&2; exit 1; }
     PRODUCT_DIR="$SCRATCH-nowmo/release"
     export BENCH_BUILD_NOTE="nim-proxy built without whole-module optimization (the -wmo release build failed)"
 fi
-build_product "$SCRATCH" scripted-upstream || { tail -30 "$SCRATCH.log" >&2; exit 1; }
+build_product "$SCRATCH" scripted-upstream || { tail -30 "$SCRATCH/bench-scripted-upstream.log" >&2; exit 1; }
 echo "[bench] building bench-tool (release)" >&2
 mkdir -p "$BENCH/.build"
 swift build -c release --package-path "$BENCH" >"$BENCH/.build/build.log" 2>&1 \
