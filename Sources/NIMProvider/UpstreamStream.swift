@@ -43,6 +43,9 @@ final class UpstreamStream: UpstreamTransferDelegate {
     private var retryTimer: LoopTimer?
     private let startedMs: UInt64
     private var bodyBytes: [UInt8]?
+    /// Set while one upstream read is being translated; output collects in `pending`.
+    private var batching = false
+    private var pending: [UInt8] = []
 
     init(provider: NIMProvider, request: MessagesRequest, inputTokens: Int, responder: HTTPResponder, requestID: UInt64) {
         self.provider = provider
@@ -141,10 +144,15 @@ final class UpstreamStream: UpstreamTransferDelegate {
     func transferDidReceiveBody(_ transfer: UpstreamTransfer, _ bytes: UnsafeRawBufferPointer) {
         switch phase {
         case .streaming:
+            // One upstream read often holds many SSE events: translate them all, then write
+            // once, so a fast upstream costs one client write per read rather than per event.
+            batching = true
             for event in parser.feed(bytes) {
                 handle(event)
-                if case .done = phase { return }
+                if case .done = phase { break }
             }
+            batching = false
+            flushPending()
         case .failedStatus:
             // Error bodies are small; keep enough to show the upstream's message.
             if errorBody.count < 64 * 1024 { errorBody += bytes.prefix(64 * 1024 - errorBody.count) }
@@ -239,6 +247,21 @@ final class UpstreamStream: UpstreamTransferDelegate {
 
     private func emit(_ bytes: [UInt8]) {
         guard !bytes.isEmpty, !responder.isClosed else { return }
+        if batching {
+            pending += bytes
+            return
+        }
+        write(bytes)
+    }
+
+    private func flushPending() {
+        guard !pending.isEmpty else { return }
+        let bytes = pending
+        pending.removeAll(keepingCapacity: true)
+        if !responder.isClosed { write(bytes) }
+    }
+
+    private func write(_ bytes: [UInt8]) {
         let writable = responder.write(bytes)
         provider.noteClientQueue(responder.queuedBytes)
         if !writable, let transfer, !transfer.isPaused {
@@ -257,6 +280,8 @@ final class UpstreamStream: UpstreamTransferDelegate {
 
     private func complete(_ tail: [UInt8], outcome: String) {
         if case .done = phase { return }
+        batching = false
+        flushPending()
         emit(tail)
         phase = .done
         stopPings()

@@ -189,12 +189,13 @@ public final class CurlMulti {
         if timeoutMs < 0 {
             uv_timer_stop(timer)
         } else {
-            // 0 means "as soon as possible": act on the next loop turn, never inside
-            // this curl callback (multi-uv.c).
+            // 0 means "as soon as possible": a libuv timer of 0 ms fires on the next loop
+            // turn, never inside this curl callback (multi-uv.c rounds it up to 1 ms, which
+            // adds a millisecond to every step of every new transfer).
             uv_timer_start(timer, { t in
                 guard let data = t?.pointee.data else { return }
                 Unmanaged<CurlMulti>.fromOpaque(data).takeUnretainedValue().timerFired()
-            }, UInt64(max(timeoutMs, 1)), 0)
+            }, UInt64(timeoutMs), 0)
         }
     }
 
