@@ -550,11 +550,12 @@ unset multiplot
     return png
 
 
-def write_report(M, quick):
+def write_report(M, quick, partial):
     date = M["date"]
-    folder = os.path.join(BENCH, "results", "tmp") if quick else os.path.join(BENCH, "results")
+    # Only a full run of every part is a result to keep; quick and partial runs go to the ignored tmp/.
+    folder = os.path.join(BENCH, "results", "tmp") if quick or partial else os.path.join(BENCH, "results")
     os.makedirs(folder, exist_ok=True)
-    stem = os.path.join(folder, ("quick-" if quick else "") + date)
+    stem = os.path.join(folder, ("quick-" if quick else "partial-" if partial else "") + date)
     with open(stem + ".json", "w") as f:
         json.dump(M, f, indent=1, sort_keys=True)
     png = write_charts(M, stem)
@@ -648,7 +649,7 @@ def main():
         for server in list(RUNNING):
             server.stop()
         M["loadavg_end"] = open("/proc/loadavg").read().split()[0]
-    write_report(M, args.quick)
+    write_report(M, args.quick, partial=args.parts != "all")
     shutil.rmtree(WORK, ignore_errors=True)
 
 
