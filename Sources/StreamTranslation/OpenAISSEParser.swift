@@ -30,21 +30,38 @@ public struct OpenAISSEParser: Sendable {
     public init() {}
 
     public mutating func feed(_ bytes: some Sequence<UInt8>) -> [OpenAIStreamEvent] {
+        let array = Array(bytes)
+        return array.withUnsafeBytes { feed($0) }
+    }
+
+    /// The hot path (one call per upstream read): scans for line ends and copies the
+    /// bytes between them in runs, not one byte at a time.
+    public mutating func feed(_ buffer: UnsafeRawBufferPointer) -> [OpenAIStreamEvent] {
         var events: [OpenAIStreamEvent] = []
-        for byte in bytes {
-            if afterCR {
-                afterCR = false
-                if byte == 0x0A { continue }
+        let n = buffer.count
+        var i = 0
+        if afterCR, n > 0 {
+            afterCR = false
+            if buffer[0] == 0x0A { i = 1 }
+        }
+        while i < n {
+            var j = i
+            while j < n {
+                let b = buffer[j]
+                if b == 0x0A || b == 0x0D { break }
+                j += 1
             }
-            switch byte {
-            case 0x0D:
-                afterCR = true
-                endLine(into: &events)
-            case 0x0A:
-                endLine(into: &events)
-            default:
-                line.append(byte)
+            if j > i { line.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[i..<j])) }
+            if j == n { break }
+            if buffer[j] == 0x0D {
+                if j + 1 < n {
+                    if buffer[j + 1] == 0x0A { j += 1 }
+                } else {
+                    afterCR = true
+                }
             }
+            endLine(into: &events)
+            i = j + 1
         }
         return events
     }
