@@ -60,6 +60,7 @@ public final class BotAPI {
         let api = BotAPI(app: app, settings: settings, log: log, cliEnvironment: cliEnvironment,
                          killEscalationMs: killEscalationMs, storeSaveDelay: storeSaveDelay)
         api.registerRoutes()
+        app.healthContributors.append { [unowned api] in api.healthFields }
         return api
     }
 
@@ -104,6 +105,27 @@ public final class BotAPI {
         }
         self.store = store
         self.storeProblem = problem
+    }
+
+    /// CLI session counts over every manager, and the store's state, for `GET /health`.
+    var healthFields: [(String, JSONValue)] {
+        var active = 0, pending = 0, busy = 0
+        for manager in managers.values {
+            let s = manager.getStats()
+            active += s.activeSessions
+            pending += s.pendingSessions
+            busy += s.busyCount
+        }
+        var store = JSONObject([("available", .bool(self.store != nil))])
+        if let service = self.store { store["save_pending"] = .bool(!service.isIdle) }
+        return [
+            ("cli", .object(JSONObject([
+                ("managers", .int(managers.count)), ("active_sessions", .int(active)),
+                ("pending_sessions", .int(pending)), ("busy_sessions", .int(busy)),
+                ("tracked_processes", .int(ProcessRegistry.shared.tracked.count)),
+            ]))),
+            ("session_store", .object(store)),
+        ]
     }
 
     /// The warning `main` should log at start, if any.

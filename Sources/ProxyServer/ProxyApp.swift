@@ -32,6 +32,8 @@ public final class ProxyApp {
     private var prefixRoutes: [(prefix: String, handler: (HTTPRequest, HTTPResponder) -> Bool)] = []
     /// Runs before routing; returning false means it answered the request itself (e.g. 401).
     public var requestGate: ((HTTPRequest, HTTPResponder) -> Bool)?
+    /// Extra `GET /health` fields from modules that add routes (the CLI session counts).
+    public var healthContributors: [() -> [(String, JSONValue)]] = []
 
     /// Bodies at least this large are decoded and counted on a worker thread so a huge
     /// request cannot stall every other connection on the loop.
@@ -168,6 +170,7 @@ public final class ProxyApp {
             ]))),
         ]
         if let streamer { fields.append(contentsOf: streamer.healthFields) }
+        for contribute in healthContributors { fields.append(contentsOf: contribute()) }
         return fields
     }
 

@@ -347,3 +347,17 @@ def test_store_file_is_complete_after_sigkill_during_a_burst(tmp_path):
     for root, tree in trees.items():
         assert tree["root_id"] == root and root in tree["nodes"]
     assert not list(store_path.parent.glob("*.corrupt-*"))
+
+
+def test_health_reports_cli_sessions_and_keeps_the_reference_status(server):
+    async def scenario():
+        mgr = manager(server)
+        await mgr.get_or_create_session(session_id=None)
+        health = httpx.get(server.base_url + "/health", timeout=5).json()
+        assert health["status"] == "healthy"
+        assert health["cli"]["pending_sessions"] == 1
+        assert health["cli"]["active_sessions"] == 0
+        assert health["provider"]["rate_limit"] == 40
+        assert health["session_store"]["available"] is True
+
+    asyncio.run(scenario())
