@@ -55,7 +55,7 @@ final class UpstreamStream: UpstreamTransferDelegate {
         startedMs = provider.loop.nowMs
         let count = provider.countTokens
         translator = StreamTranslator(
-            model: request.model, inputTokens: inputTokens, messageID: "msg_" + UUID().uuidString.lowercased(),
+            model: request.model, inputTokens: inputTokens, messageID: MessageID.make(),
             countTokens: { count($0) })
     }
 

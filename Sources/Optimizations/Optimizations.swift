@@ -1,5 +1,4 @@
 import AnthropicAPI
-import Foundation
 
 /// Which fast paths are on; each mirrors one of the reference's settings
 /// (`ENABLE_NETWORK_PROBE_MOCK`, `FAST_PREFIX_DETECTION`, `ENABLE_TITLE_GENERATION_SKIP`,
@@ -45,7 +44,7 @@ public struct OptimizedResponse: Sendable, Equatable {
 /// nil when the request must go upstream.
 public func tryOptimizations(
     _ request: MessagesRequest, switches: OptimizationSwitches,
-    makeID: () -> String = { "msg_" + UUID().uuidString.lowercased() }
+    makeID: () -> String = { MessageID.make() }
 ) -> OptimizedResponse? {
     func answer(_ kind: Optimization, _ text: String, input: Int, output: Int) -> OptimizedResponse {
         OptimizedResponse(

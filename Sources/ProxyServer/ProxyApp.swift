@@ -55,7 +55,7 @@ public final class ProxyApp {
             countTokens: { messages, system, tools in
                 tokenCount(messages: messages, system: system, tools: tools, tokenizer: tokenizer())
             },
-            makeMessageID: { "msg_" + UUID().uuidString.lowercased() })
+            makeMessageID: { MessageID.make() })
         var config = HTTPServerConfig()
         config.host = settings.host
         config.port = settings.port

@@ -111,10 +111,19 @@ public struct RateLimiter: Sendable {
 
     /// Grants that still count against the window at `now`.
     public func usedSlots(now: Double) -> Int {
-        let cutoff = now - window
-        var n = 0
-        for i in grantHead..<grantTimes.count where grantTimes[i] > cutoff { n += 1 }
-        return n
+        grantTimes.count - firstGrant(after: now - window)
+    }
+
+    /// Index of the first recorded grant later than `cutoff`. Grant times are recorded in
+    /// order, so this is a binary search: a high limit (thousands of grants in the window)
+    /// costs nothing per request.
+    private func firstGrant(after cutoff: Double) -> Int {
+        var lo = grantHead, hi = grantTimes.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if grantTimes[mid] > cutoff { hi = mid } else { lo = mid + 1 }
+        }
+        return lo
     }
 
     public var waitingCount: Int { waiting.count - waitingHead }
@@ -156,12 +165,10 @@ public struct RateLimiter: Sendable {
     /// Earliest time both the block has ended and a window slot has freed.
     private func earliestGrantTime(now: Double) -> Double {
         var t = max(now, blockedUntil)
-        let cutoff = t - window
-        var live: [Double] = []
-        for i in grantHead..<grantTimes.count where grantTimes[i] > cutoff { live.append(grantTimes[i]) }
-        if live.count >= limit {
+        let live = grantTimes.count - firstGrant(after: t - window)
+        if live >= limit {
             // The slot frees when the grant `limit` places from the end expires.
-            t = max(t, live[live.count - limit] + window)
+            t = max(t, grantTimes[grantTimes.count - limit] + window)
         }
         return t
     }
@@ -173,7 +180,8 @@ public struct RateLimiter: Sendable {
             grantTimes.removeFirst(grantHead)
             grantHead = 0
         }
-        grantTimes.append(now)
+        // Kept in order even if a caller's clock stepped back, so the searches above hold.
+        grantTimes.append(max(now, grantTimes.last ?? now))
     }
 
     @discardableResult
