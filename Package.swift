@@ -25,7 +25,11 @@ let package = Package(
 
         // Pure modules.
         .target(name: "JSON", swiftSettings: optimizedInDebug),
-        .target(name: "Tokenizer", resources: [.copy("Resources/cl100k_base.tiktoken")], swiftSettings: optimizedInDebug),
+        // The ranks file embedded with C23 #embed (clang): see CL100KRanks/ranks.c.
+        .target(
+            name: "CL100KRanks", path: "CL100KRanks", exclude: ["cl100k_base.tiktoken"],
+            cSettings: [.unsafeFlags(["-std=c23"])]),
+        .target(name: "Tokenizer", dependencies: ["CL100KRanks"], swiftSettings: optimizedInDebug),
         .target(name: "ProxyConfig"),
         .target(name: "AnthropicAPI", dependencies: ["JSON"]),
         .target(name: "Optimizations", dependencies: ["JSON", "AnthropicAPI", "ProxyConfig"]),

@@ -290,7 +290,7 @@ def part_tokenizer(P, M):
     text_path = os.path.join(WORK, "fixture-text.txt")
     cache = os.path.join(WORK, "tiktoken-cache")
     os.makedirs(cache, exist_ok=True)
-    shutil.copy(os.path.join(ROOT, "Sources", "Tokenizer", "Resources", "cl100k_base.tiktoken"),
+    shutil.copy(os.path.join(ROOT, "CL100KRanks", "cl100k_base.tiktoken"),
                 os.path.join(cache, "9b5ad71b2ce5302211f9c61530b329a4922fc6a4"))
     env = dict(os.environ, TIKTOKEN_CACHE_DIR=cache)
     python = json.loads(subprocess.run([TOOLS["python"], os.path.join(BENCH, "tiktoken_bench.py"), FIXTURES, text_path,

@@ -36,11 +36,12 @@ build_product() {
     swift build -c release --package-path "$ROOT" --scratch-path "$1" --product "$2" "${@:3}" >"$1/bench-$2.log" 2>&1
 }
 PRODUCT_DIR="$SCRATCH/release"
-if ! build_product "$SCRATCH" nim-proxy; then
+# The shipped configuration (scripts/run-server.sh): the Swift runtime linked statically.
+if ! build_product "$SCRATCH" nim-proxy --static-swift-stdlib; then
     # A whole-module build has failed before on a product bug that a per-file build does not hit;
     # fall back rather than measure nothing, and say so in the results.
     echo "[bench] whole-module release build failed (see $SCRATCH/bench-nim-proxy.log); building without -wmo" >&2
-    build_product "$SCRATCH-nowmo" nim-proxy -Xswiftc -no-whole-module-optimization \
+    build_product "$SCRATCH-nowmo" nim-proxy --static-swift-stdlib -Xswiftc -no-whole-module-optimization \
         || { tail -30 "$SCRATCH-nowmo/bench-nim-proxy.log" >&2; exit 1; }
     PRODUCT_DIR="$SCRATCH-nowmo/release"
     export BENCH_BUILD_NOTE="nim-proxy built without whole-module optimization (the -wmo release build failed)"

@@ -185,7 +185,7 @@ def generated(rng: random.Random):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--ranks", type=Path, default=ROOT / "Sources/Tokenizer/Resources/cl100k_base.tiktoken")
+    ap.add_argument("--ranks", type=Path, default=ROOT / "CL100KRanks/cl100k_base.tiktoken")
     ap.add_argument("--fixtures", type=Path, default=ROOT / "Tests/Fixtures/claude-cli-2.1.332")
     ap.add_argument("--out", type=Path, default=ROOT / "Tests/TokenizerTests/Data/corpus.jsonl")
     args = ap.parse_args()

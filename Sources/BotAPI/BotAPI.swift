@@ -6,7 +6,6 @@
 import AnthropicAPI
 import CLIProcess
 import EventLoop
-import Foundation
 import HTTPServer
 import JSON
 import ProxyConfig
@@ -75,8 +74,7 @@ public final class BotAPI {
         if token.isEmpty {
             self.cliEnvironment = cliEnvironment
         } else {
-            var env = cliEnvironment ?? ProcessInfo.processInfo.environment.sorted { $0.key < $1.key }
-                .map { (key: $0.key, value: $0.value) }
+            var env = cliEnvironment ?? ProcessEnvironment.entries
             env.removeAll { $0.key == "ANTHROPIC_API_KEY" || $0.key == "ANTHROPIC_AUTH_TOKEN" }
             env.append((key: "ANTHROPIC_API_KEY", value: token))
             self.cliEnvironment = env
@@ -87,9 +85,11 @@ public final class BotAPI {
         var store: SessionStoreService?
         var problem: String?
         do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            if let problem = ProcessEnvironment.makeDirectories(directory) {
+                throw DirectoryError(description: problem)
+            }
             let cap = PythonText.messageLogCap(
-                environmentValue: ProcessInfo.processInfo.environment["MAX_MESSAGE_LOG_ENTRIES_PER_CHAT"])
+                environmentValue: ProcessEnvironment.dictionary["MAX_MESSAGE_LOG_ENTRIES_PER_CHAT"])
             store = try SessionStoreService(
                 loop: app.loop, path: path, messageLogCap: cap, delay: storeSaveDelay,
                 onSaveError: { error in log.error("session store save failed", [("error", .string(error.description))]) })
@@ -545,4 +545,8 @@ struct StreamFormat {
         if sse { return Array("data: ".utf8) + event.compactBytes() + [0x0A, 0x0A] }
         return event.compactBytes() + [0x0A]
     }
+}
+
+struct DirectoryError: Error, CustomStringConvertible {
+    let description: String
 }

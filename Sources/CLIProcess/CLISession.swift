@@ -272,16 +272,7 @@ public final class CLISession {
     }
 
     static func processEnvironment() -> [(key: String, value: String)] {
-        var result: [(key: String, value: String)] = []
-        var pointer = environ
-        while let entry = pointer.pointee {
-            let text = String(cString: entry)
-            if let equals = text.firstIndex(of: "=") {
-                result.append((String(text[..<equals]), String(text[text.index(after: equals)...])))
-            }
-            pointer += 1
-        }
-        return result
+        ProcessEnvironment.entries
     }
 }
 

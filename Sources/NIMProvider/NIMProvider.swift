@@ -1,6 +1,5 @@
 import AnthropicAPI
 import EventLoop
-import Foundation
 import HTTPServer
 import JSON
 import NIMRequest
@@ -20,7 +19,9 @@ public final class NIMProvider: MessageStreamer {
     let loop: EventLoop
     let settings: Settings
     let log: Logger
-    let curl: CurlMulti
+    /// Made on the first upstream request: initialising libcurl pulls in its TLS libraries,
+    /// several megabytes of memory an idle proxy (or one serving only fast paths) never needs.
+    private var curlMulti: CurlMulti?
     var limiter: RateLimiter
     private let limiterTimer: LoopTimer
     private var limiterTimerDeadline: Double?
@@ -66,7 +67,6 @@ public final class NIMProvider: MessageStreamer {
         while base.hasSuffix("/") { base.removeLast() }
         endpoint = base + "/chat/completions"
         limiter = try RateLimiter(limit: settings.nvidiaNimRateLimit, window: Double(settings.nvidiaNimRateWindow), retry: retry)
-        curl = try CurlMulti(loop: loop.uvLoop)
         limiterTimer = try LoopTimer(loop: loop)
     }
 
@@ -83,7 +83,7 @@ public final class NIMProvider: MessageStreamer {
                 ("waiting_for_slot", .int(waiting.count)),
                 ("blocked_seconds_remaining", .double((limiter.blockRemaining(now: t) * 10).rounded() / 10)),
                 ("open_streams", .int(active.count)),
-                ("upstream_transfers", .int(curl.activeTransferCount)),
+                ("upstream_transfers", .int(curlMulti?.activeTransferCount ?? 0)),
                 ("upstream_pauses", .int(upstreamPauses)),
                 ("max_client_write_queue_bytes", .int(maxClientQueueBytes)),
             ]))),
@@ -117,7 +117,16 @@ public final class NIMProvider: MessageStreamer {
         active.removeAll()
         waiting.removeAll()
         limiterTimer.close()
-        curl.close()
+        curlMulti?.close()
+        curlMulti = nil
+    }
+
+    /// The libcurl multi handle, created on first use.
+    func curl() throws -> CurlMulti {
+        if let curlMulti { return curlMulti }
+        let made = try CurlMulti(loop: loop.uvLoop)
+        curlMulti = made
+        return made
     }
 
     // MARK: slots

@@ -1,6 +1,8 @@
 import AnthropicAPI
 import EventLoop
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import HTTPServer
 import JSON
 import NIMRequest
@@ -126,7 +128,11 @@ final class UpstreamStream: UpstreamTransferDelegate {
             connectTimeoutMs: Int(settings.upstreamConnectTimeoutSeconds * 1000),
             totalTimeoutMs: Int(settings.upstreamTotalTimeoutSeconds * 1000),
             stallTimeoutMs: Int(settings.upstreamStallTimeoutSeconds * 1000))
-        transfer = provider.curl.start(upstream, delegate: self)
+        do {
+            transfer = try provider.curl().start(upstream, delegate: self)
+        } catch {
+            fail(UpstreamError(type: .api, status: 500, message: "The upstream client could not start: \(error)"), note: nil)
+        }
     }
 
     // MARK: UpstreamTransferDelegate
@@ -319,16 +325,26 @@ final class UpstreamStream: UpstreamTransferDelegate {
     }
 }
 
-/// `Retry-After` as seconds: a number, or an HTTP date.
-func parseRetryAfter(_ value: String) -> Double? {
-    let v = value.trimmingCharacters(in: .whitespaces)
-    if let seconds = Double(v), seconds.isFinite, seconds >= 0 { return seconds }
-    let f = DateFormatter()
-    f.locale = Locale(identifier: "en_US_POSIX")
-    f.timeZone = TimeZone(identifier: "GMT")
-    f.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
-    guard let date = f.date(from: v) else { return nil }
-    return max(0, date.timeIntervalSinceNow)
+/// `Retry-After` as seconds: a number, or an HTTP date (`Sun, 06 Nov 1994 08:49:37 GMT`,
+/// RFC 9110's preferred form) measured from `now` (seconds since 1970).
+func parseRetryAfter(_ value: String, now: Int = time(nil)) -> Double? {
+    let v = value.split(whereSeparator: { $0 == " " || $0 == "\t" })
+    if v.count == 1, let seconds = Double(v[0]), seconds.isFinite, seconds >= 0 { return seconds }
+    let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+    guard v.count == 6, v[5] == "GMT", let day = Int(v[1]), let month = months.firstIndex(of: String(v[2])),
+        let year = Int(v[3])
+    else { return nil }
+    let clock = v[4].split(separator: ":").compactMap { Int($0) }
+    guard clock.count == 3 else { return nil }
+    var parts = tm()
+    parts.tm_year = Int32(year - 1900)
+    parts.tm_mon = Int32(month)
+    parts.tm_mday = Int32(day)
+    parts.tm_hour = Int32(clock[0])
+    parts.tm_min = Int32(clock[1])
+    parts.tm_sec = Int32(clock[2])
+    let when = timegm(&parts)
+    return Double(max(0, when - now))
 }
 
 @available(*, unavailable)

@@ -1,6 +1,5 @@
 import AnthropicAPI
 import EventLoop
-import Foundation
 import HTTPServer
 import JSON
 import Optimizations

@@ -1,4 +1,4 @@
-import Foundation
+import CL100KRanks
 
 /// OpenAI's cl100k_base tokenizer, giving the ids tiktoken's `encode_ordinary` gives.
 ///
@@ -14,20 +14,15 @@ public final class CL100KTokenizer: Sendable {
         table = try RankTable(ranksFile: ranksFile)
     }
 
-    /// The tokenizer over the ranks file bundled with this module, loaded on first use.
+    /// The tokenizer over the ranks file compiled into the binary, built on first use.
     public static let shared: CL100KTokenizer = {
-        let name = "cl100k_base.tiktoken"
-        guard let url = Bundle.module.url(forResource: "cl100k_base", withExtension: "tiktoken"),
-            let data = FileManager.default.contents(atPath: url.path)
-        else {
-            preconditionFailure("Tokenizer resource \(name) is missing from the module bundle")
-        }
+        let ranks = [UInt8](UnsafeBufferPointer(start: cl100k_ranks_bytes(), count: Int(cl100k_ranks_size())))
         // Build the character table now too, so the first request does not pay for it.
         _ = CharacterClass.bmp.count
         do {
-            return try CL100KTokenizer(ranksFile: [UInt8](data))
+            return try CL100KTokenizer(ranksFile: ranks)
         } catch {
-            preconditionFailure("Tokenizer resource \(name) is corrupt: \(error)")
+            preconditionFailure("the embedded cl100k_base ranks are corrupt: \(error)")
         }
     }()
 

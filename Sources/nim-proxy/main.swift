@@ -9,15 +9,28 @@ import Glibc
 import BotAPI
 import CLIProcess
 import EventLoop
-import Foundation
 import NIMProvider
 import ProxyConfig
 import ProxyServer
 import Tokenizer
 
 func fail(_ message: String, status: Int32 = 2) -> Never {
-    FileHandle.standardError.write(Data(("nim-proxy: " + message + "\n").utf8))
+    let line = Array(("nim-proxy: " + message + "\n").utf8)
+    _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
     exit(status)
+}
+
+/// The whole file, or nil when it cannot be opened (special files such as /dev/null work).
+func readFile(_ path: String) -> [UInt8]? {
+    guard let file = fopen(path, "rb") else { return nil }
+    defer { fclose(file) }
+    var bytes: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+    while true {
+        let n = fread(&buffer, 1, buffer.count, file)
+        if n > 0 { bytes += buffer[0..<n] }
+        if n < buffer.count { return ferror(file) != 0 ? nil : bytes }
+    }
 }
 
 let options: CommandLineOptions
@@ -33,28 +46,25 @@ if options.showHelp {
 
 var dotEnv: String?
 let envPath = options.envFile ?? ".env"
-if FileManager.default.fileExists(atPath: envPath) {
-    // FileHandle rather than FileManager.contents: the latter refuses special files
-    // such as /dev/null, a common way to say "no .env".
-    guard let handle = FileHandle(forReadingAtPath: envPath), let data = try? handle.readToEnd() ?? Data() else {
-        fail("cannot read env file \(envPath)")
-    }
-    guard let text = String(data: data, encoding: .utf8) else { fail("env file \(envPath) is not UTF-8") }
+if access(envPath, F_OK) == 0 {
+    guard let bytes = readFile(envPath) else { fail("cannot read env file \(envPath)") }
+    guard let text = String(validating: bytes, as: UTF8.self) else { fail("env file \(envPath) is not UTF-8") }
     dotEnv = text
 } else if options.envFile != nil {
     fail("env file \(envPath) does not exist")
 }
 
+let environment = ProcessEnvironment.dictionary
 var settings: Settings
 do {
-    settings = try Settings.load(environment: ProcessInfo.processInfo.environment, dotEnv: dotEnv)
+    settings = try Settings.load(environment: environment, dotEnv: dotEnv)
 } catch {
     fail(error.description)
 }
 if let host = options.host { settings.host = host }
 if let port = options.port { settings.port = port }
 
-let logLevel = ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap(Logger.Level.init(name:)) ?? .info
+let logLevel = environment["LOG_LEVEL"].flatMap(Logger.Level.init(name:)) ?? .info
 let log = Logger(minimum: logLevel)
 
 // A client that disconnects must not kill the process: libuv reports EPIPE instead.
@@ -91,8 +101,8 @@ log.info("listening", [
     ("upstream", .string(settings.nvidiaNimBaseURL)),
 ])
 
-// Load the tokenizer's ranks off the loop so the first count_tokens does not pay for it.
-try? loop.runOnWorker({ CL100KTokenizer.shared.count("warm") }) { _ in }
+// The tokenizer's tables (about 6 MB) are built on first use rather than at start: an idle
+// proxy stays small, and the first count costs some 30 ms once.
 
 var shuttingDown = false
 let signals = [SIGINT, SIGTERM].compactMap { sig -> SignalWatcher? in
