@@ -76,9 +76,9 @@ let package = Package(
         .testTarget(name: "RateLimitTests", dependencies: ["RateLimit"]),
         .testTarget(name: "StreamTranslationTests", dependencies: ["StreamTranslation", "JSON", "Tokenizer"], exclude: ["Fixtures"]),
         .testTarget(name: "UpstreamClientTests", dependencies: ["UpstreamClient", "CLibUV", "EventLoop", "HTTPServer", "TestSupport"]),
-        .testTarget(name: "CLIProcessTests", dependencies: ["CLIProcess", "EventLoop", "JSON"], exclude: ["Fixtures"]),
-        .testTarget(name: "EventLoopTests", dependencies: ["EventLoop", "CLibUV"]),
-        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "EventLoop", "CLibUV"]),
+        .testTarget(name: "CLIProcessTests", dependencies: ["CLIProcess", "EventLoop", "JSON", "TestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "EventLoopTests", dependencies: ["EventLoop", "CLibUV", "TestSupport"]),
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "EventLoop", "CLibUV", "TestSupport"]),
         .testTarget(name: "ScriptedUpstreamTests", dependencies: ["ScriptedUpstream", "EventLoop", "JSON", "TestSupport"]),
         .testTarget(
             name: "NIMProviderTests",

@@ -1,51 +1,19 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-// Test scaffolding shared by the test targets: a loop runner that proves no handle leaked,
-// and a loopback HTTP/1.1 client on the same loop.
+// A loopback HTTP/1.1 client on the test's loop, and the parser for what it reads back.
 
 import EventLoop
 import JSON
-
-/// Runs `body` on a fresh loop until every handle closed, then closes the loop, which fails
-/// if anything leaked (libuv's MAKE_VALGRIND_HAPPY). A watchdog that does not keep the loop
-/// alive stops a hung scenario after `timeoutMs`; the result says whether that happened.
-public struct LoopRun {
-    public var timedOut: Bool
-    public var leakedHandles: [String]
-}
-
-public func runLoop(timeoutMs: UInt64 = 20_000, _ body: (EventLoop) throws -> Void) throws -> LoopRun {
-    let loop = try EventLoop()
-    let watchdog = try Timer(loop: loop)
-    var timedOut = false
-    try watchdog.start(afterMs: timeoutMs) {
-        timedOut = true
-        loop.stop()
-    }
-    watchdog.unref()
-    try body(loop)
-    loop.run()
-    watchdog.close()
-    if timedOut {
-        return LoopRun(timedOut: true, leakedHandles: loop.openHandleDescriptions)
-    }
-    // Let close callbacks run, then prove the loop is empty.
-    _ = loop.runOnce(wait: false)
-    let open = loop.openHandleDescriptions
-    do {
-        try loop.close()
-    } catch {
-        return LoopRun(timedOut: false, leakedHandles: open.isEmpty ? ["loop.close failed: \(error)"] : open)
-    }
-    return LoopRun(timedOut: false, leakedHandles: [])
-}
+import Testing
 
 /// A response read back from raw bytes (Content-Length, chunked, or close-delimited).
 public struct TestResponse: Sendable {
     public var status: Int
     public var headers: [(name: String, value: String)]
     public var body: [UInt8]
+    /// Whether the body came with chunked transfer encoding.
+    public var chunked = false
 
     public func header(_ name: String) -> String? {
         headers.first { $0.name.lowercased() == name.lowercased() }?.value
@@ -53,7 +21,8 @@ public struct TestResponse: Sendable {
     public var text: String { String(decoding: body, as: UTF8.self) }
     public var json: JSONValue? { try? JSONValue.parse(body) }
 
-    /// The complete responses at the start of `bytes`, and where the next one would start.
+    /// The complete responses at the start of `bytes`; interim (1xx) responses are entries of
+    /// their own. A body without length or chunking counts only once the connection `closed`.
     public static func parseAll(_ bytes: [UInt8], closed: Bool = false) -> [TestResponse] {
         var out: [TestResponse] = []
         var index = 0
@@ -93,16 +62,14 @@ public struct TestResponse: Sendable {
             cursor = end + 2
         }
         var r = TestResponse(status: status, headers: headers, body: [])
-        if (100..<200).contains(status) {
-            return parse(b, from: cursor, closed: closed)
-        }
-        if status == 204 || status == 304 { return (r, cursor) }
+        if (100..<200).contains(status) || status == 204 || status == 304 { return (r, cursor) }
         if let length = r.header("content-length").flatMap({ Int($0) }) {
             guard b.count >= cursor + length else { return nil }
             r.body = Array(b[cursor..<cursor + length])
             return (r, cursor + length)
         }
         if r.header("transfer-encoding")?.lowercased() == "chunked" {
+            r.chunked = true
             while true {
                 guard let end = crlf(b, from: cursor),
                     let size = Int(String(decoding: b[cursor..<end], as: UTF8.self), radix: 16)
@@ -131,18 +98,25 @@ public final class LoopHTTPClient {
     public private(set) var ended = false
     /// Called after every read and once at the end.
     public var onUpdate: ((LoopHTTPClient) -> Void)?
+    /// Called after every read.
+    public var onReceive: ((LoopHTTPClient) -> Void)?
+    /// Called once when the peer ends the connection (it is closed by then).
+    public var onEnd: ((LoopHTTPClient) -> Void)?
 
     init(_ connection: TCPConnection) { self.connection = connection }
 
+    /// Connects to 127.0.0.1:`port`; without `reading` the client reads nothing until
+    /// `startReading()`.
     public static func connect(
-        _ loop: EventLoop, port: Int, _ then: @escaping (Result<LoopHTTPClient, UVError>) -> Void
+        _ loop: EventLoop, port: Int, reading: Bool = true,
+        _ then: @escaping (Result<LoopHTTPClient, UVError>) -> Void
     ) {
         do {
             try TCPConnection.connect(loop: loop, host: "127.0.0.1", port: port) { result in
                 switch result {
                 case .success(let c):
                     let client = LoopHTTPClient(c)
-                    client.startReading()
+                    if reading { client.startReading() }
                     then(.success(client))
                 case .failure(let e):
                     then(.failure(e))
@@ -153,13 +127,31 @@ public final class LoopHTTPClient {
         }
     }
 
+    /// Like `connect`, for tests that only go on with a connected client: a failed connect is
+    /// recorded as a test issue and `then` never runs.
+    public static func connectOrRecordIssue(
+        _ loop: EventLoop, port: Int, reading: Bool = true,
+        sourceLocation: SourceLocation = #_sourceLocation, _ then: @escaping (LoopHTTPClient) -> Void
+    ) throws {
+        try TCPConnection.connect(loop: loop, host: "127.0.0.1", port: port) { result in
+            guard case .success(let connection) = result else {
+                Issue.record("connect failed: \(result)", sourceLocation: sourceLocation)
+                return
+            }
+            let client = LoopHTTPClient(connection)
+            if reading { client.startReading() }
+            then(client)
+        }
+    }
+
     /// The read callbacks hold the client strongly: it lives while its connection is open
     /// (the connection drops its callbacks when it closes).
-    private func startReading() {
+    public func startReading() {
         try? connection.startReading(
             onData: { bytes in
                 self.received += bytes
                 self.onUpdate?(self)
+                self.onReceive?(self)
             },
             onEnd: { _ in
                 self.ended = true
@@ -167,12 +159,17 @@ public final class LoopHTTPClient {
                 let update = self.onUpdate
                 self.onUpdate = nil
                 update?(self)
+                self.onEnd?(self)
+                self.onReceive = nil
+                self.onEnd = nil
             })
     }
 
     public func send(_ bytes: [UInt8]) { try? connection.write(bytes) }
     public func send(_ text: String) { send(Array(text.utf8)) }
     public func close() { connection.close() }
+
+    public var text: String { String(decoding: received, as: UTF8.self) }
 
     public var responses: [TestResponse] { TestResponse.parseAll(received, closed: ended) }
 

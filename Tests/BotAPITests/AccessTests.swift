@@ -31,7 +31,7 @@ import Testing
     @Test func tokenGuardsEveryEndpoint() throws {
         let dir = makeTempDirectory()
         var r: [TestResponse?] = []
-        try scenario { loop in
+        try withLoop { loop in
             let h = try Harness(loop: loop, workspace: dir) { $0.proxyAuthToken = "tok-123" }
             let calls: [(String, String, [(String, String)])] = [
                 ("GET", "/health", []),
@@ -59,7 +59,7 @@ import Testing
     @Test func nonLoopbackWithoutTokenRefusesBotEndpoints() throws {
         let dir = makeTempDirectory()
         var r: [TestResponse?] = []
-        try scenario { loop in
+        try withLoop { loop in
             // Binds every interface; the test still connects over loopback.
             let h = try Harness(loop: loop, workspace: dir) { $0.host = "0.0.0.0" }
             #expect(h.api.startupWarning != nil)
@@ -81,7 +81,7 @@ import Testing
     @Test func cliInheritsTokenSoItCanCallBack() throws {
         let dir = makeTempDirectory()
         var stream: TestResponse?
-        try scenario { loop in
+        try withLoop { loop in
             let h = try Harness(loop: loop, workspace: dir) { $0.proxyAuthToken = "tok-9" }
             openManager(h) { m in
                 h.call("POST", m + "/get_or_create_session") { r in

@@ -26,7 +26,7 @@ func openManager(_ h: Harness, _ body: String? = nil, _ then: @escaping (String)
         var resumed: TestResponse?
         let prompt = printLines([#"{"type":"system","subtype":"init","session_id":"real-1"}"#, #"{"type":"result","result":"hi"}"#])
             + "; echo oops >&2"
-        try scenario { loop in
+        try withLoop { loop in
             let h = try Harness(loop: loop, workspace: dir)
             openManager(h) { m in
                 h.call("POST", m + "/get_or_create_session", "{}") { r in
@@ -99,7 +99,7 @@ func openManager(_ h: Harness, _ body: String? = nil, _ then: @escaping (String)
         let dir = makeTempDirectory()
         var ids: [String?] = []
         var r: [TestResponse?] = []
-        try scenario { loop in
+        try withLoop { loop in
             let h = try Harness(loop: loop, workspace: dir)
             h.sequence([
                 ("POST", "/cli/managers", managerBody(dir)),
@@ -138,7 +138,7 @@ func openManager(_ h: Harness, _ body: String? = nil, _ then: @escaping (String)
     @Test func serverSentEventsFormat() throws {
         let dir = makeTempDirectory()
         var stream: TestResponse?
-        try scenario { loop in
+        try withLoop { loop in
             let h = try Harness(loop: loop, workspace: dir)
             openManager(h) { m in
                 h.call("POST", m + "/get_or_create_session") { r in
@@ -181,7 +181,7 @@ func openManager(_ h: Harness, _ body: String? = nil, _ then: @escaping (String)
         let dir = makeTempDirectory()
         var stopAnswer: TestResponse?
         var streamed: TestResponse?
-        try scenario { loop in
+        try withLoop { loop in
             let h = try Harness(loop: loop, workspace: dir)
             openManager(h) { m in
                 h.call("POST", m + "/get_or_create_session") { r in
@@ -206,7 +206,7 @@ func openManager(_ h: Harness, _ body: String? = nil, _ then: @escaping (String)
     @Test func clientDisconnectStopsTheTask() throws {
         let dir = makeTempDirectory()
         var busyAfter: JSONValue?
-        try scenario { loop in
+        try withLoop { loop in
             let h = try Harness(loop: loop, workspace: dir)
             openManager(h) { m in
                 h.call("POST", m + "/get_or_create_session") { r in
@@ -235,7 +235,7 @@ func openManager(_ h: Harness, _ body: String? = nil, _ then: @escaping (String)
     @Test func badStartTaskArgumentsAndUnknownHandle() throws {
         let dir = makeTempDirectory()
         var r: [TestResponse?] = []
-        try scenario { loop in
+        try withLoop { loop in
             let h = try Harness(loop: loop, workspace: dir)
             openManager(h) { m in
                 h.call("POST", m + "/get_or_create_session") { c in

@@ -112,14 +112,6 @@ final class Harness {
     }
 }
 
-/// Runs a scenario on a fresh loop; fails on a hang or a leaked handle.
-func scenario(timeoutMs: UInt64 = 20_000, sourceLocation: SourceLocation = #_sourceLocation,
-              _ body: (EventLoop) throws -> Void) throws {
-    let run = try runLoop(timeoutMs: timeoutMs, body)
-    #expect(!run.timedOut, "timed out", sourceLocation: sourceLocation)
-    #expect(run.leakedHandles.isEmpty, "leaked: \(run.leakedHandles)", sourceLocation: sourceLocation)
-}
-
 func result(_ r: TestResponse?) -> JSONValue? { r?.json?["result"] }
 func errorType(_ r: TestResponse?) -> String? { r?.json?["error"]?["type"]?.stringValue }
 

@@ -8,7 +8,7 @@ import Testing
     @Test func messageLogRoundTripWithPythonStringification() throws {
         let dir = makeTempDirectory()
         var responses: [TestResponse?] = []
-        try scenario { loop in
+        try withLoop { loop in
             let h = try Harness(loop: loop, workspace: dir)
             h.sequence([
                 ("POST", "/store/record_message_id", #"{"platform":"telegram","chat_id":123,"message_id":7,"direction":"in","kind":"command"}"#),
@@ -51,7 +51,7 @@ import Testing
         var r: [TestResponse?] = []
         let tree = #"{"root_id":"r1","nodes":{"r1":{"created_at":"2024-01-01T00:00:00+00:00"},"n2":{}}}"#
         let fresh = #"{"nodes":{"r2":{"created_at":"2999-01-01T00:00:00+00:00"}}}"#
-        try scenario { loop in
+        try withLoop { loop in
             let h = try Harness(loop: loop, workspace: dir)
             h.sequence([
                 ("POST", "/store/save_tree", #"{"root_id":"r1","tree_data":\#(tree)}"#),
@@ -97,7 +97,7 @@ import Testing
         let dir = makeTempDirectory()
         var afterFlush: String?
         var afterClear: String?
-        try scenario { loop in
+        try withLoop { loop in
             let h = try Harness(loop: loop, workspace: dir)
             h.sequence([
                 ("POST", "/store/register_node", #"{"node_id":"n","root_id":"r"}"#),
@@ -117,7 +117,7 @@ import Testing
     @Test func debouncedSaveLandsWithoutFlush() throws {
         let dir = makeTempDirectory()
         var written: String?
-        try scenario { loop in
+        try withLoop { loop in
             let h = try Harness(loop: loop, workspace: dir)
             h.call("POST", "/store/register_node", #"{"node_id":"n","root_id":"r"}"#) { _ in
                 #expect(readText(dir + "/sessions.json") == nil)
@@ -134,14 +134,14 @@ import Testing
     @Test func storeSurvivesRestartAndCorruptFileIsQuarantined() throws {
         let dir = makeTempDirectory()
         var got: [TestResponse?] = []
-        try scenario { loop in
+        try withLoop { loop in
             let h = try Harness(loop: loop, workspace: dir)
             h.sequence([
                 ("POST", "/store/save_tree", #"{"root_id":"r","tree_data":{"nodes":{"r":{},"c":{}}}}"#),
                 ("POST", "/store/record_message_id", #"{"platform":"p","chat_id":"c","message_id":"m","direction":"in","kind":"k"}"#),
             ]) { _ in h.finish() }
         }
-        try scenario { loop in
+        try withLoop { loop in
             let h = try Harness(loop: loop, workspace: dir)
             h.sequence([
                 ("POST", "/store/get_tree", #"{"root_id":"r"}"#),
@@ -159,7 +159,7 @@ import Testing
         writeText(dir + "/sessions.json", "{not json")
         var trees: TestResponse?
         var quarantined: String?
-        try scenario { loop in
+        try withLoop { loop in
             let h = try Harness(loop: loop, workspace: dir)
             quarantined = h.api.store?.quarantine?.quarantinePath
             h.call("POST", "/store/get_all_trees") { r in

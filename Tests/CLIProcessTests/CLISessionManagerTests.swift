@@ -2,6 +2,7 @@
 import EventLoop
 import JSON
 import Testing
+import TestSupport
 
 @Suite struct CLISessionManagerTests {
     func makeManager(_ loop: EventLoop, maxSessions: Int = 10, registry: ProcessRegistry = ProcessRegistry()) -> CLISessionManager {

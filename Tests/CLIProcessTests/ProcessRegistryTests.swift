@@ -2,6 +2,7 @@ import CLIProcess
 import EventLoop
 import JSON
 import Testing
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -21,27 +21,6 @@ let testEnvironment: [(key: String, value: String)] = [
     ("FAKE_INHERITED", "kept"),
 ]
 
-/// Runs a scenario on a fresh loop until it has nothing left to do, then proves that every handle was
-/// closed (libuv's MAKE_VALGRIND_HAPPY: `uv_loop_close` succeeds). An unreferenced watchdog ends a
-/// hung scenario instead of hanging the suite.
-func withLoop(timeoutMs: UInt64 = 20_000, sourceLocation: SourceLocation = #_sourceLocation,
-              _ body: (EventLoop) throws -> Void) throws {
-    let loop = try EventLoop()
-    let watchdog = try Timer(loop: loop)
-    var timedOut = false
-    try watchdog.start(afterMs: timeoutMs) {
-        timedOut = true
-        loop.stop()
-    }
-    watchdog.unref()
-    try body(loop)
-    loop.run()
-    #expect(!timedOut, "scenario did not finish; open: \(loop.openHandleDescriptions)", sourceLocation: sourceLocation)
-    watchdog.close()
-    if timedOut { return }
-    try loop.close()
-}
-
 func makeSession(_ loop: EventLoop, registry: ProcessRegistry = ProcessRegistry(), apiURL: String = "http://127.0.0.1:8082/v1",
                  allowedDirectories: [String] = [], killEscalationMs: UInt64 = 5_000,
                  drainAfterExitMs: UInt64 = 300, executable: String = fakeClaude) -> CLISession {

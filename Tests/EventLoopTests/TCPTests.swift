@@ -1,6 +1,7 @@
 import CLibUV
 import EventLoop
 import Testing
+import TestSupport
 
 @Suite struct TCPTests {
     /// A listener on 127.0.0.1:0 that echoes and closes when the peer closes.

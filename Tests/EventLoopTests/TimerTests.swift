@@ -2,6 +2,7 @@ import CLibUV
 import Glibc
 import EventLoop
 import Testing
+import TestSupport
 
 @Suite struct TimerTests {
     @Test func oneShotTimersFireInDeadlineOrder() throws {

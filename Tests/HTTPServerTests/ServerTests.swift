@@ -1,6 +1,7 @@
 import EventLoop
 import HTTPServer
 import Testing
+import TestSupport
 
 @Suite struct RequestValueTests {
     @Test func targetSplitsIntoPathAndQuery() {
@@ -31,7 +32,7 @@ import Testing
     @Test func keepAliveServesTwoRequestsOnOneConnection() throws {
         var connectionIDs: [UInt64] = []
         var requestIDs: [UInt64] = []
-        var client: TestClient?
+        var client: LoopHTTPClient?
         try withServer(handler: { request, responder in
             connectionIDs.append(request.connectionID)
             requestIDs.append(request.requestID)
@@ -39,7 +40,7 @@ import Testing
             #expect(request.remoteAddress.hasPrefix("127.0.0.1:"))
             okText(responder, "path=\(request.path)")
         }) { loop, _, port, done in
-            try TestClient.connect(loop, port: port) { c in
+            try LoopHTTPClient.connectOrRecordIssue(loop, port: port) { c in
                 client = c
                 c.send("GET /one HTTP/1.1\r\nHost: x\r\n\r\n")
                 c.onReceive = { c in
@@ -55,7 +56,7 @@ import Testing
             }
         }
         let responses = client?.responses ?? []
-        #expect(responses.map(\.bodyText) == ["path=/one", "path=/two"])
+        #expect(responses.map(\.text) == ["path=/one", "path=/two"])
         #expect(responses.allSatisfy { $0.status == 200 && $0.header("connection") == nil })
         #expect(connectionIDs.count == 2 && connectionIDs[0] == connectionIDs[1])
         #expect(requestIDs == [1, 2])
@@ -63,7 +64,7 @@ import Testing
 
     @Test func pipelinedRequestsAreAnsweredInOrderEvenWhenTheFirstIsSlow() throws {
         var handled: [String] = []
-        var client: TestClient?
+        var client: LoopHTTPClient?
         var eventLoop: EventLoop?
         try withServer(handler: { request, responder in
             handled.append(request.path)
@@ -78,7 +79,7 @@ import Testing
             }
         }) { loop, _, port, done in
             eventLoop = loop
-            try TestClient.connect(loop, port: port) { c in
+            try LoopHTTPClient.connectOrRecordIssue(loop, port: port) { c in
                 client = c
                 c.send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /fast HTTP/1.1\r\nHost: x\r\n\r\nGET /last HTTP/1.1\r\nHost: x\r\n\r\n")
                 c.onReceive = { c in
@@ -86,19 +87,19 @@ import Testing
                 }
             }
         }
-        #expect(client?.responses.map(\.bodyText) == ["slow", "fast", "fast"])
+        #expect(client?.responses.map(\.text) == ["slow", "fast", "fast"])
         // The second request reached the handler only after the first was answered.
         #expect(handled == ["/slow", "/fast", "/last"])
     }
 
     @Test func contentLengthAndChunkedBodiesArriveWhole() throws {
         var bodies: [String] = []
-        var client: TestClient?
+        var client: LoopHTTPClient?
         try withServer(handler: { request, responder in
             bodies.append(String(decoding: request.body, as: UTF8.self))
             okText(responder, "got \(request.body.count)")
         }) { loop, _, port, done in
-            try TestClient.connect(loop, port: port) { c in
+            try LoopHTTPClient.connectOrRecordIssue(loop, port: port) { c in
                 client = c
                 c.send("POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhel")
                 c.send("lo")
@@ -109,16 +110,16 @@ import Testing
             }
         }
         #expect(bodies == ["hello", "hello world"])
-        #expect(client?.responses.map(\.bodyText) == ["got 5", "got 11"])
+        #expect(client?.responses.map(\.text) == ["got 5", "got 11"])
     }
 
     @Test func expectContinueGetsA100BeforeTheBodyIsSent() throws {
-        var client: TestClient?
+        var client: LoopHTTPClient?
         var sawContinueBeforeBody = false
         try withServer(handler: { request, responder in
             okText(responder, String(decoding: request.body, as: UTF8.self))
         }) { loop, _, port, done in
-            try TestClient.connect(loop, port: port) { c in
+            try LoopHTTPClient.connectOrRecordIssue(loop, port: port) { c in
                 client = c
                 c.send("POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
                 var sentBody = false
@@ -134,19 +135,19 @@ import Testing
         }
         #expect(sawContinueBeforeBody)
         #expect(client?.responses.map(\.status) == [100, 200])
-        #expect(client?.responses.last?.bodyText == "data")
+        #expect(client?.responses.last?.text == "data")
     }
 
     /// Sends `script` and waits for the server to answer and close.
     func expectErrorAndClose(config: HTTPServerConfig = HTTPServerConfig(), script: [String],
-                             sourceLocation: SourceLocation = #_sourceLocation) throws -> ParsedResponse? {
-        var client: TestClient?
+                             sourceLocation: SourceLocation = #_sourceLocation) throws -> TestResponse? {
+        var client: LoopHTTPClient?
         var handlerCalls = 0
         try withServer(config: config, sourceLocation: sourceLocation, handler: { _, responder in
             handlerCalls += 1
             okText(responder, "unexpected")
         }) { loop, _, port, done in
-            try TestClient.connect(loop, port: port) { c in
+            try LoopHTTPClient.connectOrRecordIssue(loop, port: port) { c in
                 client = c
                 for part in script { c.send(part) }
                 c.onEnd = { _ in done() }
@@ -165,7 +166,7 @@ import Testing
         let response = try expectErrorAndClose(script: ["GET / HTTP/1.1\r\nHost: x\r\nX-Big: \(big)\r\n\r\n"])
         #expect(response?.status == 431)
         #expect(response?.header("content-type") == "application/json")
-        #expect(response?.bodyText.contains("\"status\":431") == true)
+        #expect(response?.text.contains("\"status\":431") == true)
     }
 
     @Test func declaredBodyOverTheLimitGets413WithoutReadingIt() throws {
@@ -207,20 +208,20 @@ import Testing
         var config = HTTPServerConfig()
         config.errorBody = { status, _ in ("text/plain", Array("custom \(status)".utf8)) }
         let response = try expectErrorAndClose(config: config, script: ["BAD\r\n\r\n"])
-        #expect(response?.bodyText == "custom 400")
+        #expect(response?.text == "custom 400")
         #expect(response?.header("content-type") == "text/plain")
     }
 
     @Test func slowHeadersTimeOutWith408() throws {
         var config = HTTPServerConfig()
         config.headerTimeoutMs = 50
-        var client: TestClient?
+        var client: LoopHTTPClient?
         var sentBytes = 0
         let script = Array("GET / HTTP/1.1\r\nHost: x\r\nX-Slow: \(String(repeating: "s", count: 300))\r\n\r\n".utf8)
         try withServer(config: config, handler: { _, responder in
             okText(responder, "should not happen")
         }) { loop, _, port, done in
-            try TestClient.connect(loop, port: port) { c in
+            try LoopHTTPClient.connectOrRecordIssue(loop, port: port) { c in
                 client = c
                 let drip = try! Timer(loop: loop)
                 try? drip.start(afterMs: 0, repeatMs: 10) {
@@ -246,13 +247,13 @@ import Testing
     }
 
     @Test func upgradeRequestIsAnsweredThenTheConnectionCloses() throws {
-        var client: TestClient?
+        var client: LoopHTTPClient?
         var keepAlive: Bool?
         try withServer(handler: { request, responder in
             keepAlive = request.keepAlive
             responder.respond(status: 404, body: Array("no websockets".utf8))
         }) { loop, _, port, done in
-            try TestClient.connect(loop, port: port) { c in
+            try LoopHTTPClient.connectOrRecordIssue(loop, port: port) { c in
                 client = c
                 c.send("GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n\u{1}\u{2}binary")
                 c.onEnd = { _ in done() }
@@ -266,10 +267,10 @@ import Testing
     @Test func idleKeepAliveConnectionIsClosedSilently() throws {
         var config = HTTPServerConfig()
         config.idleTimeoutMs = 50
-        var client: TestClient?
+        var client: LoopHTTPClient?
         var bytesAfterResponse = -1
         try withServer(config: config, handler: { _, responder in okText(responder, "hi") }) { loop, server, port, done in
-            try TestClient.connect(loop, port: port) { c in
+            try LoopHTTPClient.connectOrRecordIssue(loop, port: port) { c in
                 client = c
                 c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
                 var responseLength = 0
@@ -291,9 +292,9 @@ import Testing
     @Test func freshConnectionThatNeverSpeaksIsClosedAfterTheIdleTimeout() throws {
         var config = HTTPServerConfig()
         config.idleTimeoutMs = 30
-        var client: TestClient?
+        var client: LoopHTTPClient?
         try withServer(config: config, handler: { _, responder in okText(responder, "x") }) { loop, _, port, done in
-            try TestClient.connect(loop, port: port) { c in
+            try LoopHTTPClient.connectOrRecordIssue(loop, port: port) { c in
                 client = c
                 c.onEnd = { _ in done() }
             }
@@ -303,16 +304,16 @@ import Testing
     }
 
     @Test func http10ClosesByDefaultAndKeepsAliveWhenAsked() throws {
-        var client: TestClient?
-        var second: TestClient?
+        var client: LoopHTTPClient?
+        var second: LoopHTTPClient?
         try withServer(handler: { request, responder in
             okText(responder, request.keepAlive ? "keep" : "close")
         }) { loop, _, port, done in
-            try TestClient.connect(loop, port: port) { c in
+            try LoopHTTPClient.connectOrRecordIssue(loop, port: port) { c in
                 client = c
                 c.send("GET / HTTP/1.0\r\n\r\n")
                 c.onEnd = { _ in
-                    try? TestClient.connect(loop, port: port) { c2 in
+                    try? LoopHTTPClient.connectOrRecordIssue(loop, port: port) { c2 in
                         second = c2
                         c2.send("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
                         c2.onReceive = { c2 in
@@ -322,15 +323,15 @@ import Testing
                 }
             }
         }
-        #expect(client?.responses.first?.bodyText == "close")
+        #expect(client?.responses.first?.text == "close")
         #expect(client?.responses.first?.header("connection") == "close")
-        #expect(second?.responses.first?.bodyText == "keep")
+        #expect(second?.responses.first?.text == "keep")
         #expect(second?.responses.first?.header("connection") == "keep-alive")
         #expect(second?.ended == false)
     }
 
     @Test func headAndNoContentResponsesCarryNoBody() throws {
-        var client: TestClient?
+        var client: LoopHTTPClient?
         try withServer(handler: { request, responder in
             if request.path == "/empty" {
                 responder.respond(status: 204, body: Array("ignored".utf8))
@@ -338,7 +339,7 @@ import Testing
                 okText(responder, "twelve bytes")
             }
         }) { loop, _, port, done in
-            try TestClient.connect(loop, port: port) { c in
+            try LoopHTTPClient.connectOrRecordIssue(loop, port: port) { c in
                 client = c
                 c.send("HEAD / HTTP/1.1\r\nHost: x\r\n\r\nGET /empty HTTP/1.1\r\nHost: x\r\n\r\nGET /after HTTP/1.1\r\nHost: x\r\n\r\n")
                 c.onReceive = { c in
@@ -351,11 +352,11 @@ import Testing
     }
 
     @Test func callerConnectionCloseHeaderClosesAfterTheResponse() throws {
-        var client: TestClient?
+        var client: LoopHTTPClient?
         try withServer(handler: { _, responder in
             responder.respond(status: 200, headers: [("Connection", "close")], body: Array("bye".utf8))
         }) { loop, _, port, done in
-            try TestClient.connect(loop, port: port) { c in
+            try LoopHTTPClient.connectOrRecordIssue(loop, port: port) { c in
                 client = c
                 c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\nGET /ignored HTTP/1.1\r\nHost: x\r\n\r\n")
                 c.onEnd = { _ in done() }

@@ -1,6 +1,7 @@
 import EventLoop
 import HTTPServer
 import Testing
+import TestSupport
 
 @Suite(.serialized) struct StreamingTests {
     @Test func slowReaderKeepsServerBufferingBoundedByTheHighWaterMark() throws {
@@ -11,7 +12,7 @@ import Testing
         config.writeLowWaterBytes = 32 * 1024
         var maxQueued = 0
         var pausedForBackpressure = 0
-        var client: TestClient?
+        var client: LoopHTTPClient?
         try withServer(config: config, handler: { _, responder in
             responder.startStream(status: 200, headers: [("Content-Type", "application/octet-stream")])
             var sent = 0
@@ -30,7 +31,7 @@ import Testing
             responder.onWritable = { pump() }
             pump()
         }) { loop, _, port, done in
-            try TestClient.connect(loop, port: port, reading: false) { c in
+            try LoopHTTPClient.connectOrRecordIssue(loop, port: port, reading: false) { c in
                 client = c
                 c.send("GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
                 // Start reading late so the server's queue has to fill first.
@@ -53,14 +54,14 @@ import Testing
     }
 
     @Test func streamToAnHTTP10ClientIsCloseDelimited() throws {
-        var client: TestClient?
+        var client: LoopHTTPClient?
         try withServer(handler: { _, responder in
             responder.startStream(status: 200, headers: [("Content-Type", "text/plain")])
             responder.write(Array("part1,".utf8))
             responder.write(Array("part2".utf8))
             responder.finish()
         }) { loop, _, port, done in
-            try TestClient.connect(loop, port: port) { c in
+            try LoopHTTPClient.connectOrRecordIssue(loop, port: port) { c in
                 client = c
                 c.send("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
                 c.onEnd = { _ in done() }
@@ -76,7 +77,7 @@ import Testing
             handlerCalls += 1
             okText(responder, "x")
         }) { loop, server, port, done in
-            try TestClient.connect(loop, port: port) { c in
+            try LoopHTTPClient.connectOrRecordIssue(loop, port: port) { c in
                 c.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789")
                 let poll = try! Timer(loop: loop)
                 try? poll.start(afterMs: 10, repeatMs: 5) {
@@ -117,7 +118,7 @@ import Testing
             }
         }) { loop, server, port, done in
             eventLoop = loop
-            try TestClient.connect(loop, port: port) { c in
+            try LoopHTTPClient.connectOrRecordIssue(loop, port: port) { c in
                 c.send("POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}")
                 c.onReceive = { c in
                     guard c.text.contains("event: ping") else { return }
@@ -212,7 +213,7 @@ import Testing
     }
 
     @Test func gracefulShutdownLetsTheStreamFinishAndRefusesNewConnections() throws {
-        var client: TestClient?
+        var client: LoopHTTPClient?
         var refused: UVError?
         var completed = false
         var goneCalls = 0
@@ -221,7 +222,7 @@ import Testing
             eventLoop = loop
             var config = HTTPServerConfig()
             config.port = 0
-            var idleClient: TestClient?
+            var idleClient: LoopHTTPClient?
             let server = HTTPServer(loop: loop, config: config) { _, responder in
                 responder.onClientGone = { goneCalls += 1 }
                 responder.startStream(status: 200)
@@ -239,8 +240,8 @@ import Testing
             }
             let port = try server.start()
             // An idle keep-alive connection: closed at once by the shutdown.
-            try TestClient.connect(loop, port: port) { c in idleClient = c }
-            try TestClient.connect(loop, port: port) { c in
+            try LoopHTTPClient.connectOrRecordIssue(loop, port: port) { c in idleClient = c }
+            try LoopHTTPClient.connectOrRecordIssue(loop, port: port) { c in
                 client = c
                 c.send("GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
                 c.onReceive = { c in
@@ -265,7 +266,7 @@ import Testing
         #expect(refused?.name == "ECONNREFUSED")
         #expect(client?.ended == true)
         let response = client?.responses.first
-        #expect(response?.bodyText == "first more more more more more")
+        #expect(response?.text == "first more more more more more")
         // The head went out before shutdown began, so it could not announce the close.
         #expect(response?.header("connection") == nil)
     }
@@ -273,7 +274,7 @@ import Testing
     @Test func shutdownTimeoutForceClosesAStuckResponse() throws {
         var completed = false
         var goneCalls = 0
-        var client: TestClient?
+        var client: LoopHTTPClient?
         try withLoop { loop in
             var config = HTTPServerConfig()
             config.port = 0
@@ -282,7 +283,7 @@ import Testing
                 // Never answers.
             }
             let port = try server.start()
-            try TestClient.connect(loop, port: port) { c in
+            try LoopHTTPClient.connectOrRecordIssue(loop, port: port) { c in
                 client = c
                 c.send("GET /stuck HTTP/1.1\r\nHost: x\r\n\r\n")
                 let later = try! Timer(loop: loop)
@@ -310,7 +311,7 @@ import Testing
     }
 
     @Test func pipelinedBytesBehindASlowStreamAreParsedAfterIt() throws {
-        var client: TestClient?
+        var client: LoopHTTPClient?
         var eventLoop: EventLoop?
         try withServer(handler: { request, responder in
             if request.path == "/stream" {
@@ -327,7 +328,7 @@ import Testing
             }
         }) { loop, _, port, done in
             eventLoop = loop
-            try TestClient.connect(loop, port: port) { c in
+            try LoopHTTPClient.connectOrRecordIssue(loop, port: port) { c in
                 client = c
                 c.send("GET /stream HTTP/1.1\r\nHost: x\r\n\r\nPOST /next HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nab")
                 let later = try! Timer(loop: loop)
@@ -340,6 +341,6 @@ import Testing
                 }
             }
         }
-        #expect(client?.responses.map(\.bodyText) == ["s1s2s3", "after:3"])
+        #expect(client?.responses.map(\.text) == ["s1s2s3", "after:3"])
     }
 }

@@ -19,33 +19,7 @@ func poll(_ loop: EventLoop, limitMs: UInt64 = 5000, until condition: @escaping 
     }
 }
 
-/// A raw client that sends one request and reads only when told to.
-final class RawClient {
-    let connection: TCPConnection
-    var received: [UInt8] = []
-    var ended = false
-    init(_ c: TCPConnection) { connection = c }
-
-    static func open(_ loop: EventLoop, port: Int, request: String, _ then: @escaping (RawClient) -> Void) {
-        try! TCPConnection.connect(loop: loop, host: "127.0.0.1", port: port) { result in
-            guard case .success(let c) = result else {
-                Issue.record("connect failed")
-                return
-            }
-            let client = RawClient(c)
-            try? c.write(Array(request.utf8))
-            then(client)
-        }
-    }
-
-    func startReading() {
-        try? connection.startReading(onData: { bytes in self.received += bytes }, onEnd: { _ in
-            self.ended = true
-            self.connection.close()
-        })
-    }
-
-    var text: String { String(decoding: received, as: UTF8.self) }
+extension LoopHTTPClient {
     /// The last bytes as text: checking a growing megabyte stream in full on every poll
     /// would cost more than the stream.
     var tail: String { String(decoding: received.suffix(512), as: UTF8.self) }
@@ -64,7 +38,8 @@ func rawRequest(_ body: String) -> String {
         var providerStreamsAfter = -1
         try withHarness { h, done in
             h.upstream.enqueue(try #require(Scenario.named("hang")))
-            RawClient.open(h.loop, port: h.proxyPort, request: rawRequest(simpleRequest)) { client in
+            try LoopHTTPClient.connectOrRecordIssue(h.loop, port: h.proxyPort, reading: false) { client in
+                client.send(rawRequest(simpleRequest))
                 client.startReading()
                 poll(h.loop, until: { client.text.contains("message_start") && h.upstream.activeStreams == 1 }) {
                     upstreamStreamsWhileConnected = h.upstream.activeStreams
@@ -95,7 +70,8 @@ func rawRequest(_ body: String) -> String {
         let chunkCount = 48_000, chunkBytes = 500
         try withHarness { h, done in
             h.upstream.enqueue(.synthetic(chunkCount: chunkCount, chunkBytes: chunkBytes, delayMs: 0))
-            RawClient.open(h.loop, port: h.proxyPort, request: rawRequest(simpleRequest)) { client in
+            try LoopHTTPClient.connectOrRecordIssue(h.loop, port: h.proxyPort, reading: false) { client in
+                client.send(rawRequest(simpleRequest))
                 // Do not read until the proxy has had to pause the upstream.
                 poll(h.loop, limitMs: 10_000, until: { h.provider.upstreamPauses > 0 }) {
                     pausesWhileStalled = h.provider.upstreamPauses

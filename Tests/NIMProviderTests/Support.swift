@@ -172,8 +172,7 @@ func withHarness(
         }
     }
     withExtendedLifetime(keep) {}
-    #expect(!run.timedOut, "timed out", sourceLocation: sourceLocation)
-    #expect(run.leakedHandles.isEmpty, "leaked: \(run.leakedHandles)", sourceLocation: sourceLocation)
+    run.expectClean(sourceLocation: sourceLocation)
 }
 
 let simpleRequest = #"{"model":"claude-3-5-sonnet-20241022","max_tokens":1024,"messages":[{"role":"user","content":"Hi"}]}"#

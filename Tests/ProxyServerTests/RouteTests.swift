@@ -40,8 +40,7 @@ func withApp(
         next(0)
     }
     withExtendedLifetime(keepAlive) {}
-    #expect(!run.timedOut, "timed out", sourceLocation: sourceLocation)
-    #expect(run.leakedHandles.isEmpty, "leaked: \(run.leakedHandles)", sourceLocation: sourceLocation)
+    run.expectClean(sourceLocation: sourceLocation)
     #expect(results.count == requests.count, sourceLocation: sourceLocation)
     check(results)
 }

@@ -17,8 +17,7 @@ import TestSupport
             let port = try upstream.start()
             try body(upstream, port) { upstream.shutdown {} }
         }
-        #expect(!run.timedOut)
-        #expect(run.leakedHandles.isEmpty)
+        run.expectClean()
     }
 
     static let streamedNames = ScenarioTests.streamedNames
@@ -286,8 +285,7 @@ import TestSupport
                 upstream.shutdown { ended = upstream.endedStreams }
             }
         }
-        #expect(!run.timedOut)
-        #expect(run.leakedHandles.isEmpty)
+        run.expectClean()
         #expect(ended == 1)
         #expect(exchange?.ended == true)
     }

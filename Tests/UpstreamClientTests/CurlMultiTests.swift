@@ -56,8 +56,7 @@ func withUpstream(
         }
     }
     withExtendedLifetime(keep) {}
-    #expect(!run.timedOut, "timed out", sourceLocation: sourceLocation)
-    #expect(run.leakedHandles.isEmpty, "leaked: \(run.leakedHandles)", sourceLocation: sourceLocation)
+    run.expectClean(sourceLocation: sourceLocation)
 }
 
 @Suite(.serialized) struct CurlMultiTests {
