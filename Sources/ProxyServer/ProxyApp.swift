@@ -38,7 +38,12 @@ public final class ProxyApp {
     /// request cannot stall every other connection on the loop.
     public var offLoopBodyBytes = 256 * 1024
 
-    public init(loop: EventLoop, settings: Settings, log: Logger, tokenizer: @escaping @Sendable () -> CL100KTokenizer = { .shared }) {
+    /// False when a test injects its own tokenizer (then nothing waits on the shared one).
+    private let countsTokensWithSharedTokenizer: Bool
+
+    public init(loop: EventLoop, settings: Settings, log: Logger, tokenizer: (@Sendable () -> CL100KTokenizer)? = nil) {
+        countsTokensWithSharedTokenizer = tokenizer == nil
+        let tokenizer = tokenizer ?? { CL100KTokenizer.shared }
         self.loop = loop
         self.settings = settings
         self.log = log
@@ -179,7 +184,9 @@ public final class ProxyApp {
     ) {
         let routes = self.routes
         let body = request.body
-        if body.count < offLoopBodyBytes {
+        // Until the tokenizer's tables exist (built on first use), counting would make the loop
+        // wait for them: count on a worker thread instead, which builds them there.
+        if body.count < offLoopBodyBytes && (CL100KTokenizer.isLoaded || !countsTokensWithSharedTokenizer) {
             send(work(routes, body), request, responder)
             return
         }

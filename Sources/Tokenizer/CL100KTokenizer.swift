@@ -1,4 +1,5 @@
 import CL100KRanks
+import Synchronization
 
 /// OpenAI's cl100k_base tokenizer, giving the ids tiktoken's `encode_ordinary` gives.
 ///
@@ -14,13 +15,22 @@ public final class CL100KTokenizer: Sendable {
         table = try RankTable(ranksFile: ranksFile)
     }
 
+    private static let loaded = Atomic<Bool>(false)
+
+    /// Whether `shared` has been built. Building it takes some 30 ms, and a thread that touches
+    /// `shared` meanwhile waits for it: an event loop checks this first and counts elsewhere
+    /// until it is true.
+    public static var isLoaded: Bool { loaded.load(ordering: .acquiring) }
+
     /// The tokenizer over the ranks file compiled into the binary, built on first use.
     public static let shared: CL100KTokenizer = {
         let ranks = [UInt8](UnsafeBufferPointer(start: cl100k_ranks_bytes(), count: Int(cl100k_ranks_size())))
         // Build the character table now too, so the first request does not pay for it.
         _ = CharacterClass.bmp.count
         do {
-            return try CL100KTokenizer(ranksFile: ranks)
+            let tokenizer = try CL100KTokenizer(ranksFile: ranks)
+            loaded.store(true, ordering: .releasing)
+            return tokenizer
         } catch {
             preconditionFailure("the embedded cl100k_base ranks are corrupt: \(error)")
         }

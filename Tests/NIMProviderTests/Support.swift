@@ -1,4 +1,5 @@
 import AnthropicAPI
+import Foundation
 import EventLoop
 import JSON
 import NIMProvider
