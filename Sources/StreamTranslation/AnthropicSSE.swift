@@ -49,15 +49,30 @@ public enum AnthropicSSE {
         return event("content_block_start", ["type": "content_block_start", "index": .int(index), "content_block": block])
     }
 
+    /// The event of every streamed piece of text, thinking or tool input: written straight to
+    /// bytes (the same bytes `event(...)` would give) because it is the per-chunk hot path.
     public static func blockDelta(index: Int, kind: BlockKind, _ content: String) -> [UInt8] {
-        let delta: JSONValue
+        let text = JSONValue.string(content).pythonDumpsBytes()
+        var out: [UInt8] = []
+        out.reserveCapacity(text.count + 128)
+        out += deltaHead
+        out += String(index).utf8
         switch kind {
-        case .thinking: delta = ["type": "thinking_delta", "thinking": .string(content)]
-        case .text: delta = ["type": "text_delta", "text": .string(content)]
-        case .toolUse: delta = ["type": "input_json_delta", "partial_json": .string(content)]
+        case .thinking: out += thinkingDeltaMiddle
+        case .text: out += textDeltaMiddle
+        case .toolUse: out += inputJSONDeltaMiddle
         }
-        return event("content_block_delta", ["type": "content_block_delta", "index": .int(index), "delta": delta])
+        out += text
+        out += deltaTail
+        return out
     }
+
+    private static let deltaHead = Array(#"event: content_block_delta"#.utf8) + [0x0A]
+        + Array(#"data: {"type": "content_block_delta", "index": "#.utf8)
+    private static let thinkingDeltaMiddle = Array(#", "delta": {"type": "thinking_delta", "thinking": "#.utf8)
+    private static let textDeltaMiddle = Array(#", "delta": {"type": "text_delta", "text": "#.utf8)
+    private static let inputJSONDeltaMiddle = Array(#", "delta": {"type": "input_json_delta", "partial_json": "#.utf8)
+    private static let deltaTail: [UInt8] = Array("}}".utf8) + [0x0A, 0x0A]
 
     public static func blockStop(index: Int) -> [UInt8] {
         event("content_block_stop", ["type": "content_block_stop", "index": .int(index)])
