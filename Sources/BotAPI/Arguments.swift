@@ -41,7 +41,7 @@ struct Arguments {
         guard let value = object[name], !value.isNull else { throw missing(name) }
         switch value {
         case .array, .object: throw wrongType(name, "a string or a number", value)
-        default: return PythonText.str(value)
+        default: return value.pythonStr
         }
     }
 
@@ -82,7 +82,7 @@ struct Arguments {
     /// Python truthiness, as `bool(x)` (the bot passes `bool(parent_session_id)`).
     func flag(_ name: String) -> Bool {
         guard let value = object[name] else { return false }
-        return PythonText.isTruthy(value)
+        return value.isPythonTruthy
     }
 
     func stringList(_ name: String) throws(APIError) -> [String] {

@@ -14,7 +14,7 @@ public struct CLIOutputDecoder {
 
     /// Events for one raw stdout line (without its newline). Blank lines give none.
     public mutating func events(forLine bytes: [UInt8]) -> [JSONValue] {
-        let text = CLIText.pythonStrip(String(decoding: bytes, as: UTF8.self))
+        let text = String(decoding: bytes, as: UTF8.self).pythonStripped()
         if text.isEmpty { return [] }
         guard let event = try? JSONValue.parse(text) else {
             return [.object(JSONObject([("type", "raw"), ("content", .string(text))]))]
@@ -60,7 +60,7 @@ public struct CLIOutputDecoder {
         var events: [JSONValue] = []
         var stderrValue: JSONValue = .null
         if !stderr.isEmpty {
-            let text = CLIText.pythonStrip(String(decoding: stderr, as: UTF8.self))
+            let text = String(decoding: stderr, as: UTF8.self).pythonStripped()
             stderrValue = .string(text)
             if !text.isEmpty {
                 events.append(errorEvent(message: text))
@@ -78,24 +78,6 @@ public struct CLIOutputDecoder {
 
 /// Python string and path helpers the reference's behaviour depends on.
 public enum CLIText {
-    /// `str.strip()` with no argument: removes the characters Python's `str.isspace()` accepts.
-    public static func pythonStrip(_ text: String) -> String {
-        let scalars = text.unicodeScalars
-        guard let first = scalars.firstIndex(where: { !isPythonSpace($0) }) else { return "" }
-        let last = scalars.lastIndex(where: { !isPythonSpace($0) })!
-        if first == scalars.startIndex && last == scalars.index(before: scalars.endIndex) { return text }
-        return String(scalars[first...last])
-    }
-
-    static func isPythonSpace(_ s: Unicode.Scalar) -> Bool {
-        switch s.value {
-        case 0x09...0x0D, 0x1C...0x20, 0x85, 0xA0, 0x1680, 0x2000...0x200A, 0x2028, 0x2029, 0x202F, 0x205F, 0x3000:
-            return true
-        default:
-            return false
-        }
-    }
-
     /// POSIX `os.path.normpath`: collapses `.`, `..` and repeated separators lexically. An empty
     /// path is ".", a path starting with exactly two slashes keeps them (POSIX leaves `//` to the
     /// implementation), `..` above the root is dropped and leading `..` of a relative path is kept.

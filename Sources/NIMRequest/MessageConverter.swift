@@ -38,7 +38,7 @@ public enum MessageConverter {
             // guarantees that for system blocks.
             guard !blocks.isEmpty else { return nil }
             let joined = blocks.map(\.text).joined(separator: "\n\n")
-            return plainMessage(role: "system", content: .string(pythonStrip(joined)))
+            return plainMessage(role: "system", content: .string(joined.pythonStripped()))
         }
     }
 
@@ -177,25 +177,14 @@ public enum MessageConverter {
         case .array(let items):
             return items.map { item -> String in
                 if case .object(let o) = item {
-                    if let text = o["text"] { return PythonRepr.str(text) }
-                    return PythonRepr.str(item)
+                    if let text = o["text"] { return text.pythonStr }
+                    return item.pythonStr
                 }
-                return PythonRepr.str(item)
+                return item.pythonStr
             }.joined(separator: "\n")
         default:
-            return PythonRepr.isTruthy(content) ? PythonRepr.str(content) : ""
+            return content.isPythonTruthy ? content.pythonStr : ""
         }
     }
 
-    /// Python's `str.strip()` with no argument: Unicode whitespace at both ends
-    /// (Python also counts the information separators U+001C to U+001F).
-    static func pythonStrip(_ s: String) -> String {
-        func isSpace(_ c: Unicode.Scalar) -> Bool {
-            c.properties.isWhitespace || (0x1C...0x1F).contains(c.value)
-        }
-        let scalars = s.unicodeScalars
-        guard let first = scalars.firstIndex(where: { !isSpace($0) }) else { return "" }
-        let last = scalars.lastIndex(where: { !isSpace($0) })!
-        return String(scalars[first...last])
-    }
 }

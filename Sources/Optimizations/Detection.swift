@@ -30,7 +30,7 @@ public func prefixDetectionCommand(_ request: MessagesRequest) -> String? {
     guard messages.count == 1, messages[0].role == .user else { return nil }
     let text = ByteText(extractText(from: messages[0].content))
     guard text.contains("<policy_spec>"), let marker = text.rfind("Command:") else { return nil }
-    return pythonStrip(commandText(text.slice(marker + "Command:".utf8.count)))
+    return commandText(text.slice(marker + "Command:".utf8.count)).pythonStripped()
 }
 
 /// A suggestion-mode request: any user message contains "[SUGGESTION MODE:".
@@ -51,11 +51,11 @@ public func filepathExtractionRequest(_ request: MessagesRequest) -> (command: S
     guard ByteText(content.lowercased()).contains("filepaths") else { return nil }
     let commandStart = text.find("Command:")! + "Command:".utf8.count
     guard let outputMarker = text.find("Output:", from: commandStart) else { return nil }
-    let command = pythonStrip(text.slice(commandStart, outputMarker))
-    var output = pythonStrip(text.slice(outputMarker + "Output:".utf8.count))
+    let command = text.slice(commandStart, outputMarker).pythonStripped()
+    var output = text.slice(outputMarker + "Output:".utf8.count).pythonStripped()
     for marker in ["<", "\n\n"] {
         let o = ByteText(output)
-        if let cut = o.find(marker) { output = pythonStrip(o.slice(0, cut)) }
+        if let cut = o.find(marker) { output = o.slice(0, cut).pythonStripped() }
     }
     return (command, output)
 }
@@ -83,7 +83,7 @@ func commandText(_ tail: String) -> String {
     while i < s.count {
         let c = s[i]
         if !started {
-            started = !isPythonWhitespace(c)
+            started = !c.isPythonWhitespace
             if !started {
                 i += 1
                 continue
@@ -127,7 +127,7 @@ func commandText(_ tail: String) -> String {
                 }
                 if lineStart >= s.count { return tail }
                 let nextLine = s[lineStart..<lineEnd(from: lineStart)]
-                if nextLine.allSatisfy({ isPythonWhitespace($0) }) || startsWithTag(nextLine) {
+                if nextLine.allSatisfy(\.isPythonWhitespace) || startsWithTag(nextLine) {
                     // Up to the line break before that line, here-document bodies included.
                     return String(String.UnicodeScalarView(s[..<(lineStart - 1)]))
                 }

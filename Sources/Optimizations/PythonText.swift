@@ -1,34 +1,16 @@
 // Text helpers with Python's semantics, which the reference's detectors are written in:
 // positions are found on UTF-8 bytes (a match of valid UTF-8 inside valid UTF-8 always
 // falls on scalar boundaries, so this equals Python's code-point search), and whitespace
-// is what `str.isspace()` accepts.
+// is what `str.isspace()` accepts (`Unicode.Scalar.isPythonWhitespace` in JSON).
 
-/// Python's `str.isspace()` for one code point.
-func isPythonWhitespace(_ s: Unicode.Scalar) -> Bool {
-    switch s.value {
-    case 0x09...0x0D, 0x1C...0x20, 0x85, 0xA0, 0x1680, 0x2000...0x200A, 0x2028, 0x2029, 0x202F, 0x205F, 0x3000:
-        return true
-    default:
-        return false
-    }
-}
-
-/// Python's `str.strip()`.
-func pythonStrip(_ s: Substring) -> String {
-    let scalars = s.unicodeScalars
-    guard let first = scalars.firstIndex(where: { !isPythonWhitespace($0) }) else { return "" }
-    let last = scalars.lastIndex(where: { !isPythonWhitespace($0) })!
-    return String(scalars[first...last])
-}
-
-func pythonStrip(_ s: String) -> String { pythonStrip(s[...]) }
+import JSON
 
 /// Python's `str.split()` with no separator: runs of whitespace separate, none kept.
 func pythonSplit(_ s: String) -> [String] {
     var out: [String] = []
     var current = String.UnicodeScalarView()
     for scalar in s.unicodeScalars {
-        if isPythonWhitespace(scalar) {
+        if scalar.isPythonWhitespace {
             if !current.isEmpty {
                 out.append(String(current))
                 current = String.UnicodeScalarView()

@@ -5,69 +5,6 @@ import JSON
 /// `"True"`), and the HTTP layer uses the same rules for arguments the bot sends
 /// as numbers.
 public enum PythonText {
-    /// `str(value)` for a value decoded by Python's `json` module.
-    public static func str(_ value: JSONValue) -> String {
-        switch value {
-        case .string(let s): return s
-        default: return repr(value)
-        }
-    }
-
-    /// `bool(value)`: null, false, zero, and empty strings/lists/dicts are false.
-    public static func isTruthy(_ value: JSONValue) -> Bool {
-        switch value {
-        case .null: return false
-        case .bool(let b): return b
-        case .int(let i): return i != 0
-        case .bigInt: return true
-        case .double(let d): return d != 0
-        case .string(let s): return !s.isEmpty
-        case .array(let a): return !a.isEmpty
-        case .object(let o): return !o.isEmpty
-        }
-    }
-
-    /// `repr(value)`. Strings follow Python's quote choice and escapes for ASCII
-    /// control characters; non-ASCII characters are kept as they are (Python
-    /// would also escape the unprintable ones, which needs its Unicode tables).
-    static func repr(_ value: JSONValue) -> String {
-        switch value {
-        case .null: return "None"
-        case .bool(let b): return b ? "True" : "False"
-        case .int(let i): return String(i)
-        case .bigInt(let digits): return digits
-        case .double(let d): return d.pythonRepr
-        case .string(let s): return stringRepr(s)
-        case .array(let a): return "[" + a.map(repr).joined(separator: ", ") + "]"
-        case .object(let o):
-            return "{" + o.entries.map { stringRepr($0.key) + ": " + repr($0.value) }.joined(separator: ", ") + "}"
-        }
-    }
-
-    static func stringRepr(_ s: String) -> String {
-        let quote: Character = s.contains("'") && !s.contains("\"") ? "\"" : "'"
-        var out = String(quote)
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if Character(scalar) == quote {
-                    out += "\\" + String(quote)
-                } else if scalar.value < 0x20 || (0x7F...0xA0).contains(scalar.value) {
-                    let hex = String(scalar.value, radix: 16)
-                    out += "\\x" + (hex.count < 2 ? "0" + hex : hex)
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        out.append(quote)
-        return out
-    }
-
     /// The reference reads `MAX_MESSAGE_LOG_ENTRIES_PER_CHAT` with `int(raw.strip())`
     /// on every `record_message_id` and applies it when positive; anything `int()`
     /// rejects means no cap. This mirrors `int()` for decimal text: surrounding

@@ -86,7 +86,7 @@ extension SessionStoreState {
                     guard case .object(let fields) = item, let rawID = fields["message_id"], !rawID.isNull else {
                         continue
                     }
-                    let messageID = PythonText.str(rawID)
+                    let messageID = rawID.pythonStr
                     guard seen.insert(messageID).inserted else { continue }
                     cleaned.append(MessageLogEntry(
                         messageID: messageID, ts: Self.stringOrEmpty(fields["ts"]),
@@ -99,8 +99,8 @@ extension SessionStoreState {
 
     /// `str(x or "")`.
     private static func stringOrEmpty(_ value: JSONValue?) -> String {
-        guard let value, PythonText.isTruthy(value) else { return "" }
-        return PythonText.str(value)
+        guard let value, value.isPythonTruthy else { return "" }
+        return value.pythonStr
     }
 
     private static let recordFields = [
@@ -127,7 +127,7 @@ extension SessionStoreState {
             case .null, .array, .object:
                 throw .unexpectedStructure("session \(key): \(field) is \(raw.typeName)")
             default:
-                strings.append(PythonText.str(raw))
+                strings.append(raw.pythonStr)
             }
         }
         return SessionRecord(sessionID: strings[0], chatID: strings[1], initialMessageID: strings[2],

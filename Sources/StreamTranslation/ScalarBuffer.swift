@@ -1,3 +1,5 @@
+import JSON
+
 /// Text buffers for the streaming parsers. They work on Unicode scalars rather than
 /// `Character`s because the reference indexes Python strings by code point: a tag
 /// must be found even when a combining mark follows it, which would fuse the two
@@ -59,16 +61,5 @@ extension Array where Element == Unicode.Scalar {
             i += 1
         }
         return nil
-    }
-}
-
-extension Unicode.Scalar {
-    /// Python's `str.isspace()`, which `strip()` and regex `\s` use: the ASCII
-    /// separators 0x1C-0x1F count as whitespace there, unlike in Unicode.
-    var isPythonWhitespace: Bool {
-        switch value {
-        case 0x09...0x0D, 0x1C...0x20, 0x85, 0xA0: return true
-        default: return properties.isWhitespace
-        }
     }
 }

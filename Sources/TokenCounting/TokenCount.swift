@@ -104,7 +104,7 @@ private func count(_ block: ContentBlock, _ tokenizer: CL100KTokenizer) -> Int {
 /// A truthy number or boolean made the reference raise; it counts as an image without data here.
 func imageTokens(source: JSONValue) -> Int {
     guard case .object(let object) = source else { return Overhead.image }
-    let data = [object["data"], object["base64"]].lazy.compactMap { $0 }.first(where: isTruthy)
+    let data = [object["data"], object["base64"]].lazy.compactMap { $0 }.first(where: \.isPythonTruthy)
     let length: Int
     switch data {
     case .string(let s)?: length = s.unicodeScalars.count
@@ -113,18 +113,4 @@ func imageTokens(source: JSONValue) -> Int {
     default: return Overhead.image
     }
     return max(Overhead.minimumImage, length / 3000)
-}
-
-/// Python truthiness of a JSON value.
-private func isTruthy(_ value: JSONValue) -> Bool {
-    switch value {
-    case .null: return false
-    case .bool(let b): return b
-    case .int(let i): return i != 0
-    case .bigInt: return true
-    case .double(let d): return d != 0
-    case .string(let s): return !s.isEmpty
-    case .array(let a): return !a.isEmpty
-    case .object(let o): return !o.isEmpty
-    }
 }

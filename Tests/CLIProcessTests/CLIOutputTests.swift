@@ -160,14 +160,6 @@ import Testing
 }
 
 @Suite struct PythonTextTests {
-    @Test func strip() {
-        #expect(CLIText.pythonStrip("  a b \n") == "a b")
-        #expect(CLIText.pythonStrip("\u{1C}\u{85}x\u{2028}\u{202F}") == "x")
-        #expect(CLIText.pythonStrip("\u{200B}x") == "\u{200B}x") // zero-width space is not whitespace in Python
-        #expect(CLIText.pythonStrip(" \t ") == "")
-        #expect(CLIText.pythonStrip("") == "")
-    }
-
     // Expected values from Python's posixpath.normpath.
     @Test func normpath() {
         let cases: [(String, String)] = [

@@ -44,12 +44,6 @@ private let pythonCases: [(String, [String]?)] = [
 }
 
 @Suite struct PythonTextTests {
-    @Test func stripUsesPythonWhitespace() {
-        #expect(pythonStrip(" \t\n\u{0B}\u{0C}\u{1C}\u{85}\u{A0}\u{3000}x y\u{2028} ") == "x y")
-        #expect(pythonStrip("   ") == "")
-        #expect(pythonStrip("\u{200B}x") == "\u{200B}x")  // zero-width space is not whitespace
-    }
-
     @Test func splitUsesPythonWhitespace() {
         #expect(pythonSplit("  a\u{A0}b\tc  ") == ["a", "b", "c"])
         #expect(pythonSplit(" ") == [])

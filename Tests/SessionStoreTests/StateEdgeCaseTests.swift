@@ -189,15 +189,4 @@ import Testing
         #expect(ISOTimestamp.parse("2025W011") == .naive)
         #expect(ISOTimestamp.parse("2025-W01-8") == .invalid)
     }
-
-    @Test func pythonStr() {
-        #expect(PythonText.str(nil) == "None")
-        #expect(PythonText.str(true) == "True")
-        #expect(PythonText.str(1e16) == "1e+16")
-        #expect(PythonText.str(["a", 1, nil]) == "['a', 1, None]")
-        #expect(PythonText.str(["it's"]) == #"["it's"]"#)
-        #expect(PythonText.str(["a'\"\n"]) == #"['a\'"\n']"#)
-        #expect(PythonText.str("plain") == "plain")
-        #expect(!PythonText.isTruthy(0.0) && PythonText.isTruthy(" ") && !PythonText.isTruthy([:]))
-    }
 }

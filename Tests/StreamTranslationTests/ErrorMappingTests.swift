@@ -50,7 +50,6 @@ import Testing
         let body = "{\"detail\": \"it's \\\"x\\\"\\n\", \"n\": [1, 2.5, true, null], \"u\": \"\u{e9}\\u0007\"}"
         #expect(mapUpstreamError(status: 400, body: body, transport: nil).message
             == "Error code: 400 - {'detail': 'it\\'s \"x\"\\n', 'n': [1, 2.5, True, None], 'u': '\u{e9}\\x07'}")
-        #expect(pythonStringRepr("it's") == "\"it's\"")
         #expect(mapUpstreamError(status: 400, body: "\"plain\"", transport: nil).message == "Error code: 400 - plain")
     }
 
