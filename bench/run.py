@@ -128,7 +128,8 @@ def start_upstream(name, chunks, chunk_bytes=16, delay_ms=0):
 def proxy_env(upstream_port):
     env = dict(os.environ)
     env.update(NVIDIA_NIM_BASE_URL=f"http://127.0.0.1:{upstream_port}/v1", NVIDIA_NIM_API_KEY="bench",
-               NVIDIA_NIM_RATE_LIMIT="1000000", LOG_LEVEL="warning")
+               NVIDIA_NIM_RATE_LIMIT="1000000", LOG_LEVEL="warning",
+               CLAUDE_WORKSPACE=os.path.join(WORK, "agent_workspace"))
     return env
 
 
