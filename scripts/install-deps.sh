@@ -16,6 +16,6 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 if ! command -v swift >/dev/null 2>&1; then
-  echo "error: no 'swift' on PATH. Install a Swift 6 toolchain (https://www.swift.org/install/linux/) and retry." >&2
+  echo "error: no 'swift' on PATH. Install a Swift 6.2 or later toolchain (https://www.swift.org/install/linux/) and retry." >&2
   exit 1
 fi
