@@ -486,7 +486,7 @@ public final class BotAPI {
             guard event["type"] == "exit" else { return }
             // A stdout line may itself say `"type":"exit"`; the real one is the last event, after
             // which the task is finished. Check on the next turn, when the session has recorded it.
-            Self.onNextTurn(loop) {
+            loop.onNextTurn {
                 if task?.state == .finished {
                     responder.finish()
                     task = nil
@@ -498,22 +498,6 @@ public final class BotAPI {
             // As cancelling the reference's consumer: a waiting task is withdrawn, a running CLI stopped.
             task?.cancel()
             task = nil
-        }
-    }
-
-    static func onNextTurn(_ loop: EventLoop, _ body: @escaping () -> Void) {
-        guard let timer = try? Timer(loop: loop) else {
-            body()
-            return
-        }
-        do {
-            try timer.start(afterMs: 0) {
-                timer.close()
-                body()
-            }
-        } catch {
-            timer.close()
-            body()
         }
     }
 }

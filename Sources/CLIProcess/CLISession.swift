@@ -260,7 +260,7 @@ public final class CLISession {
     }
 
     private func deferToLoop(_ body: @escaping () -> Void) {
-        deferOnLoop(loop, body)
+        loop.onNextTurn(body)
     }
 
     // MARK: process state
@@ -278,22 +278,3 @@ public final class CLISession {
 
 @available(*, unavailable)
 extension CLISession: Sendable {}
-
-/// Runs `body` from the loop on its next turn, never inside the caller (h2o's rule: completions go
-/// through a zero-delay timer). Falls back to calling at once only if libuv cannot make a timer.
-func deferOnLoop(_ loop: EventLoop, _ body: @escaping () -> Void) {
-    guard let timer = try? Timer(loop: loop) else {
-        body()
-        return
-    }
-    do {
-        // The closure keeps the timer alive until it fires; closing clears the closure.
-        try timer.start(afterMs: 0) {
-            timer.close()
-            body()
-        }
-    } catch {
-        timer.close()
-        body()
-    }
-}

@@ -167,7 +167,7 @@ public final class CLISessionManager {
         pendingSessions.removeAll()
         tempToReal.removeAll()
         guard !all.isEmpty else {
-            if let completion { deferOnLoop(loop, completion) }
+            if let completion { loop.onNextTurn(completion) }
             return
         }
         var remaining = all.count

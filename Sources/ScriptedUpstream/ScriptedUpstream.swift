@@ -121,14 +121,7 @@ public final class ScriptedUpstream {
         guard let server else {
             pacer.close()
             // Complete from the loop, as the server path does, never synchronously.
-            if let timer = try? Timer(loop: loop) {
-                try? timer.start(afterMs: 0) {
-                    timer.close()
-                    completion()
-                }
-            } else {
-                completion()
-            }
+            loop.onNextTurn(completion)
             return
         }
         server.beginShutdown(timeoutMs: graceMs) { [self] in
