@@ -60,8 +60,8 @@ public final class HTTPResponder {
         connection.responseFinished(keepAlive: keep)
     }
 
-    /// Sends the head of a streamed response.
-    public func startStream(status: Int, headers: [(name: String, value: String)] = []) {
+    /// Sends the head of a streamed response, with `firstBytes` of the body in the same write.
+    public func startStream(status: Int, headers: [(name: String, value: String)] = [], firstBytes: [UInt8] = []) {
         guard case .pending = state, let connection else { return }
         noteConnectionHeader(headers)
         let chunked = version.major > 1 || (version.major == 1 && version.minor >= 1)
@@ -70,7 +70,7 @@ public final class HTTPResponder {
         state = .streaming(chunked: chunked && !isHead)
         connection.sendHead(status: status, headers: headers,
                             framing: isHead ? .none : (chunked ? .chunked : .untilClose),
-                            keepAlive: keepAlive, version: version)
+                            keepAlive: keepAlive, version: version, firstBytes: isHead ? [] : firstBytes)
     }
 
     /// Sends part of a streamed body. Returns `isWritable`: false asks the caller to wait for
@@ -82,11 +82,15 @@ public final class HTTPResponder {
         return connection.isWritable
     }
 
-    /// Ends a streamed response.
-    public func finish() {
+    /// Ends a streamed response; `lastBytes` of the body go out in the same write as the end.
+    public func finish(lastBytes: [UInt8] = []) {
         guard case .streaming(let chunked) = state, let connection else { return }
         state = .finished
-        if chunked { connection.sendLastChunk() }
+        if chunked {
+            connection.sendBody(isHead ? [] : lastBytes, chunked: true, last: true)
+        } else if !lastBytes.isEmpty && !isHead {
+            connection.sendBody(lastBytes, chunked: false)
+        }
         connection.responseFinished(keepAlive: keepAlive)
     }
 

@@ -64,10 +64,10 @@ final class UpstreamStream: UpstreamTransferDelegate {
     func begin() {
         responder.onClientGone = { [unowned self] in self.clientGone() }
         responder.onWritable = { [unowned self] in self.transfer?.resume() }
+        // The head and message_start leave in one write.
         responder.startStream(status: 200, headers: [
             ("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache"), ("X-Accel-Buffering", "no"),
-        ])
-        emit(translator.start())
+        ], firstBytes: translator.start())
         acquireSlot()
     }
 
@@ -205,9 +205,14 @@ final class UpstreamStream: UpstreamTransferDelegate {
         switch event {
         case .chunk(let chunk):
             emit(translator.consume(chunk: chunk))
-            if translator.isFinished { complete([], outcome: "upstream error chunk") }
+            if translator.isFinished {
+                transfer?.detach()
+                transfer = nil
+                complete([], outcome: "upstream error chunk")
+            }
         case .done:
-            transfer?.cancel()
+            // Let the body end on its own so the connection is reused.
+            transfer?.detach()
             transfer = nil
             complete(translator.finish(), outcome: "done")
         case .malformed(_, let reason):
@@ -287,15 +292,17 @@ final class UpstreamStream: UpstreamTransferDelegate {
     private func complete(_ tail: [UInt8], outcome: String) {
         if case .done = phase { return }
         batching = false
-        flushPending()
-        emit(tail)
+        // The last events and the end of the body leave in one write.
+        var last = pending
+        pending.removeAll()
+        last += tail
         phase = .done
         stopPings()
         retryTimer?.close()
         retryTimer = nil
         responder.onClientGone = nil
         responder.onWritable = nil
-        responder.finish()
+        responder.finish(lastBytes: last)
         provider.log.info("upstream stream finished", [
             ("request_id", .int(Int(requestID))), ("outcome", .string(outcome)),
             ("ms", .int(Int(provider.loop.nowMs - startedMs))), ("retries", .int(attempt)),

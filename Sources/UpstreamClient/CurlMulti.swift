@@ -444,6 +444,7 @@ public final class UpstreamTransfer {
         if cancelled { return 0 }
         bytesReceived += data.count
         armStallTimer()
+        if detachedGraceMs != nil { return data.count }
         inCallback = true
         delegate?.transferDidReceiveBody(self, data)
         inCallback = false
@@ -455,7 +456,26 @@ public final class UpstreamTransfer {
         uv_timer_start(t, { t in
             guard let data = t?.pointee.data else { return }
             Unmanaged<UpstreamTransfer>.fromOpaque(data).takeUnretainedValue().stallTimerFired()
-        }, UInt64(request.stallTimeoutMs), 0)
+        }, UInt64(detachedGraceMs ?? request.stallTimeoutMs), 0)
+    }
+
+    /// Set by `detach`: the stall limit while the rest of the body is read and dropped.
+    private var detachedGraceMs: Int?
+
+    /// The caller has all it needs (e.g. the stream's `[DONE]`) but the body has not ended:
+    /// read and drop the rest so the connection goes back to the pool instead of being closed
+    /// (a cancel would close it, and the next request would pay a new connection, and with
+    /// TLS a new handshake). The delegate hears nothing more. If nothing arrives for `graceMs`,
+    /// the transfer is cancelled.
+    public func detach(graceMs: Int = 5_000) {
+        guard !isDone else { return }
+        delegate = nil
+        detachedGraceMs = graceMs
+        if isPaused {
+            resume()
+        } else {
+            armStallTimer()
+        }
     }
 
     private func stallTimerFired() {

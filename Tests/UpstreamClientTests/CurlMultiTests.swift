@@ -264,3 +264,41 @@ func withUpstream(
 
 /// The multi's open transfers after a cancel (set by that test on the loop thread).
 nonisolated(unsafe) var curlActiveAfterCancel = -1
+
+@Suite(.serialized) struct CurlDetachTests {
+    /// A detached transfer reads the rest of the body quietly, so its connection serves the
+    /// next transfer (a cancel would close it).
+    @Test func detachedTransferKeepsTheConnectionForTheNextOne() throws {
+        var connectionIDs: [UInt64] = []
+        let first = Recorder()
+        let second = Recorder()
+        try withUpstream(handler: { loop, request, responder in
+            connectionIDs.append(request.connectionID)
+            responder.startStream(status: 200)
+            responder.write(Array("data: [DONE]\n\n".utf8))
+            let t = try! Timer(loop: loop)
+            try! t.start(afterMs: 30) {
+                t.close()
+                responder.write(Array("trailing bytes\n".utf8))
+                responder.finish()
+            }
+        }) { loop, curl, port, done in
+            first.onBody = { transfer, _ in
+                transfer.detach(graceMs: 2_000)
+                // Start the next request once the first body has ended.
+                let t = try! Timer(loop: loop)
+                try! t.start(afterMs: 100) {
+                    t.close()
+                    second.onComplete = { _ in done() }
+                    curl.start(UpstreamRequest(url: "http://127.0.0.1:\(port)/b", body: []), delegate: second)
+                }
+            }
+            curl.start(UpstreamRequest(url: "http://127.0.0.1:\(port)/a", body: []), delegate: first)
+        }
+        #expect(first.failure == nil, "a detached transfer reports nothing")
+        #expect(first.text == "data: [DONE]\n\n")
+        #expect(second.failure == .some(nil))
+        #expect(connectionIDs.count == 2)
+        #expect(Set(connectionIDs).count == 1, "the second transfer reused the connection")
+    }
+}
