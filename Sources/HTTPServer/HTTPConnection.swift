@@ -55,7 +55,11 @@ final class HTTPConnection {
     private var maxPendingBytes: Int { config.maxHeaderBytes + 64 * 1024 }
 
     private(set) var responder: HTTPResponder?
-    private var outBuffer: [UInt8] = []
+    /// The server's shared scratch buffer: filled and written within one call, never kept.
+    private var outBuffer: [UInt8] {
+        _read { yield server.outBuffer }
+        _modify { yield &server.outBuffer }
+    }
     /// Set by a graceful server shutdown: close once the current response (if any) finished.
     private var closeWhenIdle = false
 
@@ -69,7 +73,6 @@ final class HTTPConnection {
         parser = UnsafeMutablePointer<http_parser>.allocate(capacity: 1)
         http_parser_init(parser, HTTP_REQUEST)
         parser.pointee.data = Unmanaged.passUnretained(self).toOpaque()
-        outBuffer.reserveCapacity(1024)
     }
 
     deinit {

@@ -30,6 +30,10 @@ public final class HTTPServer {
     private var shutdownTimer: Timer?
     private var shutdownCompletion: (() -> Void)?
     private var listenerClosed = false
+    /// Every connection formats its writes here: the socket copies what it cannot send at once,
+    /// so the bytes are dead after each write, and one buffer for the loop costs nothing per
+    /// connection (a buffer kept per connection was ~1 KB resident for each open stream).
+    var outBuffer: [UInt8] = []
 
     /// Connections currently open.
     public var openConnections: Int { connections.count }

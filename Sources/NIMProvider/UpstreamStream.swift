@@ -31,7 +31,9 @@ final class UpstreamStream: UpstreamTransferDelegate {
     }
 
     private unowned let provider: NIMProvider
-    private let request: MessagesRequest
+    /// Needed only to build the upstream body once; dropped then (a decoded request is ~0.5 KB
+    /// per stream, held for the whole stream otherwise).
+    private var request: MessagesRequest?
     private let responder: HTTPResponder
     private let requestID: UInt64
     private var translator: StreamTranslator
@@ -44,6 +46,7 @@ final class UpstreamStream: UpstreamTransferDelegate {
     private var pingTimer: LoopTimer?
     private var retryTimer: LoopTimer?
     private let startedMs: UInt64
+    /// Kept for a 429 retry and dropped once a 2xx head arrived, after which nothing resends.
     private var bodyBytes: [UInt8]?
     /// Set while one upstream read is being translated; output collects in `pending`.
     private var batching = false
@@ -107,7 +110,7 @@ final class UpstreamStream: UpstreamTransferDelegate {
         errorBody.removeAll()
         retryAfterSeconds = nil
         let settings = provider.settings
-        if bodyBytes == nil {
+        if bodyBytes == nil, let request {
             bodyBytes = JSONValue.object(RequestBuilder.upstreamBody(request, nim: settings.nim)).compactBytes()
         }
         var headers: [(name: String, value: String)] = [
@@ -116,13 +119,14 @@ final class UpstreamStream: UpstreamTransferDelegate {
         if !settings.nvidiaNimApiKey.isEmpty {
             headers.append(("Authorization", "Bearer \(settings.nvidiaNimApiKey)"))
         }
-        if attempt == 0 {
+        if attempt == 0, let request {
             provider.log.info("upstream request", [
                 ("request_id", .int(Int(requestID))), ("model", .string(request.model)),
                 ("messages", .int(request.messages.count)), ("tools", .int(request.tools?.count ?? 0)),
                 ("body_bytes", .int(bodyBytes?.count ?? 0)),
             ])
         }
+        request = nil
         let upstream = UpstreamRequest(
             url: provider.endpoint, method: "POST", headers: headers, body: bodyBytes ?? [],
             connectTimeoutMs: Int(settings.upstreamConnectTimeoutSeconds * 1000),
@@ -141,6 +145,7 @@ final class UpstreamStream: UpstreamTransferDelegate {
         guard case .requesting = phase else { return }
         if (200..<300).contains(status) {
             phase = .streaming
+            bodyBytes = nil
         } else {
             phase = .failedStatus(status)
             retryAfterSeconds = headers.first { $0.name == "retry-after" }.flatMap { parseRetryAfter($0.value) }
@@ -267,8 +272,10 @@ final class UpstreamStream: UpstreamTransferDelegate {
 
     private func flushPending() {
         guard !pending.isEmpty else { return }
+        // Handing the buffer over (not `removeAll(keepingCapacity:)`, which copies a shared
+        // buffer anyway) leaves nothing allocated between reads.
         let bytes = pending
-        pending.removeAll(keepingCapacity: true)
+        pending = []
         if !responder.isClosed { write(bytes) }
     }
 

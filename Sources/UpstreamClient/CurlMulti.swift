@@ -278,7 +278,9 @@ public struct UpstreamSetupError: Error, CustomStringConvertible {
 /// One upstream HTTP exchange. Loop-confined.
 public final class UpstreamTransfer {
     private unowned(unsafe) let owner: CurlMulti
-    public let request: UpstreamRequest
+    /// The request as started, except `body`, emptied once curl has its own copy (so a
+    /// long stream does not hold its request body twice).
+    public private(set) var request: UpstreamRequest
     private weak var delegate: UpstreamTransferDelegate?
     private var easy: UnsafeMutableRawPointer?
     private var headerList: UnsafeMutablePointer<curl_slist>?
@@ -335,6 +337,7 @@ public final class UpstreamTransfer {
             _ = ccurl_easy_setopt_off(easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(request.body.count))
             _ = ccurl_easy_setopt_ptr(easy, CURLOPT_POSTFIELDS, copy)
         }
+        request.body = []
         if request.method != "POST" && request.method != "GET" {
             _ = ccurl_easy_setopt_str(easy, CURLOPT_CUSTOMREQUEST, request.method)
         }
