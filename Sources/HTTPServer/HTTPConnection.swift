@@ -262,7 +262,13 @@ final class HTTPConnection {
                                        version: versionOfRequest, keepAlive: keepAlive,
                                        requestID: server.nextRequestID(), connectionID: id,
                                        remoteAddress: remoteAddress)
+        // The request owns its copies now; a streamed response can last minutes, so the
+        // parse buffers are not kept at capacity for it (the next request makes new ones).
         body = []
+        headers = []
+        url = []
+        fieldBytes = []
+        valueBytes = []
         http_parser_pause(parser, 1)
         return 0
     }

@@ -63,6 +63,12 @@ public struct OpenAISSEParser: Sendable {
             endLine(into: &events)
             i = j + 1
         }
+        // Between events nothing is pending: give the buffers back rather than keep them at
+        // their largest size for the stream's life (a paced stream is mostly waiting, and
+        // thousands of open streams each kept ~0.5 KB this way). Within one read the capacity
+        // is still reused from line to line.
+        if line.isEmpty { line = [] }
+        if !hasData { data = [] }
         return events
     }
 
