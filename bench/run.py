@@ -442,6 +442,19 @@ def verdict(ok):
     return "n/a" if ok is None else ("met" if ok else "**not met**")
 
 
+def tenk_verdict(M):
+    """Met only with the full count; when the open-file limit caps the run, say what held at the
+    count that could run instead of a bare 'not met'."""
+    held = (M["tenk_completed"] == M["tenk_streams"] and M["tenk_errors"] == 0
+            and M["tenk_rss_peak_mb"] <= 256)
+    if held and M["tenk_streams"] >= P_USED["tenk_n"]:
+        return verdict(True)
+    if held:
+        return (f"**not run at {P_USED['tenk_n']:,}**: the open-file limit ({M['tenk_fd_limit']:,}) allows "
+                f"{M['tenk_streams']:,}; at that count all complete, 0 errors, RSS within the bar")
+    return verdict(False)
+
+
 def rows(M):
     g = M.get
     out = []
@@ -467,8 +480,7 @@ def rows(M):
                     f"{M['tenk_completed']:,} complete, {M['tenk_errors']} errors, peak RSS {fmt(M['tenk_rss_peak_mb'])} MB",
                     f"{M['tenk_cpu_s']:.2f} s proxy CPU over {M['tenk_wall_s']:.1f} s", "",
                     "all complete, 0 errors, RSS <= 256 MB",
-                    verdict(M["tenk_completed"] == M["tenk_streams"] and M["tenk_errors"] == 0
-                            and M["tenk_rss_peak_mb"] <= 256 and M["tenk_streams"] >= P_USED["tenk_n"])))
+                    tenk_verdict(M)))
     if "proxy_ttfc_p99_ms" in M:
         added = M["proxy_ttfc_p99_ms"] - M["direct_ttfc_p99_ms"]
         out.append(("first content byte added over direct, 100 concurrent streams, p99",
