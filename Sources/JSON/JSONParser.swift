@@ -203,9 +203,9 @@ private struct JSONParser {
             let value = try parseValue()
 
             let isDuplicate: Bool
-            if var seen = seenKeys {
-                isDuplicate = !seen.insert(key).inserted
-                seenKeys = seen
+            if seenKeys != nil {
+                // Insert in place: binding the set to a local first would copy it for every key.
+                isDuplicate = !seenKeys!.insert(key).inserted
             } else {
                 isDuplicate = object.entries.contains { $0.key == key }
                 if !isDuplicate && object.count >= 16 { seenKeys = Set(object.keys + [key]) }
