@@ -223,14 +223,5 @@ public func repositoryFile(_ relative: String, from filePath: String = #filePath
     guard parts.count > 3 else { return nil }
     parts.removeLast(3)
     let path = parts.joined(separator: "/") + "/" + relative
-    guard let f = fopen(path, "rb") else { return nil }
-    defer { fclose(f) }
-    var out: [UInt8] = []
-    var buf = [UInt8](repeating: 0, count: 1 << 16)
-    while true {
-        let n = fread(&buf, 1, buf.count, f)
-        if n <= 0 { break }
-        out += buf[0..<n]
-    }
-    return out
+    return try? readWholeFile(path).get()
 }

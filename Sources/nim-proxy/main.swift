@@ -20,18 +20,6 @@ func fail(_ message: String, status: Int32 = 2) -> Never {
     exit(status)
 }
 
-/// The whole file, or nil when it cannot be opened (special files such as /dev/null work).
-func readFile(_ path: String) -> [UInt8]? {
-    guard let file = fopen(path, "rb") else { return nil }
-    defer { fclose(file) }
-    var bytes: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 64 * 1024)
-    while true {
-        let n = fread(&buffer, 1, buffer.count, file)
-        if n > 0 { bytes += buffer[0..<n] }
-        if n < buffer.count { return ferror(file) != 0 ? nil : bytes }
-    }
-}
 
 let options: CommandLineOptions
 do {
@@ -47,7 +35,11 @@ if options.showHelp {
 var dotEnv: String?
 let envPath = options.envFile ?? ".env"
 if access(envPath, F_OK) == 0 {
-    guard let bytes = readFile(envPath) else { fail("cannot read env file \(envPath)") }
+    let bytes: [UInt8]
+    switch readWholeFile(envPath) {
+    case .success(let b): bytes = b
+    case .failure(let error): fail("cannot read env file: \(error)")
+    }
     guard let text = String(validating: bytes, as: UTF8.self) else { fail("env file \(envPath) is not UTF-8") }
     dotEnv = text
 } else if options.envFile != nil {

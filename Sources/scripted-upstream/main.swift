@@ -87,16 +87,10 @@ func parseOptions(_ arguments: [String]) -> Options {
 }
 
 func readFile(_ path: String) -> [UInt8] {
-    guard let file = fopen(path, "rb") else { fail("cannot open \(path): \(String(cString: strerror(errno)))") }
-    defer { fclose(file) }
-    var bytes: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 1 << 16)
-    while true {
-        let n = fread(&buffer, 1, buffer.count, file)
-        if n <= 0 { break }
-        bytes += buffer[0..<n]
+    switch readWholeFile(path) {
+    case .success(let bytes): return bytes
+    case .failure(let error): fail("\(error)")
     }
-    return bytes
 }
 
 func scenarioFromFile(_ path: String, delayMs: UInt64) -> Scenario {

@@ -8,7 +8,7 @@ import Glibc
 
 /// Reads a `kB` field such as VmRSS or VmHWM from /proc/<pid>/status.
 func procStatusKB(pid: pid_t, field: String) -> Int? {
-    let text = String(decoding: readWholeFile("/proc/\(pid)/status"), as: UTF8.self)
+    let text = String(decoding: readFileOrFail("/proc/\(pid)/status"), as: UTF8.self)
     for line in text.split(separator: "\n") where line.hasPrefix(field + ":") {
         return Int(line.dropFirst(field.count + 1).split(whereSeparator: { $0 == " " || $0 == "\t" }).first ?? "")
     }

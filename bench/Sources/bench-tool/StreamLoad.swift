@@ -31,7 +31,7 @@ struct StreamLoadConfig {
         path = flags.string("path", path)
         headers = flags.all("header")
         if let file = flags.optional("body-file") {
-            body = readWholeFile(file)
+            body = readFileOrFail(file)
         } else if method == "POST" {
             body = Array(#"{"model":"claude-3-5-haiku-20241022","max_tokens":256,"stream":true,"messages":[{"role":"user","content":"Say something."}]}"#.utf8)
         }

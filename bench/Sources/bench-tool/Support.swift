@@ -3,6 +3,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import EventLoop
 
 /// Monotonic time in microseconds; the loop's own clock (`uv_now`) only has millisecond steps,
 /// too coarse for the sub-millisecond latencies these runs are about.
@@ -89,15 +90,9 @@ struct JSONLine {
     var text: String { "{" + fields.joined(separator: ",") + "}" }
 }
 
-func readWholeFile(_ path: String) -> [UInt8] {
-    guard let file = fopen(path, "rb") else { fail("cannot open \(path): \(String(cString: strerror(errno)))") }
-    defer { fclose(file) }
-    var bytes: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 1 << 16)
-    while true {
-        let n = fread(&buffer, 1, buffer.count, file)
-        if n <= 0 { break }
-        bytes += buffer[0..<n]
+func readFileOrFail(_ path: String) -> [UInt8] {
+    switch readWholeFile(path) {
+    case .success(let bytes): return bytes
+    case .failure(let error): fail("\(error)")
     }
-    return bytes
 }

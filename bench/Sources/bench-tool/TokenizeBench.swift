@@ -6,7 +6,7 @@ import Tokenizer
 func runTokenizeBench(_ flags: Flags) {
     guard let path = flags.optional("text-file") else { fail("tokenize needs --text-file") }
     let seconds = flags.double("seconds", 3)
-    let text = String(decoding: readWholeFile(path), as: UTF8.self)
+    let text = String(decoding: readFileOrFail(path), as: UTF8.self)
     let tokenizer = CL100KTokenizer.shared
     // First pass outside the clock: loads the ranks and warms caches, as tiktoken's first call does.
     let tokens = tokenizer.encode(text).count
