@@ -178,17 +178,29 @@ class CLISession:
     def __hash__(self) -> int:
         return hash(self.handle)
 
-    def _describe(self) -> dict:
-        return _result(self._api.get(f"/cli/sessions/{self.handle}"))
+    def _describe(self) -> Optional[dict]:
+        """The server's view of the session, or None once the server has dropped it (after
+        `remove_session` or `stop_all`, when no task runs), as the reference's object outlives
+        its manager entry and then simply runs nothing."""
+        try:
+            described = _result(self._api.get(f"/cli/sessions/{self.handle}"))
+        except BotAPIError as error:
+            if error.status == 404:
+                return None
+            raise
+        self._last_session_id = described["current_session_id"]
+        return described
 
     @property
     def is_busy(self) -> bool:
         """Check if a task is currently running."""
-        return bool(self._describe()["is_busy"])
+        described = self._describe()
+        return bool(described["is_busy"]) if described is not None else False
 
     @property
     def current_session_id(self) -> Optional[str]:
-        return self._describe()["current_session_id"]
+        described = self._describe()
+        return described["current_session_id"] if described is not None else getattr(self, "_last_session_id", None)
 
     async def start_task(
         self, prompt: str, session_id: Optional[str] = None, fork_session: bool = False
