@@ -51,6 +51,7 @@ final class UpstreamStream: UpstreamTransferDelegate {
     /// Set while one upstream read is being translated; output collects in `pending`.
     private var batching = false
     private var pending: [UInt8] = []
+    private var responseStarted = false
 
     init(provider: NIMProvider, request: MessagesRequest, inputTokens: Int, responder: HTTPResponder, requestID: UInt64) {
         self.provider = provider
@@ -67,11 +68,20 @@ final class UpstreamStream: UpstreamTransferDelegate {
     func begin() {
         responder.onClientGone = { [unowned self] in self.clientGone() }
         responder.onWritable = { [unowned self] in self.transfer?.resume() }
-        // The head and message_start leave in one write.
+        // The upstream request goes out first: it is the long wait, and in a burst of requests
+        // each client write can hand the CPU to the woken client before the next request is sent.
+        acquireSlot()
+        startResponseIfNeeded()
+    }
+
+    /// The head and `message_start` leave in one write, before anything else is written
+    /// (an upstream that answers at once, or a failure to start, can come before `begin` ends).
+    private func startResponseIfNeeded() {
+        guard !responseStarted else { return }
+        responseStarted = true
         responder.startStream(status: 200, headers: [
             ("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache"), ("X-Accel-Buffering", "no"),
         ], firstBytes: translator.start())
-        acquireSlot()
     }
 
     // MARK: slot and retries
@@ -133,7 +143,9 @@ final class UpstreamStream: UpstreamTransferDelegate {
             totalTimeoutMs: Int(settings.upstreamTotalTimeoutSeconds * 1000),
             stallTimeoutMs: Int(settings.upstreamStallTimeoutSeconds * 1000))
         do {
-            transfer = try provider.curl().start(upstream, delegate: self)
+            let curl = try provider.curl()
+            transfer = curl.start(upstream, delegate: self)
+            curl.runDueWork()
         } catch {
             fail(UpstreamError(type: .api, status: 500, message: "The upstream client could not start: \(error)"), note: nil)
         }
@@ -155,21 +167,26 @@ final class UpstreamStream: UpstreamTransferDelegate {
     func transferDidReceiveBody(_ transfer: UpstreamTransfer, _ bytes: UnsafeRawBufferPointer) {
         switch phase {
         case .streaming:
-            // One upstream read often holds many SSE events: translate them all, then write
-            // once, so a fast upstream costs one client write per read rather than per event.
+            // One upstream read often holds many SSE events, and curl hands a chunked body
+            // over one chunk per call: collect the output until `transferDidEndDelivery`, so a
+            // fast upstream costs one client write per read rather than per event.
             batching = true
             for event in parser.feed(bytes) {
                 handle(event)
                 if case .done = phase { break }
             }
-            batching = false
-            flushPending()
         case .failedStatus:
             // Error bodies are small; keep enough to show the upstream's message.
             if errorBody.count < 64 * 1024 { errorBody += bytes.prefix(64 * 1024 - errorBody.count) }
         default:
             break
         }
+    }
+
+    func transferDidEndDelivery(_ transfer: UpstreamTransfer) {
+        guard batching else { return }
+        batching = false
+        flushPending()
     }
 
     func transferDidComplete(_ transfer: UpstreamTransfer, failure: UpstreamFailure?) {
@@ -265,6 +282,10 @@ final class UpstreamStream: UpstreamTransferDelegate {
         guard !bytes.isEmpty, !responder.isClosed else { return }
         if batching {
             pending += bytes
+            // curl may read several times before the delivery ends: write on the way once
+            // there is enough, so a slow client's queue is checked (and the upstream paused)
+            // every 64 KB rather than once per burst.
+            if pending.count >= 64 * 1024 { flushPending() }
             return
         }
         write(bytes)
@@ -280,6 +301,7 @@ final class UpstreamStream: UpstreamTransferDelegate {
     }
 
     private func write(_ bytes: [UInt8]) {
+        startResponseIfNeeded()
         let writable = responder.write(bytes)
         provider.noteClientQueue(responder.queuedBytes)
         if !writable, let transfer, !transfer.isPaused {
@@ -309,6 +331,7 @@ final class UpstreamStream: UpstreamTransferDelegate {
         retryTimer = nil
         responder.onClientGone = nil
         responder.onWritable = nil
+        startResponseIfNeeded()
         responder.finish(lastBytes: last)
         provider.log.info("upstream stream finished", [
             ("request_id", .int(Int(requestID))), ("outcome", .string(outcome)),

@@ -59,9 +59,19 @@ public protocol UpstreamTransferDelegate: AnyObject {
     /// Body bytes. The buffer is valid only during the call. To stop the flow (a slow
     /// client), call `transfer.pause()`; bytes already delivered are the delegate's.
     func transferDidReceiveBody(_ transfer: UpstreamTransfer, _ bytes: UnsafeRawBufferPointer)
+    /// curl has handed over everything it read in one go: one or more `transferDidReceiveBody`
+    /// calls came before this. curl calls back once per chunk of a chunked body, and an upstream
+    /// that sends one SSE event per chunk would otherwise cost one client write per event;
+    /// writing here costs one per read. Called outside curl, so the transfer may be paused or
+    /// cancelled from here.
+    func transferDidEndDelivery(_ transfer: UpstreamTransfer)
     /// The transfer ended: `failure` is nil when the whole response arrived. Not
     /// called after `cancel()`.
     func transferDidComplete(_ transfer: UpstreamTransfer, failure: UpstreamFailure?)
+}
+
+extension UpstreamTransferDelegate {
+    public func transferDidEndDelivery(_ transfer: UpstreamTransfer) {}
 }
 
 /// One libcurl multi handle driven by a libuv loop: one `uv_poll_t` per socket that
@@ -82,6 +92,11 @@ public final class CurlMulti {
     /// Work for the next loop turn (resumes, failures to start).
     private var deferredWork: [() -> Void] = []
     private var closed = false
+    /// True while `curl_multi_socket_action` runs: curl refuses to be re-entered from its own
+    /// callbacks, so `runDueWork` leaves the work to the timer then.
+    private var acting = false
+    /// Transfers that received body since curl last ran, in order of their first delivery.
+    fileprivate var delivered: [UpstreamTransfer] = []
 
     /// Open transfers (for health reporting).
     public var activeTransferCount: Int { transfers.count }
@@ -200,10 +215,36 @@ public final class CurlMulti {
     }
 
     private func timerFired() {
-        guard let multi else { return }
-        var running: Int32 = 0
-        curl_multi_socket_action(multi, ccurl_socket_timeout, 0, &running)
+        guard let multi, !acting else { return }
+        act(multi, ccurl_socket_timeout, 0)
         drainMessages()
+    }
+
+    /// Lets curl act now on transfers started since it last ran (connect, or send the request
+    /// on a reused connection) instead of on the next loop turn. A burst of requests read in
+    /// one turn then reaches the upstream one by one as each is decoded, not all after the
+    /// last. Delegates may be called before this returns; call it once the caller has stored
+    /// the transfer `start` returned.
+    public func runDueWork() {
+        guard !closed, let multi, !acting else { return }
+        act(multi, ccurl_socket_timeout, 0)
+        drainMessages()
+    }
+
+    private func act(_ multi: UnsafeMutableRawPointer, _ socket: curl_socket_t, _ flags: Int32) {
+        acting = true
+        var running: Int32 = 0
+        curl_multi_socket_action(multi, socket, flags, &running)
+        acting = false
+        endDeliveries()
+    }
+
+    private func endDeliveries() {
+        while !delivered.isEmpty {
+            let batch = delivered
+            delivered.removeAll()
+            for t in batch { t.endDelivery() }
+        }
     }
 
     fileprivate func socketReady(_ s: curl_socket_t, status: Int32, events: Int32) {
@@ -215,8 +256,7 @@ public final class CurlMulti {
             if events & Int32(UV_READABLE.rawValue) != 0 { flags |= Int32(CURL_CSELECT_IN) }
             if events & Int32(UV_WRITABLE.rawValue) != 0 { flags |= Int32(CURL_CSELECT_OUT) }
         }
-        var running: Int32 = 0
-        curl_multi_socket_action(multi, s, flags, &running)
+        act(multi, s, flags)
         drainMessages()
     }
 
@@ -263,6 +303,7 @@ public final class CurlMulti {
         let batch = deferredWork
         deferredWork.removeAll()
         for work in batch { work() }
+        endDeliveries()
         drainMessages()
     }
 }
@@ -299,6 +340,11 @@ public final class UpstreamTransfer {
     /// True while curl is inside one of our callbacks: curl calls that would re-enter
     /// the multi handle are not allowed then.
     private var inCallback = false
+
+    /// Set from a body delivery until `endDelivery`.
+    private var awaitingDeliveryEnd = false
+    /// Loop time of the last read (or resume), for the stall limit.
+    private var lastActivityMs: UInt64 = 0
 
     /// Bytes of body delivered so far.
     public private(set) var bytesReceived = 0
@@ -446,20 +492,45 @@ public final class UpstreamTransfer {
         if !headDelivered { deliverHead() }
         if cancelled { return 0 }
         bytesReceived += data.count
-        armStallTimer()
+        noteActivity()
         if detachedGraceMs != nil { return data.count }
         inCallback = true
         delegate?.transferDidReceiveBody(self, data)
         inCallback = false
+        if !awaitingDeliveryEnd {
+            awaitingDeliveryEnd = true
+            owner.delivered.append(self)
+        }
         return cancelled ? 0 : data.count
+    }
+
+    fileprivate func endDelivery() {
+        awaitingDeliveryEnd = false
+        guard !cancelled else { return }
+        delegate?.transferDidEndDelivery(self)
+    }
+
+    /// The stall clock restarts at every read; the timer itself is moved only when it fires
+    /// early (restarting a libuv timer per chunk costs more than the chunk's translation).
+    private func noteActivity() {
+        guard let t = stallTimer, !isPaused, !isDone else { return }
+        lastActivityMs = uv_now(t.pointee.loop)
+        if uv_is_active(UnsafeRawPointer(t).assumingMemoryBound(to: uv_handle_t.self)) == 0 { armStallTimer() }
     }
 
     private func armStallTimer() {
         guard let t = stallTimer, !isPaused, !isDone else { return }
+        lastActivityMs = uv_now(t.pointee.loop)
+        startStallTimer(t, afterMs: UInt64(stallLimitMs))
+    }
+
+    private var stallLimitMs: Int { detachedGraceMs ?? request.stallTimeoutMs }
+
+    private func startStallTimer(_ t: UnsafeMutablePointer<uv_timer_t>, afterMs: UInt64) {
         uv_timer_start(t, { t in
             guard let data = t?.pointee.data else { return }
             Unmanaged<UpstreamTransfer>.fromOpaque(data).takeUnretainedValue().stallTimerFired()
-        }, UInt64(detachedGraceMs ?? request.stallTimeoutMs), 0)
+        }, afterMs, 0)
     }
 
     /// Set by `detach`: the stall limit while the rest of the body is read and dropped.
@@ -482,7 +553,12 @@ public final class UpstreamTransfer {
     }
 
     private func stallTimerFired() {
-        guard !isDone else { return }
+        guard !isDone, let t = stallTimer else { return }
+        let quietMs = uv_now(t.pointee.loop) &- lastActivityMs
+        if quietMs < UInt64(stallLimitMs) {
+            startStallTimer(t, afterMs: UInt64(stallLimitMs) - quietMs)
+            return
+        }
         stalled = true
         let d = delegate
         isDone = true

@@ -1,3 +1,4 @@
+import Foundation
 import EventLoop
 import JSON
 import NIMProvider
@@ -23,6 +24,24 @@ extension LoopHTTPClient {
     /// The last bytes as text: checking a growing megabyte stream in full on every poll
     /// would cost more than the stream.
     var tail: String { String(decoding: received.suffix(512), as: UTF8.self) }
+}
+
+/// The chunks of a chunked HTTP response (after its head), or nil if it is not complete.
+func chunkFrames(_ raw: [UInt8]) -> [[UInt8]]? {
+    let crlf: [UInt8] = [13, 10]
+    guard let headEnd = raw.indices.first(where: { raw[$0...].starts(with: crlf + crlf) }) else { return nil }
+    var i = headEnd + 4
+    var frames: [[UInt8]] = []
+    while true {
+        guard let lineEnd = raw[i...].indices.first(where: { raw[$0...].starts(with: crlf) }),
+            let size = Int(String(decoding: raw[i..<lineEnd], as: UTF8.self), radix: 16)
+        else { return nil }
+        if size == 0 { return frames }
+        let start = lineEnd + 2
+        guard start + size + 2 <= raw.count else { return nil }
+        frames.append(Array(raw[start..<start + size]))
+        i = start + size + 2
+    }
 }
 
 func rawRequest(_ body: String) -> String {
@@ -91,6 +110,32 @@ func rawRequest(_ body: String) -> String {
         #expect(maxQueue <= 256 * 1024 + 128 * 1024, "client queue peaked at \(maxQueue) bytes")
         #expect(completeAnswer)
         #expect(receivedBytes > chunkCount * chunkBytes)
+    }
+
+    /// curl hands a chunked upstream body over one chunk per call. An upstream that sends 200
+    /// events, one per HTTP chunk, must still cost the client a few writes (one per upstream read),
+    /// not one per event: each client write is one chunk of the proxy's chunked answer.
+    @Test func manySmallUpstreamChunksLeaveInFewClientWrites() throws {
+        var raw: [UInt8] = []
+        let events = 200
+        try withHarness { h, done in
+            h.upstream.enqueue(.synthetic(chunkCount: events, chunkBytes: 16, delayMs: 0))
+            try LoopHTTPClient.connectOrRecordIssue(h.loop, port: h.proxyPort) { client in
+                client.send(rawRequest(simpleRequest))
+                poll(h.loop, until: { client.tail.contains("0\r\n\r\n") }) {
+                    raw = client.received
+                    client.connection.close()
+                    done()
+                }
+            }
+        }
+        let frames = try #require(chunkFrames(raw), "a complete chunked answer")
+        let body = frames.flatMap { $0 }
+        let deltas = String(decoding: body, as: UTF8.self).components(separatedBy: "event: content_block_delta").count - 1
+        #expect(deltas == events)
+        // Head with message_start, then one frame per upstream read (the 200 events are ~35 KB,
+        // a few 16 KB reads), then the end. One frame per event would be over 200.
+        #expect(frames.count <= 12, "\(frames.count) chunk frames for \(events) events")
     }
 
     /// A burst of concurrent requests with a limit of 2 per 0.5 s: no window of 0.5 s ever
