@@ -141,7 +141,8 @@ final class UpstreamStream: UpstreamTransferDelegate {
             url: provider.endpoint, method: "POST", headers: headers, body: bodyBytes ?? [],
             connectTimeoutMs: Int(settings.upstreamConnectTimeoutSeconds * 1000),
             totalTimeoutMs: Int(settings.upstreamTotalTimeoutSeconds * 1000),
-            stallTimeoutMs: Int(settings.upstreamStallTimeoutSeconds * 1000))
+            stallTimeoutMs: Int(settings.upstreamStallTimeoutSeconds * 1000),
+            httpVersion: UpstreamHTTPVersion(rawValue: settings.upstreamHTTPVersion) ?? .auto)
         do {
             let curl = try provider.curl()
             transfer = curl.start(upstream, delegate: self)

@@ -87,6 +87,9 @@ public struct Settings: Sendable, Equatable {
     /// A limit on a whole upstream answer; 0 means none (long generations may take longer
     /// than any fixed limit; the stall timeout catches a dead upstream).
     public var upstreamTotalTimeoutSeconds = 0.0
+    /// `auto`: HTTP/2 where TLS negotiates it (many streams share one connection), HTTP/1.1
+    /// otherwise; `1.1`: HTTP/1.1 only; `2`: HTTP/2 also without TLS (prior knowledge).
+    public var upstreamHTTPVersion = "auto"
     public var shutdownTimeoutSeconds = 5.0
     public var proxyAuthToken: String? = nil
     public var claudeCliBin = "claude"
@@ -152,6 +155,8 @@ public struct Settings: Sendable, Equatable {
             "UPSTREAM_STALL_TIMEOUT", default: s.upstreamStallTimeoutSeconds)
         s.upstreamTotalTimeoutSeconds = reader.double(
             "UPSTREAM_TOTAL_TIMEOUT", default: s.upstreamTotalTimeoutSeconds, min: 0)
+        s.upstreamHTTPVersion = reader.choice(
+            "UPSTREAM_HTTP_VERSION", default: s.upstreamHTTPVersion, allowed: ["auto", "1.1", "2"])
         s.shutdownTimeoutSeconds = reader.double("SHUTDOWN_TIMEOUT", default: s.shutdownTimeoutSeconds, min: 0)
         s.proxyAuthToken = reader.optionalString("PROXY_AUTH_TOKEN")
         s.claudeCliBin = reader.nonEmptyString("CLAUDE_CLI_BIN", default: s.claudeCliBin)

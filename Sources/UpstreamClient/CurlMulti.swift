@@ -13,11 +13,12 @@ public struct UpstreamRequest: Sendable {
     /// No byte received for this long while not paused aborts the transfer.
     public var stallTimeoutMs: Int
     public var verifyTLS: Bool
+    public var httpVersion: UpstreamHTTPVersion
 
     public init(
         url: String, method: String = "POST", headers: [(name: String, value: String)] = [],
         body: [UInt8] = [], connectTimeoutMs: Int = 10_000, totalTimeoutMs: Int = 300_000,
-        stallTimeoutMs: Int = 120_000, verifyTLS: Bool = true
+        stallTimeoutMs: Int = 120_000, verifyTLS: Bool = true, httpVersion: UpstreamHTTPVersion = .auto
     ) {
         self.url = url
         self.method = method
@@ -27,7 +28,18 @@ public struct UpstreamRequest: Sendable {
         self.totalTimeoutMs = totalTimeoutMs
         self.stallTimeoutMs = stallTimeoutMs
         self.verifyTLS = verifyTLS
+        self.httpVersion = httpVersion
     }
+}
+
+/// Which HTTP the transfer speaks. With HTTP/2, concurrent transfers to one host share a
+/// connection (curl multiplexes them), so ten thousand streams do not need ten thousand sockets.
+public enum UpstreamHTTPVersion: String, Sendable {
+    /// HTTP/2 when TLS negotiates it (ALPN), HTTP/1.1 otherwise.
+    case auto
+    case http1_1 = "1.1"
+    /// HTTP/2 on any URL; over plain HTTP the server must speak it without an upgrade.
+    case http2 = "2"
 }
 
 /// Why a transfer ended without a complete response.
@@ -366,6 +378,13 @@ public final class UpstreamTransfer {
         _ = ccurl_easy_setopt_long(easy, CURLOPT_SSL_VERIFYPEER, request.verifyTLS ? 1 : 0)
         _ = ccurl_easy_setopt_long(easy, CURLOPT_SSL_VERIFYHOST, request.verifyTLS ? 2 : 0)
         _ = ccurl_easy_setopt_long(easy, CURLOPT_TCP_NODELAY, 1)
+        let version: Int
+        switch request.httpVersion {
+        case .auto: version = CURL_HTTP_VERSION_2TLS
+        case .http1_1: version = CURL_HTTP_VERSION_1_1
+        case .http2: version = CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE
+        }
+        _ = ccurl_easy_setopt_long(easy, CURLOPT_HTTP_VERSION, version)
         _ = ccurl_easy_setopt_long(easy, CURLOPT_TCP_KEEPALIVE, 1)
         _ = ccurl_easy_setopt_str(easy, CURLOPT_ACCEPT_ENCODING, "")
         let errBuf = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE))

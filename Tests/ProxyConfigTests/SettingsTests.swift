@@ -302,6 +302,13 @@ private func problems(_ environment: [String: String], dotEnv: String? = nil) ->
         #expect(problems(["NVIDIA_NIM_BASE_URL": "http://a b"]).count == 1)
     }
 
+    @Test func upstreamHTTPVersion() throws {
+        #expect(try load().upstreamHTTPVersion == "auto")
+        #expect(try load(["UPSTREAM_HTTP_VERSION": "2"]).upstreamHTTPVersion == "2")
+        #expect(try load(["UPSTREAM_HTTP_VERSION": "1.1"]).upstreamHTTPVersion == "1.1")
+        #expect(problems(["UPSTREAM_HTTP_VERSION": "3"]) == ["UPSTREAM_HTTP_VERSION=3 is not allowed: must be one of auto, 1.1, 2"])
+    }
+
     @Test func otherFields() throws {
         let s = try load([
             "NVIDIA_NIM_API_KEY": "nvapi-x", "CLAUDE_WORKSPACE": "/w", "ALLOWED_DIR": "/a", "LOG_FILE": "x.log",
