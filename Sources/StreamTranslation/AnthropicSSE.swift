@@ -14,39 +14,59 @@ public enum AnthropicSSE {
         return out
     }
 
+    // The fixed events are written straight to bytes: building a JSON tree and serializing it
+    // cost more than the rest of a short stream's translation. `AnthropicSSETests` checks each
+    // against `event(...)` with the payload the reference builds.
+
     public static func messageStart(id: String, model: String, inputTokens: Int) -> [UInt8] {
-        event("message_start", [
-            "type": "message_start",
-            "message": [
-                "id": .string(id), "type": "message", "role": "assistant", "content": [],
-                "model": .string(model), "stop_reason": nil, "stop_sequence": nil,
-                "usage": ["input_tokens": .int(inputTokens), "output_tokens": 1],
-            ],
-        ])
+        var out: [UInt8] = []
+        out.reserveCapacity(300 + id.utf8.count + model.utf8.count)
+        out += #"event: message_start"#.utf8
+        out += #"\#ndata: {"type": "message_start", "message": {"id": "#.utf8
+        out += JSONValue.string(id).pythonDumpsBytes()
+        out += #", "type": "message", "role": "assistant", "content": [], "model": "#.utf8
+        out += JSONValue.string(model).pythonDumpsBytes()
+        out += #", "stop_reason": null, "stop_sequence": null, "usage": {"input_tokens": "#.utf8
+        out += String(inputTokens).utf8
+        out += #", "output_tokens": 1}}}\#n\#n"#.utf8
+        return out
     }
 
     public static func messageDelta(stopReason: String, outputTokens: Int) -> [UInt8] {
-        event("message_delta", [
-            "type": "message_delta",
-            "delta": ["stop_reason": .string(stopReason), "stop_sequence": nil],
-            "usage": ["output_tokens": .int(outputTokens)],
-        ])
+        var out: [UInt8] = []
+        out.reserveCapacity(160)
+        out += #"event: message_delta\#ndata: {"type": "message_delta", "delta": {"stop_reason": "#.utf8
+        out += JSONValue.string(stopReason).pythonDumpsBytes()
+        out += #", "stop_sequence": null}, "usage": {"output_tokens": "#.utf8
+        out += String(outputTokens).utf8
+        out += #"}}\#n\#n"#.utf8
+        return out
     }
 
-    public static func messageStop() -> [UInt8] { event("message_stop", ["type": "message_stop"]) }
+    public static func messageStop() -> [UInt8] { messageStopBytes }
+    private static let messageStopBytes = Array(#"event: message_stop\#ndata: {"type": "message_stop"}\#n\#n"#.utf8)
 
     /// The reference ends every stream with this line after `message_stop`. It is
     /// not an SSE field a client acts on; kept so the bytes match.
     public static let done: [UInt8] = Array("[DONE]\n\n".utf8)
 
     public static func blockStart(index: Int, kind: BlockKind, toolID: String = "", toolName: String = "") -> [UInt8] {
-        let block: JSONValue
+        var out: [UInt8] = []
+        out.reserveCapacity(160 + toolID.utf8.count + toolName.utf8.count)
+        out += #"event: content_block_start\#ndata: {"type": "content_block_start", "index": "#.utf8
+        out += String(index).utf8
         switch kind {
-        case .thinking: block = ["type": "thinking", "thinking": ""]
-        case .text: block = ["type": "text", "text": ""]
-        case .toolUse: block = ["type": "tool_use", "id": .string(toolID), "name": .string(toolName), "input": [:]]
+        case .thinking: out += #", "content_block": {"type": "thinking", "thinking": ""}}"#.utf8
+        case .text: out += #", "content_block": {"type": "text", "text": ""}}"#.utf8
+        case .toolUse:
+            out += #", "content_block": {"type": "tool_use", "id": "#.utf8
+            out += JSONValue.string(toolID).pythonDumpsBytes()
+            out += #", "name": "#.utf8
+            out += JSONValue.string(toolName).pythonDumpsBytes()
+            out += #", "input": {}}}"#.utf8
         }
-        return event("content_block_start", ["type": "content_block_start", "index": .int(index), "content_block": block])
+        out += [0x0A, 0x0A]
+        return out
     }
 
     /// The event of every streamed piece of text, thinking or tool input: written straight to
@@ -75,10 +95,16 @@ public enum AnthropicSSE {
     private static let deltaTail: [UInt8] = Array("}}".utf8) + [0x0A, 0x0A]
 
     public static func blockStop(index: Int) -> [UInt8] {
-        event("content_block_stop", ["type": "content_block_stop", "index": .int(index)])
+        var out: [UInt8] = []
+        out.reserveCapacity(96)
+        out += #"event: content_block_stop\#ndata: {"type": "content_block_stop", "index": "#.utf8
+        out += String(index).utf8
+        out += #"}\#n\#n"#.utf8
+        return out
     }
 
-    public static func ping() -> [UInt8] { event("ping", ["type": "ping"]) }
+    public static func ping() -> [UInt8] { pingBytes }
+    private static let pingBytes = Array(#"event: ping\#ndata: {"type": "ping"}\#n\#n"#.utf8)
 
     /// An Anthropic `error` event, for failures the client should see as errors
     /// rather than as text (the reference itself reports mid-stream failures as

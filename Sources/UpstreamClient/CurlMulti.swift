@@ -475,22 +475,44 @@ public final class UpstreamTransfer {
     // MARK: curl callbacks
 
     fileprivate func headerLine(_ data: UnsafeRawBufferPointer) {
-        // Trim CR and LF as bytes: in a Swift String "\r\n" is one Character.
+        // Worked on as bytes: String splitting and lowercasing cost more per line than the rest
+        // of a short stream's setup. CR and LF are trimmed as bytes ("\r\n" is one Character).
         var end = data.count
         while end > 0, data[end - 1] == 10 || data[end - 1] == 13 { end -= 1 }
-        guard let line = String(validating: UnsafeRawBufferPointer(rebasing: data[0..<end]), as: UTF8.self) else { return }
-        if line.hasPrefix("HTTP/") {
-            let parts = line.split(separator: " ", maxSplits: 2)
-            status = parts.count > 1 ? Int(parts[1]) ?? 0 : 0
-            headers.removeAll()
-        } else if line.isEmpty {
+        if end == 0 {
             // End of one header block; a 1xx block is followed by the real one.
             if status >= 200 { deliverHead() }
-        } else if let colon = line.firstIndex(of: ":") {
-            let name = line[..<colon].lowercased()
-            let value = line[line.index(after: colon)...].drop { $0 == " " || $0 == "\t" }
-            headers.append((name: name, value: String(value)))
+            return
         }
+        let line = UnsafeRawBufferPointer(rebasing: data[0..<end])
+        if line.starts(with: "HTTP/".utf8) {
+            status = parseStatus(line)
+            headers.removeAll()
+            return
+        }
+        guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { return }
+        var valueStart = colon + 1
+        while valueStart < end, line[valueStart] == 32 || line[valueStart] == 9 { valueStart += 1 }
+        let name = UnsafeRawBufferPointer(rebasing: line[0..<colon])
+        let value = UnsafeRawBufferPointer(rebasing: line[valueStart..<end])
+        guard let nameText = String(validating: name.lazy.map { $0 >= 65 && $0 <= 90 ? $0 + 32 : $0 }, as: UTF8.self),
+            let valueText = String(validating: value, as: UTF8.self)
+        else { return }
+        headers.append((name: nameText, value: valueText))
+    }
+
+    /// The code of a status line ("HTTP/1.1 200 OK", "HTTP/2 429"), 0 when there is none.
+    private func parseStatus(_ line: UnsafeRawBufferPointer) -> Int {
+        guard var i = line.firstIndex(of: 32) else { return 0 }
+        while i < line.count, line[i] == 32 { i += 1 }
+        var code = 0
+        var digits = 0
+        while i < line.count, line[i] >= 48, line[i] <= 57, digits < 3 {
+            code = code * 10 + Int(line[i] - 48)
+            digits += 1
+            i += 1
+        }
+        return digits == 3 && (i == line.count || line[i] == 32) ? code : 0
     }
 
     private func deliverHead() {
