@@ -20,9 +20,9 @@ extension JSONValue {
     /// Parses one RFC 8259 document from UTF-8 bytes. Accepts what Python's
     /// `json.loads` accepts, except the NaN/Infinity literals; a leading UTF-8
     /// byte order mark is skipped (Python skips it for bytes input too).
-    public static func parse(_ bytes: [UInt8]) throws(JSONParseError) -> JSONValue {
+    public static func parse(_ bytes: [UInt8], keeping keys: TopLevelKeys? = nil) throws(JSONParseError) -> JSONValue {
         let result: Result<JSONValue, JSONParseError> = bytes.withUnsafeBytes { buffer in
-            Result { () throws(JSONParseError) -> JSONValue in try parse(buffer) }
+            Result { () throws(JSONParseError) -> JSONValue in try parse(buffer, keeping: keys) }
         }
         return try result.get()
     }
@@ -36,11 +36,30 @@ extension JSONValue {
     }
 
     public static func parse(_ buffer: UnsafeRawBufferPointer) throws(JSONParseError) -> JSONValue {
+        try parse(buffer, keeping: nil)
+    }
+
+    /// Like `parse`, but when the document is an object only the `keys` of that top-level object
+    /// are built; the other members are still checked (the same input fails with the same error)
+    /// but left out. A streamed chat chunk carries an id, model name and timestamps that nobody
+    /// reads, and building them costs more than the text the chunk brings.
+    public static func parse(_ buffer: UnsafeRawBufferPointer, keeping keys: TopLevelKeys?) throws(JSONParseError) -> JSONValue {
         guard let base = buffer.baseAddress, buffer.count > 0 else {
             throw JSONParseError(offset: 0, reason: "empty input, expected a value")
         }
         var parser = JSONParser(base: base.assumingMemoryBound(to: UInt8.self), count: buffer.count)
+        parser.keep = keys
         return try parser.parseDocument()
+    }
+}
+
+/// The members of a top-level object that `JSONValue.parse(_:keeping:)` builds.
+public struct TopLevelKeys: Sendable {
+    let keys: [[UInt8]]
+    public init(_ keys: [String]) { self.keys = keys.map { Array($0.utf8) } }
+
+    func contains(_ raw: UnsafeBufferPointer<UInt8>) -> Bool {
+        keys.contains { $0.count == raw.count && $0.elementsEqual(raw) }
     }
 }
 
@@ -76,6 +95,7 @@ private struct JSONParser {
     var depth = 0
     /// Reused for strings that contain escapes, so one allocation serves them all.
     var scratch: [UInt8] = []
+    var keep: TopLevelKeys?
 
     init(base: UnsafePointer<UInt8>, count: Int) {
         self.base = base
@@ -194,12 +214,21 @@ private struct JSONParser {
             guard base[index] == Byte.quote else {
                 throw JSONParseError(offset: index, reason: "unexpected \(describeByte(base[index])), expected '\"' to start an object key")
             }
-            let key = try parseString()
+            let keyStart = index + 1
+            let plainKey = try scanString()
+            let keyEnd = index - 1
             skipWhitespace()
             guard index < count, base[index] == Byte.colon else {
                 throw JSONParseError(offset: index, reason: "expected ':' after object key")
             }
             index += 1
+            if let keep, depth == 1, plainKey, !keep.contains(UnsafeBufferPointer(start: base + keyStart, count: keyEnd - keyStart)) {
+                try skipValue()
+                if try endOfMember() { return .object(object) }
+                continue
+            }
+            let key = plainKey ? String(decoding: UnsafeBufferPointer(start: base + keyStart, count: keyEnd - keyStart), as: UTF8.self)
+                : String(decoding: scratch, as: UTF8.self)
             let value = try parseValue()
 
             let isDuplicate: Bool
@@ -212,21 +241,36 @@ private struct JSONParser {
             }
             // Python's dict keeps the first position and the last value.
             if isDuplicate { object[key] = value } else { object.appendUnchecked(key: key, value: value) }
+            if try endOfMember() { return .object(object) }
+        }
+    }
 
-            skipWhitespace()
-            guard index < count else {
-                throw JSONParseError(offset: index, reason: "unexpected end of input, expected ',' or '}'")
-            }
-            switch base[index] {
-            case Byte.comma:
-                index += 1
-            case Byte.closeBrace:
-                index += 1
-                depth -= 1
-                return .object(object)
-            case let b:
-                throw JSONParseError(offset: index, reason: "unexpected \(describeByte(b)), expected ',' or '}' after object member")
-            }
+    /// After an object member: steps past ',' (false) or the closing '}' (true).
+    mutating func endOfMember() throws(JSONParseError) -> Bool {
+        skipWhitespace()
+        guard index < count else {
+            throw JSONParseError(offset: index, reason: "unexpected end of input, expected ',' or '}'")
+        }
+        switch base[index] {
+        case Byte.comma:
+            index += 1
+            return false
+        case Byte.closeBrace:
+            index += 1
+            depth -= 1
+            return true
+        case let b:
+            throw JSONParseError(offset: index, reason: "unexpected \(describeByte(b)), expected ',' or '}' after object member")
+        }
+    }
+
+    /// Checks a value as `parseValue` would, building nothing for strings (the common case).
+    mutating func skipValue() throws(JSONParseError) {
+        skipWhitespace()
+        if index < count, base[index] == Byte.quote {
+            _ = try scanString()
+        } else {
+            _ = try parseValue()
         }
     }
 
@@ -234,6 +278,17 @@ private struct JSONParser {
 
     /// `index` is at the opening quote; on return it is past the closing quote.
     mutating func parseString() throws(JSONParseError) -> String {
+        let start = index + 1
+        if try scanString() {
+            return String(decoding: UnsafeBufferPointer(start: base + start, count: index - 1 - start), as: UTF8.self)
+        }
+        return String(decoding: scratch, as: UTF8.self)
+    }
+
+    /// Checks one string from its opening quote and steps past the closing one. True when it
+    /// has no escapes (its text is the bytes between the quotes); otherwise its text is in
+    /// `scratch`.
+    mutating func scanString() throws(JSONParseError) -> Bool {
         let openQuote = index
         index += 1
         let start = index
@@ -241,9 +296,8 @@ private struct JSONParser {
         while index < count {
             let b = base[index]
             if b == Byte.quote {
-                let s = String(decoding: UnsafeBufferPointer(start: base + start, count: index - start), as: UTF8.self)
                 index += 1
-                return s
+                return true
             }
             if b == Byte.backslash { break }
             if b < 0x20 { throw controlCharacterError(b) }
@@ -258,7 +312,7 @@ private struct JSONParser {
             let b = base[index]
             if b == Byte.quote {
                 index += 1
-                return String(decoding: scratch, as: UTF8.self)
+                return false
             }
             if b == Byte.backslash {
                 try parseEscape()

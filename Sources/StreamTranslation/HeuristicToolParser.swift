@@ -43,8 +43,8 @@ public struct HeuristicToolParser: Sendable {
     public mutating func feed(_ text: String) -> (text: String, calls: [HeuristicToolCall]) {
         // Most chunks are plain text: nothing held back, no `<` (tags and sentinel tokens)
         // and no `●` (whose UTF-8 starts with 0xE2) means nothing to find.
-        if state == .text, buffer.isEmpty, !text.utf8.contains(UInt8(ascii: "<")),
-            !text.utf8.contains(0xE2) || !text.unicodeScalars.contains(Self.bullet)
+        if state == .text, buffer.isEmpty, !utf8Contains(text, UInt8(ascii: "<")),
+            !utf8Contains(text, 0xE2) || !text.unicodeScalars.contains(Self.bullet)
         {
             return (text, [])
         }

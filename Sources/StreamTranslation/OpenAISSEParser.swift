@@ -103,6 +103,10 @@ public struct OpenAISSEParser: Sendable {
         hasData = true
     }
 
+    /// The members of a chunk that translation reads (`StreamTranslator.process` and
+    /// `UpstreamError.inStream`); the rest (id, model, timestamps) is checked but not built.
+    public static let chunkKeys = TopLevelKeys(["choices", "usage", "error"])
+
     private mutating func dispatch(into events: inout [OpenAIStreamEvent]) {
         guard hasData else { return }
         defer {
@@ -115,7 +119,7 @@ public struct OpenAISSEParser: Sendable {
             return
         }
         do {
-            events.append(.chunk(try JSONValue.parse(data)))
+            events.append(.chunk(try JSONValue.parse(data, keeping: Self.chunkKeys)))
         } catch {
             events.append(.malformed(payload: String(decoding: data, as: UTF8.self), reason: error.description))
         }

@@ -29,7 +29,7 @@ public struct ThinkTagParser: Sendable {
     public mutating func feed(_ text: String) -> [Segment] {
         // Most chunks hold no tag at all: with nothing held back and no `<`, the whole
         // chunk belongs to the current section as is.
-        if buffer.isEmpty, !text.utf8.contains(UInt8(ascii: "<")) {
+        if buffer.isEmpty, !utf8Contains(text, UInt8(ascii: "<")) {
             return text.isEmpty ? [] : [Segment(isInsideThink ? .thinking : .text, text)]
         }
         buffer.append(contentsOf: text.unicodeScalars)
@@ -95,4 +95,11 @@ public struct ThinkTagParser: Sendable {
         if end > 0 { out.append(Segment(kind, Array(buffer[..<end]).string)) }
         buffer.removeFirst(end + skip)
     }
+}
+
+/// Whether `text`'s UTF-8 holds `byte`: over the contiguous bytes of a native string, which is
+/// several times cheaper per byte than `text.utf8.contains`'s generic iteration.
+@inline(__always)
+func utf8Contains(_ text: String, _ byte: UInt8) -> Bool {
+    text.utf8.withContiguousStorageIfAvailable { $0.contains(byte) } ?? text.utf8.contains(byte)
 }

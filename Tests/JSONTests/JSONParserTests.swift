@@ -194,3 +194,24 @@ private func parseError(bytes: [UInt8]) -> JSONParseError? {
         #expect(parseError(String(repeating: "[", count: 100_000)) != nil)
     }
 }
+
+@Suite struct KeepingTopLevelKeysTests {
+    static let keys = TopLevelKeys(["a", "b"])
+
+    @Test func onlyTheTopLevelIsFiltered() throws {
+        let doc = Array(#"{"x": {"a": 1, "x": 2}, "a": {"x": [1, {"x": 3}]}, "b": "s", "y": null}"#.utf8)
+        #expect(try JSONValue.parse(doc, keeping: Self.keys) == ["a": ["x": [1, ["x": 3]]], "b": "s"])
+    }
+
+    @Test func otherDocumentsAreUnchanged() throws {
+        for text in [#"[{"x": 1}]"#, #""x""#, "12", "null", "{}"] {
+            #expect(try JSONValue.parse(Array(text.utf8), keeping: Self.keys) == JSONValue.parse(Array(text.utf8)))
+        }
+    }
+
+    @Test func duplicatesOfKeptKeysKeepTheLastValue() throws {
+        let doc = Array(#"{"a": 1, "z": 0, "a": 2, "b\u0041": 3}"#.utf8)
+        // An escaped key cannot be compared as raw bytes, so it is kept.
+        #expect(try JSONValue.parse(doc, keeping: Self.keys) == ["a": 2, "bA": 3])
+    }
+}

@@ -5,11 +5,12 @@ import Testing
 @Suite struct OpenAISSEParserTests {
     static let body = Array(("data: {\"choices\":[{\"delta\":{\"content\":\"h\u{e9}\u{1F914}\"}}]}\r\n\r\n"
         + ": keep-alive\n\n"
-        + "event: chunk\nid: 7\nretry: 10\ndata: {\"a\":\ndata: 1}\r\r"
+        + "event: chunk\nid: 7\nretry: 10\ndata: {\"a\":\ndata: 1, \"usage\": {\"a\": 2}}\r\r"
         + "data:[DONE]\n\n").utf8)
     static let expected: [OpenAIStreamEvent] = [
         .chunk(["choices": [["delta": ["content": "h\u{e9}\u{1F914}"]]]]),
-        .chunk(["a": 1]),
+        // Only the members translation reads are built ("a" is checked and left out).
+        .chunk(["usage": ["a": 2]]),
         .done,
     ]
 
@@ -70,5 +71,31 @@ import Testing
     @Test func byteOrderMarkAtStartIsSkipped() {
         var p = OpenAISSEParser()
         #expect(p.feed([0xEF, 0xBB, 0xBF] + Array("data: 5\n\n".utf8)) == [.chunk(5)])
+    }
+
+    /// Members that are left out are still checked: a chunk that is not JSON is malformed with
+    /// the same reason whether the fault is in a kept member or not.
+    @Test(arguments: [
+        #"{"id": "x\u12", "choices": []}"#, #"{"model": tru, "choices": []}"#, #"{"created": 01}"#,
+        "{\"id\": \"a\u{09}b\"}", #"{"object": [1,}"#, #"{"id": "open, "choices": []"#,
+    ])
+    func leftOutMembersAreStillChecked(payload: String) throws {
+        var p = OpenAISSEParser()
+        let events = p.feed(Array("data: \(payload)\n\n".utf8))
+        let full = Result { () throws(JSONParseError) in try JSONValue.parse(Array(payload.utf8)) }
+        guard case .failure(let error) = full else {
+            Issue.record("\(payload) should not parse")
+            return
+        }
+        #expect(events == [.malformed(payload: payload, reason: error.description)])
+    }
+
+    @Test func keptMembersParseAsInFull() throws {
+        let payload = #"{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"x","id":"k"},"finish_reason":null}],"usage":null,"error":{"id":1},"choices\u0041":2}"#
+        var p = OpenAISSEParser()
+        let full = try JSONValue.parse(Array(payload.utf8))
+        guard case .object(var expected) = full else { throw JSONParseError(offset: 0, reason: "") }
+        for key in ["id", "object", "created", "model"] { expected[key] = nil }
+        #expect(p.feed(Array("data: \(payload)\n\n".utf8)) == [.chunk(.object(expected))])
     }
 }
