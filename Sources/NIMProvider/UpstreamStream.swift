@@ -10,8 +10,8 @@ import StreamTranslation
 import RateLimit
 import UpstreamClient
 
-/// One `/v1/messages` stream: `message_start` at once (as the reference yields it before
-/// calling upstream), pings while waiting for a rate-limit slot or a retry, then the
+/// One `/v1/messages` stream: `message_start` at once (the reference yields it before calling
+/// upstream; here it leaves just after the upstream request, in the same loop turn), pings while waiting for a rate-limit slot or a retry, then the
 /// upstream answer translated chunk by chunk. A slow client pauses the upstream transfer;
 /// a client that leaves cancels it.
 ///
