@@ -22,6 +22,8 @@ let package = Package(
         .systemLibrary(name: "CLibUV", path: "CLibUV", pkgConfig: "libuv"),
         .systemLibrary(name: "CCurl", path: "CCurl", pkgConfig: "libcurl"),
         .systemLibrary(name: "CHTTPParser", path: "CHTTPParser"),
+        // HTTP/2 framing for the scripted upstream only (libnghttp2-dev); the proxy never links it.
+        .systemLibrary(name: "CNGHTTP2", pkgConfig: "libnghttp2"),
 
         // Pure modules.
         .target(name: "JSON", swiftSettings: optimizedInDebug),
@@ -51,7 +53,7 @@ let package = Package(
                 "Tokenizer", "EventLoop", "HTTPServer",
             ]),
         // An OpenAI-compatible upstream that plays named scenarios (tests and benchmarks).
-        .target(name: "ScriptedUpstream", dependencies: ["EventLoop", "HTTPServer", "JSON"]),
+        .target(name: "ScriptedUpstream", dependencies: ["EventLoop", "HTTPServer", "JSON", "CNGHTTP2"]),
         .executableTarget(name: "scripted-upstream", dependencies: ["ScriptedUpstream", "EventLoop"]),
         .target(name: "BotAPI", dependencies: ["ProxyServer", "HTTPServer", "EventLoop", "JSON", "SessionStore", "CLIProcess", "ProxyConfig", "AnthropicAPI"]),
         // Shared by the test targets (loop scaffolding, loopback HTTP client); no product uses it.
@@ -79,7 +81,7 @@ let package = Package(
         .testTarget(name: "CLIProcessTests", dependencies: ["CLIProcess", "EventLoop", "JSON", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "EventLoopTests", dependencies: ["EventLoop", "CLibUV", "TestSupport"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "EventLoop", "CLibUV", "TestSupport"]),
-        .testTarget(name: "ScriptedUpstreamTests", dependencies: ["ScriptedUpstream", "EventLoop", "JSON", "TestSupport"]),
+        .testTarget(name: "ScriptedUpstreamTests", dependencies: ["ScriptedUpstream", "EventLoop", "JSON", "TestSupport", "UpstreamClient", "CCurl", "CNGHTTP2"]),
         .testTarget(
             name: "NIMProviderTests",
             dependencies: [

@@ -6,6 +6,11 @@
 //
 // Which scenario answers a request: the next one queued with `enqueue` (tests), else the one the
 // request's model names as "scenario:NAME" (scripts and benchmarks), else `defaultScenario`.
+//
+// It speaks HTTP/1.1, or with `start(http2: true)` only HTTP/2 to clients that open with the
+// HTTP/2 preface (prior knowledge, no TLS): the protocol the proxy uses with NVIDIA, where
+// concurrent transfers share a few connections. Both answer every request the same way; on
+// HTTP/2 a cut scenario resets its stream instead of the whole connection.
 
 import EventLoop
 import HTTPServer
@@ -65,9 +70,26 @@ public final class ScriptedUpstream {
     public private(set) var endedStreams = 0
     /// Requests answered with a scenario (streams and scripted errors).
     public private(set) var scenariosPlayed = 0
+    /// Whether `start` was asked for HTTP/2.
+    public private(set) var speaksHTTP2 = false
+    /// SETTINGS_MAX_CONCURRENT_STREAMS advertised over HTTP/2 (set before `start`): how many
+    /// transfers a client may multiplex onto one connection.
+    public var http2MaxConcurrentStreams: UInt32 = 100
+
+    /// TCP connections accepted so far, to show how transfers share connections. Over HTTP/1.1
+    /// it is read off the requests (the server numbers connections as it accepts them), so a
+    /// connection that never sent a request counts only once a later one does.
+    public var connectionsAccepted: Int {
+        if let http2Server { return http2Server.connectionsAccepted }
+        return speaksHTTP2 ? http2ConnectionsAccepted : Int(highestConnectionID)
+    }
 
     let pacer: Pacer
     private var server: HTTPServer?
+    private var http2Server: HTTP2Server?
+    private var highestConnectionID: UInt64 = 0
+    /// The HTTP/2 server's count, kept once it was shut down and released.
+    private var http2ConnectionsAccepted = 0
     private var queue: [Scenario] = []
     private var queueHead = 0
     /// Next element of each sequence named by the model field or set as default, by scenario name.
@@ -92,10 +114,25 @@ public final class ScriptedUpstream {
         queue.append(scenario)
     }
 
-    /// Binds and listens; returns the bound port (the kernel's pick for port 0).
+    /// Binds and listens; returns the bound port (the kernel's pick for port 0). With `http2`,
+    /// the listener speaks only HTTP/2 with prior knowledge.
     @discardableResult
-    public func start(host: String = "127.0.0.1", port: Int = 0) throws -> Int {
-        precondition(server == nil, "ScriptedUpstream.start called twice")
+    public func start(host: String = "127.0.0.1", port: Int = 0, http2: Bool = false) throws -> Int {
+        precondition(server == nil && http2Server == nil, "ScriptedUpstream.start called twice")
+        if http2 {
+            let server = HTTP2Server(loop: loop, maxConcurrentStreams: http2MaxConcurrentStreams) { [weak self] request, stream in
+                guard let self else {
+                    stream.respond(status: 503, headers: [], body: [])
+                    return
+                }
+                self.handle(request, stream)
+            }
+            // Benchmarks open many connections at once; the kernel caps this at somaxconn.
+            self.port = try server.start(host: host, port: port, backlog: 4096)
+            self.http2Server = server
+            speaksHTTP2 = true
+            return self.port
+        }
         var config = HTTPServerConfig()
         config.host = host
         config.port = port
@@ -118,6 +155,15 @@ public final class ScriptedUpstream {
     public func shutdown(graceMs: UInt64 = 0, completion: @escaping () -> Void) {
         guard !shutdownStarted else { return }
         shutdownStarted = true
+        if let http2Server {
+            http2Server.beginShutdown(graceMs: graceMs) { [self] in
+                pacer.close()
+                http2ConnectionsAccepted = http2Server.connectionsAccepted
+                self.http2Server = nil
+                completion()
+            }
+            return
+        }
         guard let server else {
             pacer.close()
             // Complete from the loop, as the server path does, never synchronously.
@@ -135,7 +181,8 @@ public final class ScriptedUpstream {
 
     private static let completionPaths: Set<String> = ["/v1/chat/completions", "/chat/completions"]
 
-    private func handle(_ request: HTTPRequest, _ responder: HTTPResponder) {
+    private func handle(_ request: HTTPRequest, _ responder: any ResponseSink) {
+        highestConnectionID = max(highestConnectionID, request.connectionID)
         guard Self.completionPaths.contains(request.path) else {
             if request.path == "/health" && request.method == "GET" {
                 responder.respond(status: 200, headers: [("Content-Type", "application/json")],
@@ -182,7 +229,7 @@ public final class ScriptedUpstream {
         play(scenario, for: json, responder, remoteAddress: request.remoteAddress)
     }
 
-    private func play(_ scenario: Scenario, for request: JSONValue, _ responder: HTTPResponder, remoteAddress: String) {
+    private func play(_ scenario: Scenario, for request: JSONValue, _ responder: any ResponseSink, remoteAddress: String) {
         switch scenario.behaviour {
         case .sequence(let elements):
             let cursor = sequenceCursors[scenario.name, default: 0]
@@ -200,7 +247,7 @@ public final class ScriptedUpstream {
         }
     }
 
-    private func respondError(_ responder: HTTPResponder, status: Int, message: String, type: String,
+    private func respondError(_ responder: any ResponseSink, status: Int, message: String, type: String,
                               code: JSONValue) {
         responder.respond(status: status, headers: [("Content-Type", "application/json")],
                           body: openAIErrorBody(message: message, type: type, code: code))

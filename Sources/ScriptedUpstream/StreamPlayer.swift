@@ -1,12 +1,12 @@
-// StreamPlayer: plays one compiled StreamPlan into one HTTPResponder.
+// StreamPlayer: plays one compiled StreamPlan into one response (an HTTP/1.1 responder or an
+// HTTP/2 stream).
 //
-// Per-stream state is the responder, a shared reference to the plan's steps and a cursor, so ten
+// Per-stream state is the sink, a shared reference to the plan's steps and a cursor, so ten
 // thousand concurrent streams cost little more than their sockets. Writes respect backpressure:
 // a `write` that returns false parks the stream until `onWritable`; pauses go through the shared
 // Pacer; a client that leaves stops the stream at once.
 
 import EventLoop
-import HTTPServer
 
 /// Loop-confined.
 final class StreamPlayer {
@@ -14,13 +14,13 @@ final class StreamPlayer {
 
     private let steps: [WireStep]
     private let ending: StreamEnding
-    private let responder: HTTPResponder
+    private let responder: any ResponseSink
     private let upstream: ScriptedUpstream
     private let remoteAddress: String
     private var cursor = 0
     private var state = State.running
 
-    init(plan: StreamPlan, responder: HTTPResponder, remoteAddress: String, upstream: ScriptedUpstream) {
+    init(plan: StreamPlan, responder: any ResponseSink, remoteAddress: String, upstream: ScriptedUpstream) {
         self.steps = plan.steps
         self.ending = plan.ending
         self.responder = responder
@@ -40,7 +40,7 @@ final class StreamPlayer {
         responder.startStream(status: 200, headers: [
             ("Content-Type", "text/event-stream"),
             ("Cache-Control", "no-cache"),
-        ])
+        ], firstBytes: [])
         play()
     }
 
@@ -69,7 +69,7 @@ final class StreamPlayer {
         guard state == .running else { return }
         switch ending {
         case .done:
-            responder.finish()
+            responder.finish(lastBytes: [])
             end()
         case .cut:
             cutWhenFlushed()
@@ -79,8 +79,8 @@ final class StreamPlayer {
         }
     }
 
-    /// Shuts the socket down once libuv handed every queued byte to the kernel, so the client
-    /// receives all chunks before the cut.
+    /// Cuts once every byte written is on its way (HTTP/1.1: handed to the kernel; HTTP/2: framed
+    /// ahead of the reset), so the client receives all chunks before the cut.
     private func cutWhenFlushed() {
         guard state == .running || state == .waitingTimer else { return }
         if responder.isClosed { end(); return }
@@ -94,12 +94,13 @@ final class StreamPlayer {
             return
         }
         state = .waitingTimer
-        if !ConnectionCutter.cut(localPort: upstream.port, remoteAddress: remoteAddress) {
-            // No socket to cut (already gone): end the response as cleanly as we still can.
-            responder.finish()
+        if !responder.cut(listeningPort: upstream.port, remoteAddress: remoteAddress) {
+            // Nothing to cut (already gone): end the response as cleanly as we still can.
+            responder.finish(lastBytes: [])
             end()
         }
-        // Otherwise the server sees end-of-file and reports `onClientGone`, which ends us.
+        // Otherwise the server reports `onClientGone` (end-of-file on HTTP/1.1, the stream's
+        // reset on HTTP/2), which ends us.
     }
 
     private func end() {

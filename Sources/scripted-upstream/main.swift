@@ -1,6 +1,6 @@
 // scripted-upstream: the ScriptedUpstream as a process, for end-to-end scripts and benchmarks.
 //
-//   scripted-upstream [--host 127.0.0.1] [--port 0] [--default-scenario NAME]
+//   scripted-upstream [--host 127.0.0.1] [--port 0] [--http2] [--default-scenario NAME]
 //                     [--chunks N] [--chunk-bytes B] [--delay-ms D]
 //                     [--record FILE] [--scenario-file FILE]
 //
@@ -9,7 +9,10 @@
 // plays the default. --chunks/--chunk-bytes/--delay-ms shape the "synthetic" scenario.
 // --scenario-file FILE holds a JSON list of chunks (or {"chunks": [...]}) played as scenario
 // "file", the default unless --default-scenario says otherwise. --record FILE appends every
-// request body as one JSON line. SIGINT or SIGTERM: close everything and exit 0.
+// request body as one JSON line. --http2 serves HTTP/2 instead of HTTP/1.1, to clients that open
+// with the HTTP/2 preface (prior knowledge over plain TCP, as the proxy does with
+// UPSTREAM_HTTP_VERSION=2), so concurrent streams share connections; a "cut" then resets the
+// stream instead of closing the connection. SIGINT or SIGTERM: close everything and exit 0.
 
 #if canImport(Glibc)
 import Glibc
@@ -29,6 +32,7 @@ struct Options {
     var delayMs: UInt64 = 0
     var recordPath: String?
     var scenarioPath: String?
+    var http2 = false
 }
 
 /// Unbuffered write to a descriptor: the "listening" line must reach a pipe at once, and the C
@@ -74,8 +78,9 @@ func parseOptions(_ arguments: [String]) -> Options {
         case "--delay-ms": options.delayMs = UInt64(number(flag))
         case "--record": options.recordPath = value(flag)
         case "--scenario-file": options.scenarioPath = value(flag)
+        case "--http2": options.http2 = true
         case "--help", "-h":
-            print("usage: scripted-upstream [--host H] [--port N] [--default-scenario NAME] [--chunks N] "
+            print("usage: scripted-upstream [--host H] [--port N] [--http2] [--default-scenario NAME] [--chunks N] "
                 + "[--chunk-bytes B] [--delay-ms D] [--record FILE] [--scenario-file FILE]")
             print("scenarios: " + Scenario.catalogNames.joined(separator: ", ") + ", file")
             exit(0)
@@ -141,7 +146,7 @@ if let path = options.recordPath {
 
 let port: Int
 do {
-    port = try upstream.start(host: options.host, port: options.port)
+    port = try upstream.start(host: options.host, port: options.port, http2: options.http2)
 } catch {
     fail("cannot listen on \(options.host):\(options.port): \(error)")
 }
