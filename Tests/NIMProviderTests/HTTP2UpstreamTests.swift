@@ -1,0 +1,161 @@
+// The proxy with UPSTREAM_HTTP_VERSION=2 against the scripted upstream speaking HTTP/2 with prior
+// knowledge: what an Anthropic client receives is the same as over HTTP/1.1.
+//
+// libcurl before 8.0 fails any transfer that reuses a prior-knowledge connection (curl issue
+// 10634), so the test of several requests over one connection runs only with a fixed libcurl.
+
+import AnthropicAPI
+import CCurl
+import EventLoop
+import JSON
+import NIMProvider
+import ProxyConfig
+import ProxyServer
+import ScriptedUpstream
+import TestSupport
+import Testing
+
+/// `Harness` with the upstream started in HTTP/2 and the proxy told to speak HTTP/2 to it.
+final class HTTP2Harness {
+    let loop: EventLoop
+    let upstream: ScriptedUpstream
+    let app: ProxyApp
+    let provider: NIMProvider
+    let proxyPort: Int
+    let settings: Settings
+
+    init(loop: EventLoop) throws {
+        self.loop = loop
+        upstream = ScriptedUpstream(loop: loop)
+        let upstreamPort = try upstream.start(http2: true)
+        var s = Settings()
+        s.host = "127.0.0.1"
+        s.port = 0
+        s.nvidiaNimBaseURL = "http://127.0.0.1:\(upstreamPort)/v1"
+        s.nvidiaNimApiKey = "test-key"
+        s.model = "test-model"
+        s.upstreamHTTPVersion = "2"
+        settings = s
+        app = ProxyApp(loop: loop, settings: s, log: .silent)
+        provider = try NIMProvider(loop: loop, settings: s, log: .silent, random: { 0 }, retry: Harness.fastRetry)
+        app.streamer = provider
+        proxyPort = try app.start()
+    }
+
+    func post(body: String, _ completion: @escaping (TestResponse?) -> Void) {
+        LoopHTTPClient.fetch(loop, port: proxyPort, method: "POST", path: "/v1/messages",
+                             headers: [("Content-Type", "application/json")], body: Array(body.utf8), completion)
+    }
+
+    func shutdown() {
+        app.shutdown(timeoutMs: 500) { [self] in
+            provider.close()
+            upstream.shutdown {}
+        }
+    }
+}
+
+func withHTTP2Harness(timeoutMs: UInt64 = 20_000, sourceLocation: SourceLocation = #_sourceLocation,
+                      _ body: (HTTP2Harness, _ done: @escaping () -> Void) throws -> Void) throws {
+    var keep: HTTP2Harness?
+    let run = try runLoop(timeoutMs: timeoutMs) { loop in
+        let h = try HTTP2Harness(loop: loop)
+        keep = h
+        var finished = false
+        try body(h) {
+            guard !finished else { return }
+            finished = true
+            h.shutdown()
+        }
+    }
+    withExtendedLifetime(keep) {}
+    run.expectClean(sourceLocation: sourceLocation)
+}
+
+@Suite(.serialized) struct HTTP2UpstreamTests {
+    /// A text answer, tool calls and thinking each arrive as the scenario's expected answer, and
+    /// the upstream received the request body the builder makes over HTTP/2.
+    @Test(arguments: ["text", "tool", "two_tools", "reasoning"])
+    func scenarioStreamsItsAnswerOverHTTP2(name: String) throws {
+        let scenario = try #require(Scenario.named(name))
+        let expected = try #require(scenario.expected)
+        var response: TestResponse?
+        var received: [RecordedRequest] = []
+        var connections = -1
+        var settings = Settings()
+        try withHTTP2Harness { h, done in
+            settings = h.settings
+            h.upstream.enqueue(scenario)
+            h.post(body: simpleRequest) { r in
+                response = r
+                received = h.upstream.received
+                connections = h.upstream.connectionsAccepted
+                done()
+            }
+        }
+        let r = try #require(response)
+        #expect(r.status == 200)
+        let (events, done) = parseAnthropicSSE(r.body)
+        #expect(done, "[DONE] trailer")
+        let summary = AnswerSummary(events)
+        #expect(summary.problems.isEmpty, "\(summary.problems)")
+        #expect(summary.thinking == expected.thinking)
+        #expect(summary.text == expected.text)
+        #expect(summary.stopReason == expected.stopReason)
+        if let tokens = expected.outputTokens { #expect(summary.outputTokens == tokens) }
+        #expect(summary.tools.map(\.name) == expected.tools.map(\.name))
+        #expect(summary.tools.map(\.input) == expected.tools.map { Optional($0.input) })
+        for (got, want) in zip(summary.tools, expected.tools) where want.id != nil {
+            #expect(got.id == want.id)
+        }
+
+        #expect(received.count == 1)
+        let sent = try #require(received.first)
+        #expect(sent.path == "/v1/chat/completions")
+        #expect(sent.header("authorization") == "Bearer test-key")
+        #expect(sent.json == (try expectedUpstreamBody(simpleRequest, settings: settings)))
+        #expect(connections == 1)
+    }
+
+    /// A cut upstream stream fails that transfer only; the proxy reports it like a dropped connection.
+    @Test func cutStreamEndsTheAnswerWithTheError() throws {
+        var response: TestResponse?
+        try withHTTP2Harness { h, done in
+            h.upstream.enqueue(.cut())
+            h.post(body: simpleRequest) { r in
+                response = r
+                done()
+            }
+        }
+        let summary = AnswerSummary(parseAnthropicSSE(try #require(response).body).events)
+        #expect(summary.problems.isEmpty, "\(summary.problems)")
+        #expect(summary.text.hasPrefix("Partial answer"), "\(summary.text)")
+        #expect(summary.text.contains("peer closed connection"), "\(summary.text)")
+    }
+
+    /// Requests one after another share the upstream connection.
+    @Test(.enabled(if: curl_version_info(CURLVERSION_FIRST).pointee.version_num >= 0x08_00_00,
+                   "libcurl < 8.0 cannot reuse a prior-knowledge connection"))
+    func consecutiveRequestsShareOneConnection() throws {
+        var answers: [AnswerSummary] = []
+        var connections = -1
+        try withHTTP2Harness { h, done in
+            h.upstream.defaultScenario = .tool()
+            func next() {
+                h.post(body: simpleRequest) { r in
+                    answers.append(AnswerSummary(parseAnthropicSSE(r?.body ?? []).events))
+                    if answers.count < 3 {
+                        next()
+                    } else {
+                        connections = h.upstream.connectionsAccepted
+                        done()
+                    }
+                }
+            }
+            next()
+        }
+        #expect(answers.count == 3)
+        #expect(answers.allSatisfy { $0.problems.isEmpty && $0.tools.map(\.name) == Scenario.tool().expected?.tools.map(\.name) })
+        #expect(connections == 1)
+    }
+}
