@@ -86,7 +86,7 @@ let package = Package(
             name: "NIMProviderTests",
             dependencies: [
                 "NIMProvider", "ProxyServer", "ScriptedUpstream", "TestSupport", "EventLoop", "JSON", "ProxyConfig",
-                "AnthropicAPI", "StreamTranslation", "RateLimit", "NIMRequest", "HTTPServer", "CCurl",
+                "AnthropicAPI", "StreamTranslation", "RateLimit", "NIMRequest", "HTTPServer", "CCurl", "UpstreamClient",
             ]),
         .testTarget(name: "ProxyServerTests", dependencies: ["ProxyServer", "HTTPServer", "EventLoop", "JSON", "ProxyConfig", "TestSupport", "AnthropicAPI"]),
         .testTarget(name: "BotAPITests", dependencies: ["BotAPI", "ProxyServer", "HTTPServer", "EventLoop", "JSON", "SessionStore", "CLIProcess", "ProxyConfig", "AnthropicAPI", "TestSupport"]),

@@ -52,6 +52,19 @@ public final class NIMProvider: MessageStreamer {
     public var openStreams: Int { active.count }
     public var waitingForSlot: Int { waiting.count }
 
+    /// A setting this libcurl cannot serve, said at startup rather than as failed requests:
+    /// libcurl before 8.0 cannot reuse an HTTP/2 connection it opened without TLS (prior
+    /// knowledge), so every request after the first on one would fail.
+    public static func startupProblem(_ settings: Settings) -> String? {
+        let curl = libcurlVersion
+        guard settings.upstreamHTTPVersion == "2", settings.nvidiaNimBaseURL.lowercased().hasPrefix("http://"),
+            curl.major < 8
+        else { return nil }
+        return "UPSTREAM_HTTP_VERSION=2 with an http:// NVIDIA_NIM_BASE_URL needs libcurl 8.0 or later; this one is "
+            + "\(curl.major).\(curl.minor).\(curl.patch), which cannot reuse an HTTP/2 connection made without TLS. "
+            + "Use UPSTREAM_HTTP_VERSION=auto (HTTP/2 where TLS negotiates it) or 1.1."
+    }
+
     public init(
         loop: EventLoop, settings: Settings, log: Logger,
         countTokens: @escaping @Sendable (String) -> Int = { CL100KTokenizer.shared.count($0) },

@@ -32,6 +32,13 @@ public struct UpstreamRequest: Sendable {
     }
 }
 
+/// The libcurl the process runs with, as major, minor and patch numbers.
+public var libcurlVersion: (major: Int, minor: Int, patch: Int) {
+    guard let info = curl_version_info(CURLVERSION_FIRST) else { return (0, 0, 0) }
+    let n = Int(info.pointee.version_num)
+    return (n >> 16 & 0xFF, n >> 8 & 0xFF, n & 0xFF)
+}
+
 /// Which HTTP the transfer speaks. With HTTP/2, concurrent transfers to one host share a
 /// connection (curl multiplexes them), so ten thousand streams do not need ten thousand sockets.
 public enum UpstreamHTTPVersion: String, Sendable {
@@ -157,13 +164,26 @@ public final class CurlMulti {
         }
         transfer.configure(easy: easy, loop: loop)
         transfers[ObjectIdentifier(transfer)] = transfer
+        add(transfer, easy, multi)
+        return transfer
+    }
+
+    private func add(_ transfer: UpstreamTransfer, _ easy: UnsafeMutableRawPointer, _ multi: UnsafeMutableRawPointer) {
         let rc = curl_multi_add_handle(multi, easy)
+        if rc == CURLM_RECURSIVE_API_CALL {
+            // Started from inside one of curl's callbacks (say, a stream that finished there let
+            // the next request of its connection begin): curl takes the handle once it returns.
+            runLater { [self] in
+                guard !closed, let multi = self.multi, !transfer.isDone else { return }
+                add(transfer, easy, multi)
+            }
+            return
+        }
         if rc != CURLM_OK {
             transfers[ObjectIdentifier(transfer)] = nil
             transfer.releaseEasy(multi: nil)
             transfer.failBeforeStart(.transport(String(cString: curl_multi_strerror(rc))))
         }
-        return transfer
     }
 
     /// Cancels every transfer, releases the multi handle and closes the loop handles.
@@ -385,6 +405,12 @@ public final class UpstreamTransfer {
         case .http2: version = CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE
         }
         _ = ccurl_easy_setopt_long(easy, CURLOPT_HTTP_VERSION, version)
+        // Where HTTP/2 is possible, a burst of transfers waits for the first connection to say
+        // whether it multiplexes instead of each opening (and with TLS, handshaking) its own.
+        // Not for plain HTTP/1.1, where waiting would only delay the burst.
+        if request.httpVersion == .http2 || (request.httpVersion == .auto && request.url.lowercased().hasPrefix("https:")) {
+            _ = ccurl_easy_setopt_long(easy, CURLOPT_PIPEWAIT, 1)
+        }
         _ = ccurl_easy_setopt_long(easy, CURLOPT_TCP_KEEPALIVE, 1)
         _ = ccurl_easy_setopt_str(easy, CURLOPT_ACCEPT_ENCODING, "")
         let errBuf = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE))

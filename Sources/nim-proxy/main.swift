@@ -53,6 +53,7 @@ do {
 } catch {
     fail(error.description)
 }
+if let problem = NIMProvider.startupProblem(settings) { fail(problem) }
 if let host = options.host { settings.host = host }
 if let port = options.port { settings.port = port }
 

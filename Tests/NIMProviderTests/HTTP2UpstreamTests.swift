@@ -13,6 +13,7 @@ import ProxyConfig
 import ProxyServer
 import ScriptedUpstream
 import TestSupport
+import UpstreamClient
 import Testing
 
 /// `Harness` with the upstream started in HTTP/2 and the proxy told to speak HTTP/2 to it.
@@ -157,5 +158,21 @@ func withHTTP2Harness(timeoutMs: UInt64 = 20_000, sourceLocation: SourceLocation
         #expect(answers.count == 3)
         #expect(answers.allSatisfy { $0.problems.isEmpty && $0.tools.map(\.name) == Scenario.tool().expected?.tools.map(\.name) })
         #expect(connections == 1)
+    }
+}
+
+@Suite struct HTTP2StartupCheckTests {
+    /// `UPSTREAM_HTTP_VERSION=2` over plain HTTP is refused at startup where libcurl cannot reuse
+    /// such connections, and never for the default or over TLS.
+    @Test func priorKnowledgeNeedsANewEnoughLibcurl() {
+        var s = Settings()
+        s.nvidiaNimBaseURL = "http://127.0.0.1:9/v1"
+        #expect(NIMProvider.startupProblem(s) == nil)
+        s.upstreamHTTPVersion = "2"
+        let old = libcurlVersion.major < 8
+        #expect((NIMProvider.startupProblem(s) != nil) == old)
+        if old { #expect(NIMProvider.startupProblem(s)?.contains("UPSTREAM_HTTP_VERSION=2") == true) }
+        s.nvidiaNimBaseURL = "https://nim.example/v1"
+        #expect(NIMProvider.startupProblem(s) == nil)
     }
 }

@@ -106,6 +106,26 @@ func withUpstream(
         #expect(recorder.failure == .some(nil))
     }
 
+    /// A transfer started from inside another's body callback (curl refuses to be re-entered
+    /// there) is added once curl has returned, and completes.
+    @Test func transferStartedInsideACallbackCompletes() throws {
+        let first = Recorder(), second = Recorder()
+        try withUpstream(handler: { _, request, responder in
+            responder.respond(status: 200, body: Array("answer to \(request.path)".utf8))
+        }) { _, curl, port, done in
+            first.onBody = { _, _ in
+                guard first.bodyCalls == 1 else { return }
+                second.onComplete = { _ in done() }
+                curl.start(UpstreamRequest(url: "http://127.0.0.1:\(port)/second"), delegate: second)
+            }
+            curl.start(UpstreamRequest(url: "http://127.0.0.1:\(port)/first"), delegate: first)
+        }
+        #expect(first.text == "answer to /first")
+        #expect(second.status == 200)
+        #expect(second.text == "answer to /second")
+        #expect(second.failure == .some(nil))
+    }
+
     @Test func connectionIsReusedForSequentialTransfers() throws {
         var connectionIDs: [UInt64] = []
         try withUpstream(handler: { _, request, responder in
