@@ -41,6 +41,23 @@ public final class TCPListener: LoopHandle {
         try UVError.check(rc, "uv_listen")
     }
 
+    /// A listener bound and listening, with the port it got (the kernel's choice for port 0);
+    /// closed again if either step fails.
+    public static func open(
+        loop: EventLoop, host: String, port: Int, backlog: Int32,
+        onAcceptError: ((UVError) -> Void)? = nil, onConnection: @escaping (TCPConnection) -> Void
+    ) throws(UVError) -> (TCPListener, port: Int) {
+        let listener = try TCPListener(loop: loop)
+        do throws(UVError) {
+            try listener.bind(host: host, port: port)
+            try listener.listen(backlog: backlog, onAcceptError: onAcceptError, onConnection: onConnection)
+            return (listener, try listener.localAddress.port)
+        } catch {
+            listener.close()
+            throw error
+        }
+    }
+
     /// The bound address; after binding port 0 this holds the port the kernel chose.
     public var localAddress: SocketAddress {
         get throws(UVError) {

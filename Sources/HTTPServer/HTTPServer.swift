@@ -55,20 +55,12 @@ public final class HTTPServer {
     @discardableResult
     public func start() throws(UVError) -> Int {
         precondition(listener == nil, "HTTPServer.start called twice")
-        let listener = try TCPListener(loop: loop)
-        do throws(UVError) {
-            try listener.bind(host: config.host, port: config.port)
-            try listener.listen(backlog: config.backlog, onAcceptError: { error in
-                self.lastAcceptError = error
-            }, onConnection: { socket in
-                self.accept(socket)
-            })
-            self.listener = listener
-            return try listener.localAddress.port
-        } catch {
-            listener.close()
-            throw error
-        }
+        let (listener, boundPort) = try TCPListener.open(
+            loop: loop, host: config.host, port: config.port, backlog: config.backlog,
+            onAcceptError: { error in self.lastAcceptError = error },
+            onConnection: { socket in self.accept(socket) })
+        self.listener = listener
+        return boundPort
     }
 
     private func accept(_ socket: TCPConnection) {

@@ -77,20 +77,12 @@ final class HTTP2Server {
     /// Binds and listens; returns the bound port.
     func start(host: String, port: Int, backlog: Int32) throws(UVError) -> Int {
         precondition(listener == nil, "HTTP2Server.start called twice")
-        let listener = try TCPListener(loop: loop)
-        do throws(UVError) {
-            try listener.bind(host: host, port: port)
-            try listener.listen(backlog: backlog, onAcceptError: { error in
-                self.lastAcceptError = error
-            }, onConnection: { socket in
-                self.accept(socket)
-            })
-            self.listener = listener
-            return try listener.localAddress.port
-        } catch {
-            listener.close()
-            throw error
-        }
+        let (listener, boundPort) = try TCPListener.open(
+            loop: loop, host: host, port: port, backlog: backlog,
+            onAcceptError: { error in self.lastAcceptError = error },
+            onConnection: { socket in self.accept(socket) })
+        self.listener = listener
+        return boundPort
     }
 
     private func accept(_ socket: TCPConnection) {
