@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import AnthropicAPI
 import EventLoop
 import HTTPServer
@@ -56,6 +59,9 @@ public final class NIMProvider: MessageStreamer {
     /// libcurl before 8.0 cannot reuse an HTTP/2 connection it opened without TLS (prior
     /// knowledge), so every request after the first on one would fail.
     public static func startupProblem(_ settings: Settings) -> String? {
+        if let path = settings.upstreamCAFile, access(path, R_OK) != 0 {
+            return "UPSTREAM_CA_FILE=\(path) cannot be read: \(String(cString: strerror(errno)))"
+        }
         let curl = libcurlVersion
         guard settings.upstreamHTTPVersion == "2", settings.nvidiaNimBaseURL.lowercased().hasPrefix("http://"),
             curl.major < 8

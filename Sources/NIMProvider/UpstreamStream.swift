@@ -142,7 +142,8 @@ final class UpstreamStream: UpstreamTransferDelegate {
             connectTimeoutMs: Int(settings.upstreamConnectTimeoutSeconds * 1000),
             totalTimeoutMs: Int(settings.upstreamTotalTimeoutSeconds * 1000),
             stallTimeoutMs: Int(settings.upstreamStallTimeoutSeconds * 1000),
-            httpVersion: UpstreamHTTPVersion(rawValue: settings.upstreamHTTPVersion) ?? .auto)
+            httpVersion: UpstreamHTTPVersion(rawValue: settings.upstreamHTTPVersion) ?? .auto,
+            caFile: settings.upstreamCAFile)
         do {
             let curl = try provider.curl()
             transfer = curl.start(upstream, delegate: self)

@@ -90,6 +90,9 @@ public struct Settings: Sendable, Equatable {
     /// `auto`: HTTP/2 where TLS negotiates it (many streams share one connection), HTTP/1.1
     /// otherwise; `1.1`: HTTP/1.1 only; `2`: HTTP/2 also without TLS (prior knowledge).
     public var upstreamHTTPVersion = "auto"
+    /// PEM certificates trusted for the upstream's TLS instead of the system's (a NIM behind a
+    /// private certificate authority); nil: the system's.
+    public var upstreamCAFile: String? = nil
     public var shutdownTimeoutSeconds = 5.0
     public var proxyAuthToken: String? = nil
     public var claudeCliBin = "claude"
@@ -157,6 +160,7 @@ public struct Settings: Sendable, Equatable {
             "UPSTREAM_TOTAL_TIMEOUT", default: s.upstreamTotalTimeoutSeconds, min: 0)
         s.upstreamHTTPVersion = reader.choice(
             "UPSTREAM_HTTP_VERSION", default: s.upstreamHTTPVersion, allowed: ["auto", "1.1", "2"])
+        s.upstreamCAFile = reader.optionalString("UPSTREAM_CA_FILE")
         s.shutdownTimeoutSeconds = reader.double("SHUTDOWN_TIMEOUT", default: s.shutdownTimeoutSeconds, min: 0)
         s.proxyAuthToken = reader.optionalString("PROXY_AUTH_TOKEN")
         s.claudeCliBin = reader.nonEmptyString("CLAUDE_CLI_BIN", default: s.claudeCliBin)

@@ -219,9 +219,12 @@ extension LoopHTTPClient: Sendable {}
 /// Reads a file of the repository given a path relative to the package root, located from
 /// the calling test file's `#filePath` (Tests/<Target>/<File>.swift).
 public func repositoryFile(_ relative: String, from filePath: String = #filePath) -> [UInt8]? {
+    try? readWholeFile(repositoryPath(relative, from: filePath)).get()
+}
+
+/// The absolute path of a repository file, from the calling test file's `#filePath`.
+public func repositoryPath(_ relative: String, from filePath: String = #filePath) -> String {
     var parts = filePath.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
-    guard parts.count > 3 else { return nil }
-    parts.removeLast(3)
-    let path = parts.joined(separator: "/") + "/" + relative
-    return try? readWholeFile(path).get()
+    parts.removeLast(min(3, parts.count))
+    return parts.joined(separator: "/") + "/" + relative
 }

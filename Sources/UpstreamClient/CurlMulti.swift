@@ -14,11 +14,14 @@ public struct UpstreamRequest: Sendable {
     public var stallTimeoutMs: Int
     public var verifyTLS: Bool
     public var httpVersion: UpstreamHTTPVersion
+    /// PEM file of trusted certificates; nil: the system's.
+    public var caFile: String?
 
     public init(
         url: String, method: String = "POST", headers: [(name: String, value: String)] = [],
         body: [UInt8] = [], connectTimeoutMs: Int = 10_000, totalTimeoutMs: Int = 300_000,
-        stallTimeoutMs: Int = 120_000, verifyTLS: Bool = true, httpVersion: UpstreamHTTPVersion = .auto
+        stallTimeoutMs: Int = 120_000, verifyTLS: Bool = true, httpVersion: UpstreamHTTPVersion = .auto,
+        caFile: String? = nil
     ) {
         self.url = url
         self.method = method
@@ -29,6 +32,12 @@ public struct UpstreamRequest: Sendable {
         self.stallTimeoutMs = stallTimeoutMs
         self.verifyTLS = verifyTLS
         self.httpVersion = httpVersion
+        self.caFile = caFile
+    }
+
+    /// Whether the transfer may share a connection with others (HTTP/2).
+    var mayMultiplex: Bool {
+        httpVersion == .http2 || (httpVersion == .auto && url.lowercased().hasPrefix("https:"))
     }
 }
 
@@ -114,6 +123,9 @@ public final class CurlMulti {
     /// True while `curl_multi_socket_action` runs: curl refuses to be re-entered from its own
     /// callbacks, so `runDueWork` leaves the work to the timer then.
     private var acting = false
+    private var connectionsCapped = false
+    /// The cap on connections to one host once transfers may multiplex.
+    public static let multiplexedHostConnections = 128
     /// Transfers that received body since curl last ran, in order of their first delivery.
     fileprivate var delivered: [UpstreamTransfer] = []
 
@@ -161,6 +173,13 @@ public final class CurlMulti {
         guard !closed, let multi, let easy = curl_easy_init() else {
             transfer.failBeforeStart(.transport("upstream client is closed"))
             return transfer
+        }
+        if request.mayMultiplex && !connectionsCapped {
+            // curl 7.x waits for a connection to multiplex only while it is the first: once it is
+            // full, every waiting transfer opens a connection of its own (a burst of 10,000 made
+            // 670 TLS sessions). Capped, the rest wait for room; 128 connections of 100 streams.
+            connectionsCapped = true
+            _ = ccurl_multi_setopt_long(multi, CURLMOPT_MAX_HOST_CONNECTIONS, Self.multiplexedHostConnections)
         }
         transfer.configure(easy: easy, loop: loop)
         transfers[ObjectIdentifier(transfer)] = transfer
@@ -351,8 +370,8 @@ public struct UpstreamSetupError: Error, CustomStringConvertible {
 /// One upstream HTTP exchange. Loop-confined.
 public final class UpstreamTransfer {
     private unowned(unsafe) let owner: CurlMulti
-    /// The request as started, except `body`, emptied once curl has its own copy (so a
-    /// long stream does not hold its request body twice).
+    /// The request as started, except `body` and `headers`, emptied once curl has its own copies
+    /// (a long stream need not hold them twice; ten thousand streams feel every few hundred bytes).
     public private(set) var request: UpstreamRequest
     private weak var delegate: UpstreamTransferDelegate?
     private var easy: UnsafeMutableRawPointer?
@@ -397,6 +416,10 @@ public final class UpstreamTransfer {
         _ = ccurl_easy_setopt_long(easy, CURLOPT_TIMEOUT_MS, request.totalTimeoutMs)
         _ = ccurl_easy_setopt_long(easy, CURLOPT_SSL_VERIFYPEER, request.verifyTLS ? 1 : 0)
         _ = ccurl_easy_setopt_long(easy, CURLOPT_SSL_VERIFYHOST, request.verifyTLS ? 2 : 0)
+        if let caFile = request.caFile { _ = ccurl_easy_setopt_str(easy, CURLOPT_CAINFO, caFile) }
+        // The request body is sent from curl's upload buffer over HTTP/2 (64 KB by default, one per
+        // transfer); the smallest keeps ten thousand concurrent streams' heap smaller.
+        _ = ccurl_easy_setopt_long(easy, CURLOPT_UPLOAD_BUFFERSIZE, 16 * 1024)
         _ = ccurl_easy_setopt_long(easy, CURLOPT_TCP_NODELAY, 1)
         let version: Int
         switch request.httpVersion {
@@ -408,8 +431,12 @@ public final class UpstreamTransfer {
         // Where HTTP/2 is possible, a burst of transfers waits for the first connection to say
         // whether it multiplexes instead of each opening (and with TLS, handshaking) its own.
         // Not for plain HTTP/1.1, where waiting would only delay the burst.
-        if request.httpVersion == .http2 || (request.httpVersion == .auto && request.url.lowercased().hasPrefix("https:")) {
+        if request.mayMultiplex {
             _ = ccurl_easy_setopt_long(easy, CURLOPT_PIPEWAIT, 1)
+            // Over HTTP/2 the socket is read into the connection's buffer and each DATA frame is
+            // copied into this per-transfer one; stream events are small, so 4 KB (not 16) is
+            // enough and keeps many concurrent streams' memory down.
+            _ = ccurl_easy_setopt_long(easy, CURLOPT_BUFFERSIZE, 4 * 1024)
         }
         _ = ccurl_easy_setopt_long(easy, CURLOPT_TCP_KEEPALIVE, 1)
         _ = ccurl_easy_setopt_str(easy, CURLOPT_ACCEPT_ENCODING, "")
@@ -418,7 +445,19 @@ public final class UpstreamTransfer {
         errorBuffer = errBuf
         _ = ccurl_easy_setopt_ptr(easy, CURLOPT_ERRORBUFFER, errBuf)
 
-        if request.method == "POST" || !request.body.isEmpty {
+        if (request.method == "POST" || !request.body.isEmpty) && request.mayMultiplex {
+            // Over HTTP/2 curl reads the body through its upload buffer anyway; reading it from
+            // here lets it go once the answer has begun (a Claude Code request is 50 KB or more,
+            // held for a whole stream otherwise). Rewinding works until then, for curl's retry
+            // of a request whose reused connection turned out dead.
+            uploadBody = request.body
+            _ = ccurl_easy_setopt_long(easy, CURLOPT_POST, 1)
+            _ = ccurl_easy_setopt_off(easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(request.body.count))
+            _ = ccurl_easy_setopt_read_cb(easy, curlReadCallback)
+            _ = ccurl_easy_setopt_ptr(easy, CURLOPT_READDATA, me)
+            _ = ccurl_easy_setopt_seek_cb(easy, curlSeekCallback)
+            _ = ccurl_easy_setopt_ptr(easy, CURLOPT_SEEKDATA, me)
+        } else if request.method == "POST" || !request.body.isEmpty {
             let copy = UnsafeMutableRawPointer.allocate(byteCount: max(request.body.count, 1), alignment: 1)
             request.body.withUnsafeBytes { src in
                 if let base = src.baseAddress { copy.copyMemory(from: base, byteCount: src.count) }
@@ -440,6 +479,7 @@ public final class UpstreamTransfer {
         list = curl_slist_append(list, "Expect:")
         headerList = list
         _ = ccurl_easy_setopt_slist(easy, CURLOPT_HTTPHEADER, list)
+        request.headers = []
 
         _ = ccurl_easy_setopt_write_cb(easy, curlWriteCallback)
         _ = ccurl_easy_setopt_ptr(easy, CURLOPT_WRITEDATA, me)
@@ -544,9 +584,35 @@ public final class UpstreamTransfer {
     private func deliverHead() {
         guard !headDelivered else { return }
         headDelivered = true
+        // The answer has begun: nothing will be sent or resent.
+        uploadBody = nil
         inCallback = true
         delegate?.transferDidReceiveHead(self, status: status, headers: headers)
         inCallback = false
+        headers = []
+    }
+
+    /// Body for curl's read callback, until the answer begins; nil after (or when not used).
+    private var uploadBody: [UInt8]?
+    private var uploadOffset = 0
+    var holdsUploadBody: Bool { uploadBody != nil }
+
+    fileprivate func readBody(into buffer: UnsafeMutableRawBufferPointer) -> Int {
+        guard let body = uploadBody else { return 0 }
+        let n = min(buffer.count, body.count - uploadOffset)
+        body.withUnsafeBytes { src in
+            buffer.baseAddress!.copyMemory(from: src.baseAddress! + uploadOffset, byteCount: n)
+        }
+        uploadOffset += n
+        return n
+    }
+
+    fileprivate func seekBody(to offset: Int, origin: Int32) -> Int32 {
+        guard let body = uploadBody, origin == SEEK_SET, offset >= 0, offset <= body.count else {
+            return Int32(ccurl_seekfunc_cantseek)
+        }
+        uploadOffset = offset
+        return Int32(ccurl_seekfunc_ok)
     }
 
     /// Returns the number of bytes taken, `CURL_WRITEFUNC_PAUSE`, or 0 to abort.
@@ -755,6 +821,17 @@ private let curlWriteCallback: @convention(c) (UnsafeMutablePointer<CChar>?, Int
     guard let userp else { return 0 }
     let t = Unmanaged<UpstreamTransfer>.fromOpaque(userp).takeUnretainedValue()
     return t.body(UnsafeRawBufferPointer(start: ptr, count: size * n))
+}
+
+private let curlReadCallback: @convention(c) (UnsafeMutablePointer<CChar>?, Int, Int, UnsafeMutableRawPointer?) -> Int = { ptr, size, n, userp in
+    guard let userp, let ptr else { return 0 }
+    let t = Unmanaged<UpstreamTransfer>.fromOpaque(userp).takeUnretainedValue()
+    return t.readBody(into: UnsafeMutableRawBufferPointer(start: ptr, count: size * n))
+}
+
+private let curlSeekCallback: @convention(c) (UnsafeMutableRawPointer?, curl_off_t, Int32) -> Int32 = { userp, offset, origin in
+    guard let userp else { return Int32(ccurl_seekfunc_cantseek) }
+    return Unmanaged<UpstreamTransfer>.fromOpaque(userp).takeUnretainedValue().seekBody(to: Int(offset), origin: origin)
 }
 
 private let curlHeaderCallback: @convention(c) (UnsafeMutablePointer<CChar>?, Int, Int, UnsafeMutableRawPointer?) -> Int = { ptr, size, n, userp in

@@ -16,63 +16,6 @@ import TestSupport
 import UpstreamClient
 import Testing
 
-/// `Harness` with the upstream started in HTTP/2 and the proxy told to speak HTTP/2 to it.
-final class HTTP2Harness {
-    let loop: EventLoop
-    let upstream: ScriptedUpstream
-    let app: ProxyApp
-    let provider: NIMProvider
-    let proxyPort: Int
-    let settings: Settings
-
-    init(loop: EventLoop) throws {
-        self.loop = loop
-        upstream = ScriptedUpstream(loop: loop)
-        let upstreamPort = try upstream.start(http2: true)
-        var s = Settings()
-        s.host = "127.0.0.1"
-        s.port = 0
-        s.nvidiaNimBaseURL = "http://127.0.0.1:\(upstreamPort)/v1"
-        s.nvidiaNimApiKey = "test-key"
-        s.model = "test-model"
-        s.upstreamHTTPVersion = "2"
-        settings = s
-        app = ProxyApp(loop: loop, settings: s, log: .silent)
-        provider = try NIMProvider(loop: loop, settings: s, log: .silent, random: { 0 }, retry: Harness.fastRetry)
-        app.streamer = provider
-        proxyPort = try app.start()
-    }
-
-    func post(body: String, _ completion: @escaping (TestResponse?) -> Void) {
-        LoopHTTPClient.fetch(loop, port: proxyPort, method: "POST", path: "/v1/messages",
-                             headers: [("Content-Type", "application/json")], body: Array(body.utf8), completion)
-    }
-
-    func shutdown() {
-        app.shutdown(timeoutMs: 500) { [self] in
-            provider.close()
-            upstream.shutdown {}
-        }
-    }
-}
-
-func withHTTP2Harness(timeoutMs: UInt64 = 20_000, sourceLocation: SourceLocation = #_sourceLocation,
-                      _ body: (HTTP2Harness, _ done: @escaping () -> Void) throws -> Void) throws {
-    var keep: HTTP2Harness?
-    let run = try runLoop(timeoutMs: timeoutMs) { loop in
-        let h = try HTTP2Harness(loop: loop)
-        keep = h
-        var finished = false
-        try body(h) {
-            guard !finished else { return }
-            finished = true
-            h.shutdown()
-        }
-    }
-    withExtendedLifetime(keep) {}
-    run.expectClean(sourceLocation: sourceLocation)
-}
-
 @Suite(.serialized) struct HTTP2UpstreamTests {
     /// A text answer, tool calls and thinking each arrive as the scenario's expected answer, and
     /// the upstream received the request body the builder makes over HTTP/2.
@@ -84,7 +27,7 @@ func withHTTP2Harness(timeoutMs: UInt64 = 20_000, sourceLocation: SourceLocation
         var received: [RecordedRequest] = []
         var connections = -1
         var settings = Settings()
-        try withHTTP2Harness { h, done in
+        try withHarness(http2: true) { h, done in
             settings = h.settings
             h.upstream.enqueue(scenario)
             h.post(body: simpleRequest) { r in
@@ -121,7 +64,7 @@ func withHTTP2Harness(timeoutMs: UInt64 = 20_000, sourceLocation: SourceLocation
     /// A cut upstream stream fails that transfer only; the proxy reports it like a dropped connection.
     @Test func cutStreamEndsTheAnswerWithTheError() throws {
         var response: TestResponse?
-        try withHTTP2Harness { h, done in
+        try withHarness(http2: true) { h, done in
             h.upstream.enqueue(.cut())
             h.post(body: simpleRequest) { r in
                 response = r
@@ -140,7 +83,7 @@ func withHTTP2Harness(timeoutMs: UInt64 = 20_000, sourceLocation: SourceLocation
     func consecutiveRequestsShareOneConnection() throws {
         var answers: [AnswerSummary] = []
         var connections = -1
-        try withHTTP2Harness { h, done in
+        try withHarness(http2: true) { h, done in
             h.upstream.defaultScenario = .tool()
             func next() {
                 h.post(body: simpleRequest) { r in
@@ -173,6 +116,14 @@ func withHTTP2Harness(timeoutMs: UInt64 = 20_000, sourceLocation: SourceLocation
         #expect((NIMProvider.startupProblem(s) != nil) == old)
         if old { #expect(NIMProvider.startupProblem(s)?.contains("UPSTREAM_HTTP_VERSION=2") == true) }
         s.nvidiaNimBaseURL = "https://nim.example/v1"
+        #expect(NIMProvider.startupProblem(s) == nil)
+    }
+
+    @Test func unreadableCAFileIsRefusedAtStartup() {
+        var s = Settings()
+        s.upstreamCAFile = "/nonexistent/ca.pem"
+        #expect(NIMProvider.startupProblem(s)?.hasPrefix("UPSTREAM_CA_FILE=/nonexistent/ca.pem cannot be read") == true)
+        s.upstreamCAFile = repositoryPath("Package.swift")
         #expect(NIMProvider.startupProblem(s) == nil)
     }
 }

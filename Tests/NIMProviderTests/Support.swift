@@ -124,16 +124,18 @@ final class Harness {
     /// Retries fast enough for tests, with the reference's count and doubling.
     static let fastRetry = RetryPolicy(maxRetries: 3, baseDelay: 0.02, maxDelay: 0.1, jitter: 0, exhaustedBlock: 0.05)
 
-    init(loop: EventLoop, configure: (inout Settings) -> Void = { _ in }) throws {
+    /// `http2`: the upstream speaks HTTP/2 with prior knowledge and the proxy is told to as well.
+    init(loop: EventLoop, http2: Bool = false, configure: (inout Settings) -> Void = { _ in }) throws {
         self.loop = loop
         upstream = ScriptedUpstream(loop: loop)
-        let upstreamPort = try upstream.start()
+        let upstreamPort = try upstream.start(http2: http2)
         var s = Settings()
         s.host = "127.0.0.1"
         s.port = 0
         s.nvidiaNimBaseURL = "http://127.0.0.1:\(upstreamPort)/v1"
         s.nvidiaNimApiKey = "test-key"
         s.model = "test-model"
+        if http2 { s.upstreamHTTPVersion = "2" }
         configure(&s)
         settings = s
         app = ProxyApp(loop: loop, settings: s, log: .silent)
@@ -157,13 +159,13 @@ final class Harness {
 
 /// Runs a scenario against a fresh harness; `body` calls `done` when finished.
 func withHarness(
-    configure: (inout Settings) -> Void = { _ in }, timeoutMs: UInt64 = 20_000,
+    http2: Bool = false, configure: (inout Settings) -> Void = { _ in }, timeoutMs: UInt64 = 20_000,
     sourceLocation: SourceLocation = #_sourceLocation,
     _ body: (Harness, _ done: @escaping () -> Void) throws -> Void
 ) throws {
     var keep: Harness?
     let run = try runLoop(timeoutMs: timeoutMs) { loop in
-        let h = try Harness(loop: loop, configure: configure)
+        let h = try Harness(loop: loop, http2: http2, configure: configure)
         keep = h
         var finished = false
         try body(h) {

@@ -307,6 +307,8 @@ private func problems(_ environment: [String: String], dotEnv: String? = nil) ->
         #expect(try load(["UPSTREAM_HTTP_VERSION": "2"]).upstreamHTTPVersion == "2")
         #expect(try load(["UPSTREAM_HTTP_VERSION": "1.1"]).upstreamHTTPVersion == "1.1")
         #expect(problems(["UPSTREAM_HTTP_VERSION": "3"]) == ["UPSTREAM_HTTP_VERSION=3 is not allowed: must be one of auto, 1.1, 2"])
+        #expect(try load().upstreamCAFile == nil)
+        #expect(try load(["UPSTREAM_CA_FILE": "/etc/ca.pem"]).upstreamCAFile == "/etc/ca.pem")
     }
 
     @Test func otherFields() throws {

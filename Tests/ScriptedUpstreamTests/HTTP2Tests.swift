@@ -14,7 +14,7 @@ import EventLoop
 import JSON
 import Testing
 import TestSupport
-import UpstreamClient
+@testable import UpstreamClient
 @testable import ScriptedUpstream
 
 /// What one curl transfer delivered.
@@ -26,10 +26,12 @@ final class CurlAnswer: UpstreamTransferDelegate {
     var failure: UpstreamFailure??
     var onBody: ((UpstreamTransfer, CurlAnswer) -> Void)?
     var onComplete: ((CurlAnswer) -> Void)?
+    var onHead: (() -> Void)?
 
     func transferDidReceiveHead(_ transfer: UpstreamTransfer, status: Int, headers: [(name: String, value: String)]) {
         self.status = status
         self.headers = headers
+        onHead?()
     }
     func transferDidReceiveBody(_ transfer: UpstreamTransfer, _ bytes: UnsafeRawBufferPointer) {
         body += bytes
@@ -162,6 +164,29 @@ let libcurlReusesPriorKnowledge: Bool = curl_version_info(CURLVERSION_FIRST).poi
         #expect(record.headers.allSatisfy { $0.name == $0.name.lowercased() && !$0.name.hasPrefix(":") })
         #expect(record.json?["messages"]?.arrayValue?.first?["content"] == "Grüße, 世界")
         #expect(hooked.first?.body == body)
+    }
+
+    /// Over HTTP/2 the body goes through curl's read callback (so it can be let go once the answer
+    /// begins): a body many times curl's 16 KB upload buffer arrives whole, and the transfer no
+    /// longer holds it once the answer has begun.
+    @Test func largeBodyIsReadWholeAndReleasedOnceTheAnswerBegins() throws {
+        let body = chatBody(content: String(repeating: "0123456789abcdef", count: 20_000))
+        let answer = CurlAnswer()
+        var records: [RecordedRequest] = []
+        var transfer: UpstreamTransfer?
+        var heldAtHead: Bool?
+        try withUpstreams { h2, _, curl, finish in
+            answer.onComplete = { _ in
+                records = h2.received
+                finish()
+            }
+            answer.onHead = { heldAtHead = transfer?.holdsUploadBody }
+            transfer = send(curl, port: h2.port, body: body, into: answer)
+            #expect(transfer?.holdsUploadBody == true)
+        }
+        #expect(answer.failure == .some(nil))
+        #expect(records.first?.body == body)
+        #expect(heldAtHead == false)
     }
 
     @Test func pacedScenarioTakesAtLeastItsPauses() throws {
