@@ -113,10 +113,10 @@ def wait_http(server, path="/health", timeout=60, headers=None):
     raise RuntimeError(f"{server.name} did not answer on port {server.port}")
 
 
-def start_upstream(name, chunks, chunk_bytes=16, delay_ms=0, http2=False):
+def start_upstream(name, chunks, chunk_bytes=16, delay_ms=0):
     server = Server(name, [TOOLS["upstream"], "--port", "0", "--default-scenario", "synthetic",
                            "--chunks", str(chunks), "--chunk-bytes", str(chunk_bytes),
-                           "--delay-ms", str(delay_ms)] + (["--http2"] if http2 else []), stdout=subprocess.PIPE)
+                           "--delay-ms", str(delay_ms)], stdout=subprocess.PIPE)
     line = server.proc.stdout.readline().decode()
     match = re.match(r"listening (\d+)", line)
     if not match:
@@ -126,19 +126,22 @@ def start_upstream(name, chunks, chunk_bytes=16, delay_ms=0, http2=False):
     return server
 
 
-def proxy_env(upstream_port, http_version="auto"):
+def proxy_env(upstream_port, tls_ca=None):
     env = dict(os.environ)
-    env.update(NVIDIA_NIM_BASE_URL=f"http://127.0.0.1:{upstream_port}/v1", NVIDIA_NIM_API_KEY="bench",
-               NVIDIA_NIM_RATE_LIMIT="1000000", LOG_LEVEL="warning", UPSTREAM_HTTP_VERSION=http_version,
+    scheme = "https" if tls_ca else "http"
+    env.update(NVIDIA_NIM_BASE_URL=f"{scheme}://127.0.0.1:{upstream_port}/v1", NVIDIA_NIM_API_KEY="bench",
+               NVIDIA_NIM_RATE_LIMIT="1000000", LOG_LEVEL="warning",
                CLAUDE_WORKSPACE=os.path.join(WORK, "agent_workspace"))
+    if tls_ca:
+        env["UPSTREAM_CA_FILE"] = tls_ca
     return env
 
 
-def start_proxy(name, upstream_port, http_version="auto"):
+def start_proxy(name, upstream_port, tls_ca=None):
     port = free_port()
     # Started in the work folder so no .env of the checkout is read.
     server = Server(name, [TOOLS["proxy"], "--host", "127.0.0.1", "--port", str(port)],
-                    env=proxy_env(upstream_port, http_version))
+                    env=proxy_env(upstream_port, tls_ca))
     server.port = port
     wait_http(server)
     return server
@@ -184,6 +187,68 @@ http {{
     server.port = port
     wait_http(server, "/fixed")
     return server
+
+
+def start_tls_front(upstream_port):
+    """nginx terminating TLS with HTTP/2 in front of the scripted upstream, so the proxy reaches it
+    the way it reaches NIM (HTTPS, HTTP/2 negotiated, streams sharing connections). Returns the
+    server and the certificate file the proxy must trust."""
+    root = os.path.join(WORK, "tls-front")
+    os.makedirs(root, exist_ok=True)
+    cert, key = os.path.join(root, "cert.pem"), os.path.join(root, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    port = free_port()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    conf = f"""
+daemon off;
+master_process off;
+worker_processes 1;
+pid {root}/nginx.pid;
+error_log {root}/error.log warn;
+events {{ worker_connections {hard - 100}; }}
+http {{
+    access_log off;
+    client_body_temp_path {root}/body;
+    proxy_temp_path {root}/proxy;
+    fastcgi_temp_path {root}/fastcgi;
+    uwsgi_temp_path {root}/uwsgi;
+    scgi_temp_path {root}/scgi;
+    upstream scripted {{ server 127.0.0.1:{upstream_port}; keepalive 1024; }}
+    server {{
+        listen 127.0.0.1:{port} ssl http2;
+        ssl_certificate {cert};
+        ssl_certificate_key {key};
+        http2_max_concurrent_streams 128;
+        keepalive_requests 100000000;
+        location / {{
+            proxy_pass http://scripted;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_buffering off;
+            proxy_request_buffering off;
+            proxy_read_timeout 300s;
+        }}
+    }}
+}}
+"""
+    path = os.path.join(root, "nginx.conf")
+    with open(path, "w") as f:
+        f.write(conf)
+    server = Server("tls-front", [shutil.which("nginx"), "-c", path, "-p", root])
+    server.port = port
+    deadline = time.time() + 30
+    while True:
+        server.alive_or_fail()
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if time.time() > deadline:
+                raise RuntimeError("tls-front did not listen")
+            time.sleep(0.05)
+    return server, cert
 
 
 def start_litellm(upstream_port):
@@ -405,17 +470,20 @@ def count_descriptors(pid):
 
 def part_ten_thousand(P, M):
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    # Over HTTP/1.1 the proxy holds two descriptors per stream (client and upstream side) plus a
-    # few of its own. With HTTP/2 to the upstream (BENCH_UPSTREAM_HTTP2=1; curl multiplexes 100
-    # streams per connection) it needs one per stream, but Debian 12's libcurl (7.88) cannot reuse
-    # an HTTP/2 connection opened without TLS (fixed in curl 8.0), so that is not the default.
-    http2 = os.environ.get("BENCH_UPSTREAM_HTTP2") == "1"
-    n = min(P["tenk_n"], hard - 400 if http2 else (hard - 200) // 2)
+    # The proxy reaches the upstream as it reaches NIM: HTTPS with HTTP/2 negotiated, here through
+    # nginx terminating TLS in front of the scripted upstream. Streams then share upstream
+    # connections and the proxy needs about one descriptor per stream; over plain HTTP/1.1 it needs
+    # two, more than this machine's open-file limit allows at 10,000 (BENCH_UPSTREAM_PLAIN=1 runs
+    # that way). HTTP/2 without TLS is no option with Debian 12's libcurl (7.88), which cannot reuse
+    # such connections (fixed in curl 8.0).
+    plain = os.environ.get("BENCH_UPSTREAM_PLAIN") == "1"
+    n = min(P["tenk_n"], (hard - 200) // 2 if plain else hard - 400)
     chunks, delay = P["tenk_chunks"], P["tenk_delay"]
-    log(f"{n} concurrent streams, {chunks} chunks {delay} ms apart, upstream over HTTP/{'2' if http2 else '1.1'} "
-        f"(descriptor limit {hard})")
-    upstream = start_upstream("upstream-slow", chunks, delay_ms=delay, http2=http2)
-    proxy = start_proxy("proxy-10k", upstream.port, http_version="2" if http2 else "auto")
+    log(f"{n} concurrent streams, {chunks} chunks {delay} ms apart, upstream over "
+        f"{'HTTP/1.1' if plain else 'HTTPS with HTTP/2'} (descriptor limit {hard})")
+    upstream = start_upstream("upstream-slow", chunks, delay_ms=delay)
+    front, ca = (None, None) if plain else start_tls_front(upstream.port)
+    proxy = start_proxy("proxy-10k", front.port if front else upstream.port, tls_ca=ca)
     peak_fds = [0]
     sampling = threading.Event()
 
@@ -432,7 +500,7 @@ def part_ten_thousand(P, M):
         sampler.join()
         proxy.alive_or_fail()
         M["tenk_peak_fds"] = peak_fds[0]
-        M["tenk_upstream_http"] = "2" if http2 else "1.1"
+        M["tenk_upstream_http"] = "1.1" if plain else "2"
         M["tenk_streams"] = n
         M["tenk_fd_limit"] = hard
         M["tenk_completed"] = result["completed"]
@@ -444,7 +512,10 @@ def part_ten_thousand(P, M):
         M["tenk_cpu_s"] = cpu
         M["tenk_ttfc_p99_ms"] = result["ttfc_p99_us"] / 1e3
     finally:
+        sampling.set()
         proxy.stop()
+        if front:
+            front.stop()
         upstream.stop()
 
 
@@ -504,7 +575,7 @@ def rows(M):
                     ">= 100 x LiteLLM", verdict(None if r is None else r >= 100)))
     if "tenk_streams" in M:
         out.append((f"{M['tenk_streams']:,} concurrent streams, {P_USED['tenk_chunks']} chunks {P_USED['tenk_delay']} ms apart"
-                    + (", upstream over HTTP/2" if g("tenk_upstream_http") == "2" else ""),
+                    + (", upstream over HTTPS with HTTP/2" if g("tenk_upstream_http") == "2" else ""),
                     f"{M['tenk_completed']:,} complete, {M['tenk_errors']} errors, peak RSS {fmt(M['tenk_rss_peak_mb'])} MB"
                     + (f", peak {M['tenk_peak_fds']:,} descriptors" if g("tenk_peak_fds") else ""),
                     f"{M['tenk_cpu_s']:.2f} s proxy CPU over {M['tenk_wall_s']:.1f} s", "",
@@ -689,10 +760,13 @@ def main():
             part_ten_thousand(P, M)
             if M["tenk_streams"] < P["tenk_n"]:
                 M["notes"].append(f"Only {M['tenk_streams']:,} concurrent streams: this machine's open-file hard limit is "
-                                  f"{M['tenk_fd_limit']:,} and cannot be raised here; the proxy needs two descriptors "
-                                  "per stream over HTTP/1.1 to the upstream. HTTP/2 to the upstream would need one, but "
-                                  "this machine's libcurl (7.88) cannot reuse HTTP/2 connections made without TLS "
-                                  "(fixed in curl 8.0; `BENCH_UPSTREAM_HTTP2=1` runs it where that holds).")
+                                  f"{M['tenk_fd_limit']:,} and cannot be raised here.")
+            if M.get("tenk_upstream_http") == "2":
+                M["notes"].append("The concurrent-streams part reaches the scripted upstream through nginx terminating "
+                                  "TLS with HTTP/2 (a self-signed certificate the proxy trusts via `UPSTREAM_CA_FILE`), "
+                                  "the way the proxy reaches NIM: upstream streams share connections, so the proxy "
+                                  "needs about one descriptor per stream. Over plain HTTP/1.1 it needs two, and this "
+                                  "machine's open-file limit (20,000) stops that at 9,900 (`BENCH_UPSTREAM_PLAIN=1`).")
     finally:
         for server in list(RUNNING):
             server.stop()

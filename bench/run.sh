@@ -17,6 +17,7 @@ need=()
 command -v wrk >/dev/null || need+=(wrk)
 command -v nginx >/dev/null || need+=(nginx-light)
 command -v gnuplot >/dev/null || need+=(gnuplot-nox)
+command -v openssl >/dev/null || need+=(openssl)
 if ((${#need[@]})); then
     echo "[bench] installing ${need[*]}" >&2
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
