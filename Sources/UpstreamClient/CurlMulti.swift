@@ -430,14 +430,10 @@ public final class UpstreamTransfer {
         _ = ccurl_easy_setopt_long(easy, CURLOPT_HTTP_VERSION, version)
         // Where HTTP/2 is possible, a burst of transfers waits for the first connection to say
         // whether it multiplexes instead of each opening (and with TLS, handshaking) its own.
-        // Not for plain HTTP/1.1, where waiting would only delay the burst.
-        if request.mayMultiplex {
-            _ = ccurl_easy_setopt_long(easy, CURLOPT_PIPEWAIT, 1)
-            // Over HTTP/2 the socket is read into the connection's buffer and each DATA frame is
-            // copied into this per-transfer one; stream events are small, so 4 KB (not 16) is
-            // enough and keeps many concurrent streams' memory down.
-            _ = ccurl_easy_setopt_long(easy, CURLOPT_BUFFERSIZE, 4 * 1024)
-        }
+        // Not for plain HTTP/1.1, where waiting would only delay the burst. (The receive buffer
+        // stays at curl's 16 KB: over HTTP/2, libcurl 7.88 stalls a transfer whose DATA frame is
+        // larger than it.)
+        if request.mayMultiplex { _ = ccurl_easy_setopt_long(easy, CURLOPT_PIPEWAIT, 1) }
         _ = ccurl_easy_setopt_long(easy, CURLOPT_TCP_KEEPALIVE, 1)
         _ = ccurl_easy_setopt_str(easy, CURLOPT_ACCEPT_ENCODING, "")
         let errBuf = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE))

@@ -133,6 +133,22 @@ let libcurlReusesPriorKnowledge: Bool = curl_version_info(CURLVERSION_FIRST).poi
         #expect(activeAfter == 0)
     }
 
+    /// DATA frames of several KB (a tool call's arguments, events an upstream batches) arrive whole
+    /// and in order. (With a 4 KB `CURLOPT_BUFFERSIZE`, libcurl 7.88 stalls this transfer.)
+    @Test func framesLargerThanTheTransferBufferArriveWhole() throws {
+        let scenario = Scenario.synthetic(chunkCount: 40, chunkBytes: 6_000)
+        let plan = try #require(scenario.streamPlan)
+        let answer = CurlAnswer()
+        try withUpstreams { h2, _, curl, finish in
+            h2.enqueue(scenario)
+            answer.onComplete = { _ in finish() }
+            send(curl, port: h2.port, into: answer)
+        }
+        #expect(answer.failure == .some(nil))
+        #expect(answer.body.count > 40 * 6_000)
+        #expect(answer.body == plan.body)
+    }
+
     @Test func curlRequestIsRecordedWithMethodPathHeadersAndBody() throws {
         let body = chatBody(model: "meta/llama-3.1-8b-instruct", content: "Grüße, 世界")
         let answer = CurlAnswer()
