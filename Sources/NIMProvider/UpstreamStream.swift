@@ -11,7 +11,8 @@ import RateLimit
 import UpstreamClient
 
 /// One `/v1/messages` stream: `message_start` at once (the reference yields it before calling
-/// upstream; here it leaves just after the upstream request, in the same loop turn), pings while waiting for a rate-limit slot or a retry, then the
+/// upstream; here it leaves just after the upstream request, in the same loop turn), pings
+/// while waiting for a rate-limit slot or a retry, then the
 /// upstream answer translated chunk by chunk. A slow client pauses the upstream transfer;
 /// a client that leaves cancels it.
 ///

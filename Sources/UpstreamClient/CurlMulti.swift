@@ -441,7 +441,8 @@ public final class UpstreamTransfer {
         errorBuffer = errBuf
         _ = ccurl_easy_setopt_ptr(easy, CURLOPT_ERRORBUFFER, errBuf)
 
-        if (request.method == "POST" || !request.body.isEmpty) && request.mayMultiplex {
+        let hasBody = request.method == "POST" || !request.body.isEmpty
+        if hasBody && request.mayMultiplex {
             // Over HTTP/2 curl reads the body through its upload buffer anyway; reading it from
             // here lets it go once the answer has begun (a Claude Code request is 50 KB or more,
             // held for a whole stream otherwise). Rewinding works until then, for curl's retry
@@ -453,7 +454,7 @@ public final class UpstreamTransfer {
             _ = ccurl_easy_setopt_ptr(easy, CURLOPT_READDATA, me)
             _ = ccurl_easy_setopt_seek_cb(easy, curlSeekCallback)
             _ = ccurl_easy_setopt_ptr(easy, CURLOPT_SEEKDATA, me)
-        } else if request.method == "POST" || !request.body.isEmpty {
+        } else if hasBody {
             let copy = UnsafeMutableRawPointer.allocate(byteCount: max(request.body.count, 1), alignment: 1)
             request.body.withUnsafeBytes { src in
                 if let base = src.baseAddress { copy.copyMemory(from: base, byteCount: src.count) }
