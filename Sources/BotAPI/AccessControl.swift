@@ -5,6 +5,7 @@
 
 import AnthropicAPI
 import HTTPServer
+import ProxyServer
 
 public enum AccessControl {
     /// Whether `host` (a bind address) only accepts connections from this machine.
@@ -75,6 +76,15 @@ public enum AccessControl {
             difference |= p ^ q
         }
         return difference == 0
+    }
+
+    /// The first middleware step: with a token configured, a request without it gets 401 whatever
+    /// its path (unknown paths too, so they reveal nothing); without one, everything passes.
+    public static func tokenCheck(_ token: String?) -> Middleware {
+        Middleware("access control") { request in
+            guard let token, !token.isEmpty, !isAuthorized(request, token: token) else { return .pass }
+            return .refuse(missingTokenError)
+        }
     }
 
     static let missingTokenError = APIError.authentication(

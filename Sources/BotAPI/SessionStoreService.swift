@@ -68,15 +68,23 @@ public final class SessionStoreService {
 
     /// Loads (or quarantines) the file. This blocking read is meant for start-up, before the loop
     /// serves anything. Throws when a bad file could not be moved aside: saving would destroy it.
-    public init(loop: EventLoop, path: String, messageLogCap: Int? = nil,
-                delay: Duration = SaveDebouncer<LoopInstant>.referenceDelay,
-                onSaveError: @escaping (SessionFileIOError) -> Void = { _ in }) throws(SessionFileIOError) {
-        self.loop = loop
-        self.path = path
+    public static func load(loop: EventLoop, path: String, messageLogCap: Int? = nil,
+                            delay: Duration = SaveDebouncer<LoopInstant>.referenceDelay,
+                            onSaveError: @escaping (SessionFileIOError) -> Void = { _ in }) throws(SessionFileIOError)
+        -> SessionStoreService
+    {
         let loaded = try SessionFilePersistence.loadOrQuarantine(path: path, now: currentUTCTime(),
                                                                   messageLogCap: messageLogCap)
-        self.state = loaded.state
-        self.quarantine = loaded.quarantine
+        return SessionStoreService(loop: loop, path: path, state: loaded.state, quarantine: loaded.quarantine,
+                                   delay: delay, onSaveError: onSaveError)
+    }
+
+    private init(loop: EventLoop, path: String, state: SessionStoreState, quarantine: SessionFileQuarantine?,
+                 delay: Duration, onSaveError: @escaping (SessionFileIOError) -> Void) {
+        self.loop = loop
+        self.path = path
+        self.state = state
+        self.quarantine = quarantine
         self.debouncer = SaveDebouncer(delay: delay)
         self.onSaveError = onSaveError
     }

@@ -35,14 +35,6 @@ public struct APIRoutes: Sendable {
         self.makeMessageID = makeMessageID
     }
 
-    /// Paths this table answers, with the methods each allows (for 405's `Allow`).
-    public static let methodsByPath: [String: [String]] = [
-        "/": ["GET"],
-        "/health": ["GET"],
-        "/v1/messages": ["POST"],
-        "/v1/messages/count_tokens": ["POST"],
-    ]
-
     public func root() -> RouteOutcome {
         .json(status: 200, body: .object(JSONObject([
             ("status", "ok"), ("provider", "nvidia_nim"), ("model", .string(defaultModel)),

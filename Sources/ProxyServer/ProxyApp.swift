@@ -14,23 +14,20 @@ public protocol MessageStreamer: AnyObject {
     var healthFields: [(String, JSONValue)] { get }
 }
 
-/// The proxy's HTTP application: routes requests to the Anthropic-facing handlers.
-/// Loop-confined.
+/// The proxy's HTTP application: the middleware steps, then one router for the Anthropic-facing
+/// routes and those other modules add.
+///
+/// All methods are called from within the EventLoop.
 public final class ProxyApp {
     public let loop: EventLoop
     public let settings: Settings
     public let log: Logger
     let routes: APIRoutes
-    public private(set) var server: HTTPServer!
+    public let server: HTTPServer
+    private let pipeline: RequestPipeline
     /// Set before `start()` to stream requests upstream; without one, they answer 501.
     public var streamer: MessageStreamer?
 
-    /// Routes added by other modules (the bot-facing API): exact path -> method -> handler.
-    private var extraRoutes: [String: [String: (HTTPRequest, HTTPResponder) -> Void]] = [:]
-    /// Routes added under a path prefix (e.g. `/cli/sessions/`), tried in registration order.
-    private var prefixRoutes: [(prefix: String, handler: (HTTPRequest, HTTPResponder) -> Bool)] = []
-    /// Runs before routing; returning false means it answered the request itself (e.g. 401).
-    public var requestGate: ((HTTPRequest, HTTPResponder) -> Bool)?
     /// Extra `GET /health` fields from modules that add routes (the CLI session counts).
     public var healthContributors: [() -> [(String, JSONValue)]] = []
 
@@ -41,7 +38,9 @@ public final class ProxyApp {
     /// False when a test injects its own tokenizer (then nothing waits on the shared one).
     private let countsTokensWithSharedTokenizer: Bool
 
-    public init(loop: EventLoop, settings: Settings, log: Logger, tokenizer: (@Sendable () -> CL100KTokenizer)? = nil) {
+    /// `middleware` runs, in order, before the router sees a request.
+    public init(loop: EventLoop, settings: Settings, log: Logger, middleware: [Middleware] = [],
+                tokenizer: (@Sendable () -> CL100KTokenizer)? = nil) {
         countsTokensWithSharedTokenizer = tokenizer == nil
         let tokenizer = tokenizer ?? { CL100KTokenizer.shared }
         self.loop = loop
@@ -75,9 +74,13 @@ public final class ProxyApp {
             }
             return ("application/json", APIError(status: status, type: type, message: message).body.compactBytes())
         }
-        server = HTTPServer(loop: loop, config: config) { [unowned self] request, responder in
-            self.handle(request, responder)
+        // The server holds the pipeline, not the app, so it can exist before the app is complete.
+        let pipeline = RequestPipeline(middleware: middleware)
+        self.pipeline = pipeline
+        server = HTTPServer(loop: loop, config: config) { request, responder in
+            pipeline.handle(request, responder)
         }
+        registerAnthropicRoutes()
     }
 
     /// Binds and listens; returns the bound port.
@@ -93,76 +96,38 @@ public final class ProxyApp {
 
     // MARK: routing
 
-    /// Adds a route for an exact path. A later registration for the same path and method
-    /// replaces the earlier one; `/stop` may be taken over this way.
-    public func register(method: String, path: String, _ handler: @escaping (HTTPRequest, HTTPResponder) -> Void) {
-        extraRoutes[path, default: [:]][method] = handler
+    /// Serves `method` on `pattern` (literal segments and `{name}` parameters, see `PathPattern`).
+    /// A later registration of the same pattern and method replaces the earlier one; `/stop` is
+    /// taken over this way.
+    public func register(_ method: String, _ pattern: String, _ handler: @escaping RouteHandler) {
+        pipeline.router.add(method, pattern, handler)
     }
 
-    /// Adds a handler for every path under `prefix`; it returns false to decline a path
-    /// (then the next prefix, and finally 404, apply).
-    public func register(prefix: String, _ handler: @escaping (HTTPRequest, HTTPResponder) -> Bool) {
-        prefixRoutes.append((prefix, handler))
+    /// Answers requests to `pattern` whose method it does not serve with `handler` instead of the
+    /// standard 405 with `Allow`.
+    public func refuseOtherMethods(_ pattern: String, with handler: @escaping RouteHandler) {
+        pipeline.router.refuseOtherMethods(pattern, with: handler)
     }
 
-    /// Writes an Anthropic-shaped error (for modules that add routes).
-    public func respondError(_ error: APIError, _ responder: HTTPResponder) {
-        sendError(error, responder)
-    }
+    /// The paths and methods served, in the order they were added.
+    public var routeTable: [(pattern: String, methods: [String])] { pipeline.router.table }
 
-    /// Writes a JSON body (for modules that add routes).
-    public func respondJSON(status: Int, body: JSONValue, _ responder: HTTPResponder) {
-        sendJSON(status: status, body: body, responder)
-    }
-
-    static let allowedMethods: [String: [String]] = {
-        var m = APIRoutes.methodsByPath
-        m["/stop"] = ["POST"]
-        return m
-    }()
-
-    func handle(_ request: HTTPRequest, _ responder: HTTPResponder) {
-        if let gate = requestGate, !gate(request, responder) { return }
-        let method = request.method == "HEAD" ? "GET" : request.method
-        if let byMethod = extraRoutes[request.path] {
-            if let handler = byMethod[method] {
-                handler(request, responder)
-                return
-            }
-            if ProxyApp.allowedMethods[request.path] == nil {
-                sendError(
-                    APIError(status: 405, type: "invalid_request_error", message: "Method Not Allowed: \(request.method) \(request.path)"),
-                    responder, extraHeaders: [("Allow", byMethod.keys.sorted().joined(separator: ", "))])
-                return
-            }
-        }
-        for route in prefixRoutes where request.path.hasPrefix(route.prefix) {
-            if route.handler(request, responder) { return }
-        }
-        guard let allowed = ProxyApp.allowedMethods[request.path] else {
-            sendError(APIError(status: 404, type: "not_found_error", message: "Not Found: \(request.method) \(request.path)"), responder)
-            return
-        }
-        guard allowed.contains(method) else {
-            sendError(
-                APIError(status: 405, type: "invalid_request_error", message: "Method Not Allowed: \(request.method) \(request.path)"),
-                responder, extraHeaders: [("Allow", allowed.joined(separator: ", "))])
-            return
-        }
-        switch request.path {
-        case "/":
+    private func registerAnthropicRoutes() {
+        register("GET", "/") { [unowned self] request, _, responder in
             send(routes.root(), request, responder)
-        case "/health":
+        }
+        register("GET", "/health") { [unowned self] request, _, responder in
             send(routes.health(extra: JSONObject(healthFields())), request, responder)
-        case "/v1/messages":
+        }
+        register("POST", "/v1/messages") { [unowned self] request, _, responder in
             decodeThenSend(request, responder) { routes, body in routes.messages(body: body) }
-        case "/v1/messages/count_tokens":
+        }
+        register("POST", "/v1/messages/count_tokens") { [unowned self] request, _, responder in
             decodeThenSend(request, responder) { routes, body in routes.countTokens(body: body) }
-        case "/stop":
+        }
+        register("POST", "/stop") { _, _, responder in
             // The reference answers this when no CLI manager runs.
-            sendJSON(status: 503, body: ["detail": "Messaging system not initialized"], responder)
-        default:
-            sendError(.notFound("Not Found"), responder)
+            responder.respondJSON(status: 503, body: ["detail": "Messaging system not initialized"])
         }
     }
 
@@ -203,27 +168,17 @@ public final class ProxyApp {
     private func send(_ outcome: RouteOutcome, _ request: HTTPRequest, _ responder: HTTPResponder) {
         switch outcome {
         case .json(let status, let body):
-            sendJSON(status: status, body: body, responder)
+            responder.respondJSON(status: status, body: body)
         case .optimized(let body, let optimization):
             log.debug("optimization", [("kind", .string(optimization.rawValue)), ("request_id", .int(Int(request.requestID)))])
-            sendJSON(status: 200, body: body, responder)
+            responder.respondJSON(status: 200, body: body)
         case .stream(let messagesRequest, let inputTokens):
             guard let streamer else {
-                sendError(.api("Streaming from the upstream is not available in this build.", status: 501), responder)
+                responder.respondError(.api("Streaming from the upstream is not available in this build.", status: 501))
                 return
             }
             streamer.stream(messagesRequest, inputTokens: inputTokens, to: responder, requestID: request.requestID)
         }
-    }
-
-    private func sendJSON(status: Int, body: JSONValue, _ responder: HTTPResponder, extraHeaders: [(name: String, value: String)] = []) {
-        var headers: [(name: String, value: String)] = [("Content-Type", "application/json")]
-        headers.append(contentsOf: extraHeaders)
-        responder.respond(status: status, headers: headers, body: body.compactBytes())
-    }
-
-    private func sendError(_ error: APIError, _ responder: HTTPResponder, extraHeaders: [(name: String, value: String)] = []) {
-        sendJSON(status: error.status, body: error.body, responder, extraHeaders: extraHeaders)
     }
 }
 

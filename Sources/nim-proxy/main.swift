@@ -72,7 +72,11 @@ do {
     fail("cannot create the event loop: \(error)", status: 1)
 }
 
-let app = ProxyApp(loop: loop, settings: settings, log: log)
+// Every request passes these steps, in this order, before the router sees it.
+let middleware: [Middleware] = [
+    AccessControl.tokenCheck(settings.proxyAuthToken),
+]
+let app = ProxyApp(loop: loop, settings: settings, log: log, middleware: middleware)
 let provider: NIMProvider
 do {
     provider = try NIMProvider(loop: loop, settings: settings, log: log)
@@ -80,7 +84,8 @@ do {
     fail("cannot set up the upstream client: \(error)", status: 1)
 }
 app.streamer = provider
-// The bot-facing API: CLI sessions and the session store (docs/bot-api.md).
+// The bot-facing API: CLI sessions and the session store (docs/bot-api.md). Installing it creates
+// the workspace and loads the sessions file; a failure is logged and the store answers 503.
 let botAPI = BotAPI.install(into: app, settings: settings, log: log)
 if let warning = botAPI.startupWarning { log.warning(warning) }
 let port: Int

@@ -64,7 +64,9 @@ final class Harness {
         settings.claudeCliBin = fakeClaude
         configure(&settings)
         self.loop = loop
-        app = ProxyApp(loop: loop, settings: settings, log: .silent)
+        // The middleware `main` assembles.
+        app = ProxyApp(loop: loop, settings: settings, log: .silent,
+                       middleware: [AccessControl.tokenCheck(settings.proxyAuthToken)])
         api = BotAPI.install(into: app, settings: settings, log: .silent, cliEnvironment: cliEnvironment,
                              killEscalationMs: 2_000, storeSaveDelay: .milliseconds(50))
         port = try app.start()
