@@ -24,7 +24,8 @@ func makeTempDirectory() -> String {
     var template = Array((base + "/botapi-test-XXXXXX").utf8CString)
     let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
     precondition(made != nil, "mkdtemp failed")
-    return String(cString: template)
+    // mkdtemp filled in the X's; the name ends at the NUL.
+    return String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
 
 func readText(_ path: String) -> String? {
