@@ -28,14 +28,9 @@ extension BotAPI {
         }),
         ("save_tree", { store, args, reply throws(APIError) in
             let root = try args.text("root_id"), tree = try args.jsonObject("tree_data")
-            do {
-                try store.mutate { (state: inout SessionStoreState) throws(SessionStoreError) in
-                    try state.saveTree(rootID: root, treeData: tree)
-                }
-            } catch {
-                throw APIError.invalidRequest("save_tree(): \(error)")
+            try store.mutateOrRefuse("save_tree", reply) { state throws(SessionStoreError) in
+                try state.saveTree(rootID: root, treeData: tree)
             }
-            reply.result(.null)
         }),
         ("get_tree", { store, args, reply throws(APIError) in
             reply.result(store.state.tree(rootID: try args.text("root_id")).map { .object($0) } ?? .null)
@@ -56,14 +51,9 @@ extension BotAPI {
         }),
         ("sync_from_tree_data", { store, args, reply throws(APIError) in
             let trees = try args.jsonObject("trees"), mapping = try args.jsonObject("node_to_tree")
-            do {
-                try store.mutate { (state: inout SessionStoreState) throws(SessionStoreError) in
-                    try state.syncFromTreeData(trees: trees, nodeToTree: mapping)
-                }
-            } catch {
-                throw APIError.invalidRequest("sync_from_tree_data(): \(error)")
+            try store.mutateOrRefuse("sync_from_tree_data", reply) { state throws(SessionStoreError) in
+                try state.syncFromTreeData(trees: trees, nodeToTree: mapping)
             }
-            reply.result(.null)
         }),
         ("cleanup_old_trees", { store, args, reply throws(APIError) in
             let days = try args.int("max_age_days", default: 30)
@@ -86,6 +76,19 @@ extension BotAPI {
         } catch {
             reply.error(error)
         }
+    }
+}
+
+extension SessionStoreService {
+    /// A change the store may refuse (malformed tree data): null once applied, or a 400 naming the call.
+    func mutateOrRefuse(_ call: String, _ reply: Reply,
+                        _ body: (inout SessionStoreState) throws(SessionStoreError) -> Void) throws(APIError) {
+        do {
+            try mutate(body)
+        } catch {
+            throw APIError.invalidRequest("\(call)(): \(error)")
+        }
+        reply.result(.null)
     }
 }
 

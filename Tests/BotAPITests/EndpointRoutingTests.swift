@@ -44,27 +44,19 @@ import Testing
     }
 
     @Test func botCallsNameTheMethodToUse() throws {
-        let dir = makeTempDirectory()
-        var r: [TestResponse?] = []
-        try withLoop { loop in
-            let h = try Harness(loop: loop, workspace: dir)
-            h.sequence([
-                ("GET", "/store/get_all_trees", ""),
-                ("POST", "/cli/sessions/cs_x_1", ""),
-                ("PUT", "/cli/managers", ""),
-                ("GET", "/stop", ""),
-                ("POST", "/store/no_such_method", "{}"),
-                ("POST", "/store/get_all_trees/", ""),
-                ("POST", "/cli/managers/", ""),
-                ("POST", "/cli/managers/mgr_x/no_such_method", ""),
-                ("POST", "/cli/managers//get_stats", ""),
-                ("POST", "/cli/sessions/cs_x_1/", ""),
-                ("GET", "/cli/sessions/cs_x_1", ""),
-            ]) { out in
-                r = out
-                h.finish()
-            }
-        }
+        let r = try Harness.responses(workspace: makeTempDirectory(), [
+            ("GET", "/store/get_all_trees", ""),
+            ("POST", "/cli/sessions/cs_x_1", ""),
+            ("PUT", "/cli/managers", ""),
+            ("GET", "/stop", ""),
+            ("POST", "/store/no_such_method", "{}"),
+            ("POST", "/store/get_all_trees/", ""),
+            ("POST", "/cli/managers/", ""),
+            ("POST", "/cli/managers/mgr_x/no_such_method", ""),
+            ("POST", "/cli/managers//get_stats", ""),
+            ("POST", "/cli/sessions/cs_x_1/", ""),
+            ("GET", "/cli/sessions/cs_x_1", ""),
+        ])
         #expect(r.map { $0?.status } == [405, 405, 405, 405, 404, 404, 404, 404, 404, 404, 404])
         // The bot endpoints' 405 says which method to use instead of an `Allow` header.
         #expect(message(r[0]) == "Method Not Allowed: GET /store/get_all_trees (use POST)")
@@ -83,23 +75,16 @@ import Testing
     }
 
     @Test func unprotectedBindRefusesBeforeTheMethodCheck() throws {
-        let dir = makeTempDirectory()
-        var r: [TestResponse?] = []
-        try withLoop { loop in
-            let h = try Harness(loop: loop, workspace: dir) { $0.host = "0.0.0.0" }
-            h.sequence([
-                ("GET", "/store/get_all_trees", ""),
-                ("GET", "/cli/sessions/cs_x_1", ""),
-                ("POST", "/cli/sessions/cs_x_1", ""),
-                ("POST", "/store/no_such_method", ""),
-                ("POST", "/cli/managers/mgr_x/no_such_method", ""),
-                ("GET", "/stop", ""),
-                ("POST", "/v1/messages", "{}"),
-            ]) { out in
-                r = out
-                h.finish()
-            }
-        }
+        // Binds every interface; the test still connects over loopback.
+        let r = try Harness.responses(workspace: makeTempDirectory(), configure: { $0.host = "0.0.0.0" }, [
+            ("GET", "/store/get_all_trees", ""),
+            ("GET", "/cli/sessions/cs_x_1", ""),
+            ("POST", "/cli/sessions/cs_x_1", ""),
+            ("POST", "/store/no_such_method", ""),
+            ("POST", "/cli/managers/mgr_x/no_such_method", ""),
+            ("GET", "/stop", ""),
+            ("POST", "/v1/messages", "{}"),
+        ])
         #expect(r.map { $0?.status } == [403, 403, 403, 404, 404, 405, 400])
         #expect(errorType(r[0]) == "permission_error")
     }

@@ -99,6 +99,21 @@ final class Harness {
         next(0)
     }
 
+    /// A server on a fresh loop that answers `calls` one after another, then shuts down.
+    static func responses(workspace: String, configure: (inout Settings) -> Void = { _ in },
+                          sourceLocation: SourceLocation = #_sourceLocation,
+                          _ calls: [(String, String, String)]) throws -> [TestResponse?] {
+        var responses: [TestResponse?] = []
+        try withLoop(sourceLocation: sourceLocation) { loop in
+            let h = try Harness(loop: loop, workspace: workspace, configure: configure)
+            h.sequence(calls) { out in
+                responses = out
+                h.finish()
+            }
+        }
+        return responses
+    }
+
     func after(ms: UInt64, _ body: @escaping () -> Void) {
         let timer = try! Timer(loop: loop)
         try! timer.start(afterMs: ms) {
