@@ -1,3 +1,4 @@
+import AnthropicAPI
 import EventLoop
 import JSON
 import ProxyConfig
@@ -8,7 +9,7 @@ import Testing
 /// Runs the app on 127.0.0.1:0, performs `requests` one after another over fresh
 /// connections, shuts down, and checks that the loop closed with no handle left.
 func withApp(
-    settings: Settings = Settings(), configure: (ProxyApp) -> Void = { _ in },
+    settings: Settings = Settings(), middleware: [Middleware] = [], configure: (ProxyApp) -> Void = { _ in },
     sourceLocation: SourceLocation = #_sourceLocation,
     _ requests: [(method: String, path: String, body: String)],
     check: @escaping ([TestResponse?]) -> Void
@@ -19,7 +20,7 @@ func withApp(
     var results: [TestResponse?] = []
     var keepAlive: ProxyApp?
     let run = try runLoop { loop in
-        let app = ProxyApp(loop: loop, settings: settings, log: .silent)
+        let app = ProxyApp(loop: loop, settings: settings, log: .silent, middleware: middleware)
         keepAlive = app
         configure(app)
         let port = try app.start()
@@ -171,6 +172,41 @@ func firstText(_ r: TestResponse?) -> String? { r?.json?["content"]?.arrayValue?
             #expect(r[2]?.status == 405)
             #expect(r[2]?.header("allow") == "GET")
         }
+    }
+
+    /// The steps run in their order for every request, known path or not; the first refusal answers
+    /// and nothing after it (no later step, no route) runs.
+    @Test func middlewareRunsInOrderAndARefusalEndsTheRequest() throws {
+        var seen: [String] = []
+        let record = Middleware("record") { request in
+            seen.append("record " + request.path)
+            return .pass
+        }
+        let teapot = Middleware("refuse /health") { request in
+            seen.append("refuse? " + request.path)
+            return request.path == "/health" ? .refuse(APIError(status: 418, type: "invalid_request_error", message: "no")) : .pass
+        }
+        let after = Middleware("after") { request in
+            seen.append("after " + request.path)
+            return .pass
+        }
+        var routed: [String] = []
+        try withApp(middleware: [record, teapot, after], configure: { app in
+            app.register("GET", "/x/{name}") { request, parameters, responder in
+                routed.append(parameters["name"])
+                responder.respondJSON(status: 200, body: .string(parameters["name"]))
+            }
+        }, [("GET", "/health", ""), ("GET", "/x/abc", ""), ("GET", "/nope", "")]) { r in
+            #expect(r.map { $0?.status } == [418, 200, 404])
+            #expect(r[0]?.json?["error"]?["message"] == "no")
+            #expect(r[1]?.json == "abc")
+        }
+        #expect(seen == [
+            "record /health", "refuse? /health",
+            "record /x/abc", "refuse? /x/abc", "after /x/abc",
+            "record /nope", "refuse? /nope", "after /nope",
+        ])
+        #expect(routed == ["abc"])
     }
 
     @Test func stopWithoutCLIManagerAnswers503LikeTheReference() throws {
