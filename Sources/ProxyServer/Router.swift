@@ -12,6 +12,8 @@ public struct PathPattern: Sendable, Equatable, CustomStringConvertible {
 
     let segments: [Segment]
     public let description: String
+    /// No parameters: the pattern matches exactly one path, itself.
+    let isLiteral: Bool
 
     public init(_ text: String) {
         precondition(text.hasPrefix("/"), "a path pattern starts with '/': \(text)")
@@ -22,6 +24,7 @@ public struct PathPattern: Sendable, Equatable, CustomStringConvertible {
             }
             return .literal(String(part))
         }
+        isLiteral = segments.allSatisfy { if case .literal = $0 { true } else { false } }
     }
 
     /// The segments after the leading "/" ("/" itself is one empty segment); nil for a path that
@@ -29,10 +32,6 @@ public struct PathPattern: Sendable, Equatable, CustomStringConvertible {
     static func split(_ path: String) -> [Substring]? {
         guard path.hasPrefix("/") else { return nil }
         return path.dropFirst().split(separator: "/", omittingEmptySubsequences: false)
-    }
-
-    var isLiteral: Bool {
-        segments.allSatisfy { if case .literal = $0 { true } else { false } }
     }
 
     /// Whether both patterns match exactly the same paths (parameter names aside).
@@ -112,6 +111,8 @@ public struct Router<Handler> {
     private var routes: [Route] = []
     /// Routes without parameters by their exact path: most requests are answered by one lookup.
     private var literalRoutes: [String: Int] = [:]
+    /// The others, tried one by one.
+    private var patternRoutes: [Int] = []
 
     public init() {}
 
@@ -137,8 +138,13 @@ public struct Router<Handler> {
             return i
         }
         routes.append(Route(pattern: pattern, handlers: [], refusal: nil))
-        if pattern.isLiteral { literalRoutes[pattern.description] = routes.count - 1 }
-        return routes.count - 1
+        let index = routes.count - 1
+        if pattern.isLiteral {
+            literalRoutes[pattern.description] = index
+        } else {
+            patternRoutes.append(index)
+        }
+        return index
     }
 
     /// The paths and methods served, in the order routes were added (for documentation and tests).
@@ -160,7 +166,8 @@ public struct Router<Handler> {
         if let i = literalRoutes[path] { return (routes[i], RouteParameters()) }
         guard let parts = PathPattern.split(path) else { return nil }
         var best: (Route, RouteParameters)?
-        for route in routes where !route.pattern.isLiteral {
+        for i in patternRoutes {
+            let route = routes[i]
             guard let parameters = route.pattern.match(parts) else { continue }
             if let current = best, !route.pattern.isMoreSpecific(than: current.0.pattern) { continue }
             best = (route, parameters)
