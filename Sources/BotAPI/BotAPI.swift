@@ -68,9 +68,9 @@ public final class BotAPI {
         self.app = app
         self.settings = settings
         self.log = log
-        self.executable = settings.claudeCliBin
+        self.executable = settings.cli.executable
         self.killEscalationMs = killEscalationMs
-        let token = settings.proxyAuthToken ?? ""
+        let token = settings.http.authToken ?? ""
         if token.isEmpty {
             self.cliEnvironment = cliEnvironment
         } else {
@@ -80,7 +80,7 @@ public final class BotAPI {
             self.cliEnvironment = env
         }
 
-        let directory = settings.claudeWorkspace
+        let directory = settings.cli.workspace
         let path = (directory.hasSuffix("/") ? directory : directory + "/") + "sessions.json"
         var store: SessionStoreService?
         var problem: String?
@@ -88,10 +88,8 @@ public final class BotAPI {
             if let problem = ProcessEnvironment.makeDirectories(directory) {
                 throw DirectoryError(description: problem)
             }
-            let cap = PythonText.messageLogCap(
-                environmentValue: ProcessEnvironment.dictionary["MAX_MESSAGE_LOG_ENTRIES_PER_CHAT"])
             store = try SessionStoreService(
-                loop: app.loop, path: path, messageLogCap: cap, delay: storeSaveDelay,
+                loop: app.loop, path: path, messageLogCap: settings.cli.messageLogCap, delay: storeSaveDelay,
                 onSaveError: { error in log.error("session store save failed", [("error", .string(error.description))]) })
             if let q = store?.quarantine {
                 log.warning("sessions file was unreadable and has been moved aside; starting empty", [
@@ -130,7 +128,7 @@ public final class BotAPI {
 
     /// The warning `main` should log at start, if any.
     public var startupWarning: String? {
-        AccessControl.startupWarning(host: settings.host, token: settings.proxyAuthToken)
+        AccessControl.startupWarning(host: settings.http.host, token: settings.http.authToken)
     }
 
     /// Stops every CLI and writes the store; call when the server shuts down.
@@ -152,7 +150,7 @@ public final class BotAPI {
     private func registerRoutes() {
         let previousGate = app.requestGate
         app.requestGate = { [unowned self] request, responder in
-            if let token = settings.proxyAuthToken, !token.isEmpty,
+            if let token = settings.http.authToken, !token.isEmpty,
                !AccessControl.isAuthorized(request, token: token) {
                 app.respondError(AccessControl.missingTokenError, responder)
                 return false
@@ -191,7 +189,7 @@ public final class BotAPI {
     ]
 
     private func guardBotEndpoint(_ responder: HTTPResponder) -> Bool {
-        if AccessControl.botEndpointsAllowed(host: settings.host, token: settings.proxyAuthToken) { return true }
+        if AccessControl.botEndpointsAllowed(host: settings.http.host, token: settings.http.authToken) { return true }
         app.respondError(AccessControl.unprotectedBindError, responder)
         return false
     }

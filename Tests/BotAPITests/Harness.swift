@@ -24,7 +24,7 @@ func makeTempDirectory() -> String {
     var template = Array((base + "/botapi-test-XXXXXX").utf8CString)
     let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
     precondition(made != nil, "mkdtemp failed")
-    return String(cString: template)
+    return String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
 
 func readText(_ path: String) -> String? {
@@ -58,17 +58,17 @@ final class Harness {
 
     init(loop: EventLoop, workspace: String, configure: (inout Settings) -> Void = { _ in }) throws {
         var settings = Settings()
-        settings.host = "127.0.0.1"
-        settings.port = 0
-        settings.claudeWorkspace = workspace
-        settings.claudeCliBin = fakeClaude
+        settings.http.host = "127.0.0.1"
+        settings.http.port = 0
+        settings.cli.workspace = workspace
+        settings.cli.executable = fakeClaude
         configure(&settings)
         self.loop = loop
         app = ProxyApp(loop: loop, settings: settings, log: .silent)
         api = BotAPI.install(into: app, settings: settings, log: .silent, cliEnvironment: cliEnvironment,
                              killEscalationMs: 2_000, storeSaveDelay: .milliseconds(50))
         port = try app.start()
-        token = settings.proxyAuthToken
+        token = settings.http.authToken
     }
 
     var authHeaders: [(String, String)] {
