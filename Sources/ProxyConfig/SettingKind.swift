@@ -75,7 +75,7 @@ extension SettingKind where Value == String? {
 extension SettingKind where Value == Bool {
     /// pydantic's boolean words, any case, surrounding whitespace allowed.
     public static var bool: Self {
-        Self(allowed: "`true` or `false` (also 1/0, yes/no, on/off, t/f, y/n)", describe: { code(String($0)) }) { text in
+        Self(allowed: "`true`, `false`", describe: { code(String($0)) }) { text in
             if let value = boolWords[text.trimmingWhitespace().lowercased()] { return .success(value) }
             return .failure(
                 SettingProblem("is not a boolean: must be one of true, false, 1, 0, yes, no, on, off, t, f, y, n"))
@@ -97,9 +97,9 @@ private func rangeText<T: Comparable>(min: T?, max: T?) -> String {
     }
 }
 
-/// "must be >= 1" becomes ">= 1" for the README's column.
-private func allowedColumn(_ range: String) -> String {
-    range.hasPrefix("must be ") ? String(range.dropFirst("must be ".count)) : range
+/// "must be >= 1" becomes "integer >= 1" for the README's column.
+private func allowedColumn(_ noun: String, _ range: String) -> String {
+    noun + " " + (range.hasPrefix("must be ") ? String(range.dropFirst("must be ".count)) : range)
 }
 
 private func checkRange<T: Comparable>(_ value: T, min: T?, max: T?, _ allowed: String) -> Result<T, SettingProblem> {
@@ -113,7 +113,7 @@ extension SettingKind where Value == Int {
     /// (top-k's "-1 or >= 0").
     public static func int(min: Int? = nil, max: Int? = nil, rangeText custom: String? = nil) -> Self {
         let allowed = custom ?? rangeText(min: min, max: max)
-        return Self(allowed: allowedColumn(allowed), describe: { code(String($0)) }) { text in
+        return Self(allowed: allowedColumn("integer", allowed), describe: { code(String($0)) }) { text in
             guard let value = parseInt(text) else { return .failure(SettingProblem("is not an integer: \(allowed)")) }
             return checkRange(value, min: min, max: max, allowed)
         }
@@ -123,7 +123,7 @@ extension SettingKind where Value == Int {
 extension SettingKind where Value == Int? {
     /// A whole number, or empty for unset.
     public static var optionalInt: Self {
-        Self(allowed: "a whole number or empty", describe: { $0.map { code(String($0)) } ?? "(unset)" }) { text in
+        Self(allowed: "integer or empty", describe: { $0.map { code(String($0)) } ?? "(unset)" }) { text in
             if text.trimmingWhitespace().isEmpty { return .success(nil) }
             guard let value = parseInt(text) else {
                 return .failure(SettingProblem("is not an integer: must be a whole number or empty"))
@@ -136,7 +136,7 @@ extension SettingKind where Value == Int? {
 extension SettingKind where Value == Double {
     public static func decimal(min: Double? = nil, max: Double? = nil) -> Self {
         let allowed = rangeText(min: min, max: max)
-        return Self(allowed: allowedColumn(allowed), describe: { code(String($0)) }) { text in
+        return Self(allowed: allowedColumn("number", allowed), describe: { code(String($0)) }) { text in
             guard let value = parseDecimal(text) else { return .failure(SettingProblem("is not a number: \(allowed)")) }
             return checkRange(value, min: min, max: max, allowed)
         }

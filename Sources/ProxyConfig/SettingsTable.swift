@@ -210,7 +210,7 @@ extension Settings {
     /// server accepts and ignores: a reference `.env` works unchanged.
     public static let ignoredKeys: [IgnoredSetting] = [
         IgnoredSetting(
-            key: "PROVIDER_TYPE", reason: "NVIDIA NIM (or an OpenAI-compatible server) is the only provider"),
+            key: "PROVIDER_TYPE", reason: "one provider: NVIDIA NIM or another OpenAI-compatible server"),
         IgnoredSetting(key: "MESSAGING_PLATFORM", reason: "the bot runs in its own process"),
         IgnoredSetting(key: "TELEGRAM_BOT_TOKEN", reason: "the bot runs in its own process"),
         IgnoredSetting(key: "ALLOWED_TELEGRAM_USER_ID", reason: "the bot runs in its own process"),
@@ -250,7 +250,7 @@ extension SettingKind where Value == Int? {
     /// The reference reads this with Python's `int(raw.strip())` and ignores what `int()`
     /// refuses, so no text is refused here either: `PythonText` holds that rule.
     static var pythonIntCap: Self {
-        Self(allowed: "a whole number; anything else or <= 0: no cap", describe: { $0.map { "`\($0)`" } ?? "(unset: no cap)" }) {
+        Self(allowed: "integer; anything else or <= 0: no cap", describe: { $0.map { "`\($0)`" } ?? "(unset: no cap)" }) {
             .success(PythonText.messageLogCap(environmentValue: $0))
         }
     }
