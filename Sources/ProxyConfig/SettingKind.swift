@@ -143,12 +143,14 @@ extension SettingKind where Value == Double {
     }
 }
 
-/// Far beyond any useful timeout, and small enough that every consumer's millisecond count fits.
-private let maxSeconds = 1e12
+/// Thirty years: beyond any useful timeout, and its nanoseconds fit in an `Int64`.
+private let maxSeconds = 1e9
 
+/// Rounded to whole nanoseconds, so decimal text gives exact milliseconds downstream (`2.3` is
+/// 2300 ms, where the nearest binary fraction would give 2299.999...).
 private func duration(seconds value: Double) -> Result<Duration, SettingProblem> {
-    if value > maxSeconds { return .failure(SettingProblem("is out of range: must be at most 1000000000000 seconds")) }
-    return .success(.seconds(value))
+    if value > maxSeconds { return .failure(SettingProblem("is out of range: must be at most 1000000000 seconds")) }
+    return .success(.nanoseconds(Int64((value * 1e9).rounded())))
 }
 
 /// Seconds as the README writes them: `30`, `2.5`.
