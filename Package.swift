@@ -32,7 +32,8 @@ let package = Package(
             name: "CL100KRanks", path: "CL100KRanks", exclude: ["cl100k_base.tiktoken"],
             cSettings: [.unsafeFlags(["-std=c23"])]),
         .target(name: "Tokenizer", dependencies: ["CL100KRanks"], swiftSettings: optimizedInDebug),
-        .target(name: "ProxyConfig"),
+        // SessionStore: the reference's rule for MAX_MESSAGE_LOG_ENTRIES_PER_CHAT (`PythonText`).
+        .target(name: "ProxyConfig", dependencies: ["SessionStore"]),
         .target(name: "AnthropicAPI", dependencies: ["JSON"]),
         .target(name: "Optimizations", dependencies: ["JSON", "AnthropicAPI", "ProxyConfig"]),
         .target(name: "TokenCounting", dependencies: ["JSON", "AnthropicAPI", "Tokenizer"]),

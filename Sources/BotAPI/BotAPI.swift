@@ -59,7 +59,7 @@ public final class BotAPI {
                                storeSaveDelay: Duration = .milliseconds(500)) -> BotAPI {
         let store = openStore(loop: app.loop, settings: settings, log: log, saveDelay: storeSaveDelay)
         let api = BotAPI(app: app, settings: settings, log: log, store: store,
-                         cliEnvironment: environmentForCLI(inherited: cliEnvironment, token: settings.proxyAuthToken),
+                         cliEnvironment: environmentForCLI(inherited: cliEnvironment, token: settings.http.authToken),
                          killEscalationMs: killEscalationMs)
         api.registerRoutes()
         app.healthContributors.append { [unowned api] in api.healthFields }
@@ -71,7 +71,7 @@ public final class BotAPI {
         self.app = app
         self.settings = settings
         self.log = log
-        self.executable = settings.claudeCliBin
+        self.executable = settings.cli.executable
         self.killEscalationMs = killEscalationMs
         self.cliEnvironment = cliEnvironment
         switch store {
@@ -102,16 +102,14 @@ public final class BotAPI {
     /// the sessions file, logging what happened.
     private static func openStore(loop: EventLoop, settings: Settings, log: Logger,
                                   saveDelay: Duration) -> Result<SessionStoreService, StoreUnavailable> {
-        let directory = settings.claudeWorkspace
+        let directory = settings.cli.workspace
         let path = (directory.hasSuffix("/") ? directory : directory + "/") + "sessions.json"
         do {
             if let problem = ProcessEnvironment.makeDirectories(directory) {
                 throw DirectoryError(description: problem)
             }
-            let cap = PythonText.messageLogCap(
-                environmentValue: ProcessEnvironment.dictionary["MAX_MESSAGE_LOG_ENTRIES_PER_CHAT"])
             let store = try SessionStoreService.load(
-                loop: loop, path: path, messageLogCap: cap, delay: saveDelay,
+                loop: loop, path: path, messageLogCap: settings.cli.messageLogCap, delay: saveDelay,
                 onSaveError: { error in log.error("session store save failed", [("error", .string(error.description))]) })
             if let q = store.quarantine {
                 log.warning("sessions file was unreadable and has been moved aside; starting empty", [
@@ -150,7 +148,7 @@ public final class BotAPI {
 
     /// The warning `main` should log at start, if any.
     public var startupWarning: String? {
-        AccessControl.startupWarning(host: settings.host, token: settings.proxyAuthToken)
+        AccessControl.startupWarning(host: settings.http.host, token: settings.http.authToken)
     }
 
     /// Stops every CLI and writes the store; call when the server shuts down.
@@ -221,7 +219,7 @@ public final class BotAPI {
     }
 
     private func guardBotEndpoint(_ responder: HTTPResponder) -> Bool {
-        if AccessControl.botEndpointsAllowed(host: settings.host, token: settings.proxyAuthToken) { return true }
+        if AccessControl.botEndpointsAllowed(host: settings.http.host, token: settings.http.authToken) { return true }
         responder.respondError(AccessControl.unprotectedBindError)
         return false
     }

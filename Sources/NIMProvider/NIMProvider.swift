@@ -59,11 +59,11 @@ public final class NIMProvider: MessageStreamer {
     /// libcurl before 8.0 cannot reuse an HTTP/2 connection it opened without TLS (prior
     /// knowledge), so every request after the first on one would fail.
     public static func startupProblem(_ settings: Settings) -> String? {
-        if let path = settings.upstreamCAFile, access(path, R_OK) != 0 {
+        if let path = settings.upstream.caFile, access(path, R_OK) != 0 {
             return "UPSTREAM_CA_FILE=\(path) cannot be read: \(String(cString: strerror(errno)))"
         }
         let curl = libcurlVersion
-        guard settings.upstreamHTTPVersion == "2", settings.nvidiaNimBaseURL.lowercased().hasPrefix("http://"),
+        guard settings.upstream.httpVersion == .http2, settings.upstream.baseURL.lowercased().hasPrefix("http://"),
             curl.major < 8
         else { return nil }
         return "UPSTREAM_HTTP_VERSION=2 with an http:// NVIDIA_NIM_BASE_URL needs libcurl 8.0 or later; this one is "
@@ -82,10 +82,11 @@ public final class NIMProvider: MessageStreamer {
         self.log = log
         self.countTokens = countTokens
         self.random = random
-        var base = settings.nvidiaNimBaseURL
+        var base = settings.upstream.baseURL
         while base.hasSuffix("/") { base.removeLast() }
         endpoint = base + "/chat/completions"
-        limiter = try RateLimiter(limit: settings.nvidiaNimRateLimit, window: Double(settings.nvidiaNimRateWindow), retry: retry)
+        limiter = try RateLimiter(
+            limit: settings.upstream.rateLimit, window: settings.upstream.rateWindow / .seconds(1), retry: retry)
         limiterTimer = try LoopTimer(loop: loop)
     }
 
@@ -117,7 +118,7 @@ public final class NIMProvider: MessageStreamer {
         }
         // NVIDIA's endpoint needs a key; without one every request would come back 401
         // after using a rate-limit slot, so say so at once.
-        if settings.nvidiaNimApiKey.isEmpty && settings.nvidiaNimBaseURL == Settings.defaultNvidiaNimBaseURL {
+        if settings.upstream.apiKey.isEmpty && settings.upstream.baseURL == Settings.defaultNvidiaNimBaseURL {
             responder.respond(status: 401, headers: [("Content-Type", "application/json")],
                               body: APIError.authentication("NVIDIA_NIM_API_KEY is not set: the proxy cannot call NVIDIA NIM without it. Set it in the environment or in .env.").body.compactBytes())
             return

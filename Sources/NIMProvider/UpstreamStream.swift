@@ -122,13 +122,13 @@ final class UpstreamStream: UpstreamTransferDelegate {
         retryAfterSeconds = nil
         let settings = provider.settings
         if bodyBytes == nil, let request {
-            bodyBytes = JSONValue.object(RequestBuilder.upstreamBody(request, nim: settings.nim)).compactBytes()
+            bodyBytes = JSONValue.object(RequestBuilder.upstreamBody(request, nim: settings.upstream.nim)).compactBytes()
         }
         var headers: [(name: String, value: String)] = [
             ("Content-Type", "application/json"), ("Accept", "text/event-stream"),
         ]
-        if !settings.nvidiaNimApiKey.isEmpty {
-            headers.append(("Authorization", "Bearer \(settings.nvidiaNimApiKey)"))
+        if !settings.upstream.apiKey.isEmpty {
+            headers.append(("Authorization", "Bearer \(settings.upstream.apiKey)"))
         }
         if attempt == 0, let request {
             provider.log.info("upstream request", [
@@ -140,11 +140,11 @@ final class UpstreamStream: UpstreamTransferDelegate {
         request = nil
         let upstream = UpstreamRequest(
             url: provider.endpoint, method: "POST", headers: headers, body: bodyBytes ?? [],
-            connectTimeoutMs: Int(settings.upstreamConnectTimeoutSeconds * 1000),
-            totalTimeoutMs: Int(settings.upstreamTotalTimeoutSeconds * 1000),
-            stallTimeoutMs: Int(settings.upstreamStallTimeoutSeconds * 1000),
-            httpVersion: UpstreamHTTPVersion(rawValue: settings.upstreamHTTPVersion) ?? .auto,
-            caFile: settings.upstreamCAFile)
+            connectTimeoutMs: Int(settings.upstream.connectTimeout / .milliseconds(1)),
+            totalTimeoutMs: Int((settings.upstream.totalTimeout ?? .zero) / .milliseconds(1)),
+            stallTimeoutMs: Int(settings.upstream.stallTimeout / .milliseconds(1)),
+            httpVersion: UpstreamHTTPVersion(settings.upstream.httpVersion),
+            caFile: settings.upstream.caFile)
         do {
             let curl = try provider.curl()
             transfer = curl.start(upstream, delegate: self)

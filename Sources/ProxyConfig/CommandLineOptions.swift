@@ -5,12 +5,18 @@ public struct CommandLineOptions: Sendable, Equatable {
     public var port: Int?
     public var envFile: String?
     public var showHelp: Bool
+    /// Print the README's settings table (`Settings.markdownTable()`) and exit.
+    public var printSettingsTable: Bool
 
-    public init(host: String? = nil, port: Int? = nil, envFile: String? = nil, showHelp: Bool = false) {
+    public init(
+        host: String? = nil, port: Int? = nil, envFile: String? = nil, showHelp: Bool = false,
+        printSettingsTable: Bool = false
+    ) {
         self.host = host
         self.port = port
         self.envFile = envFile
         self.showHelp = showHelp
+        self.printSettingsTable = printSettingsTable
     }
 
     public static let usage: String = """
@@ -23,6 +29,8 @@ public struct CommandLineOptions: Sendable, Equatable {
           --host HOST       address to listen on (overrides HOST; default 127.0.0.1)
           --port PORT       port to listen on, 0 for any free port (overrides PORT; default 8082)
           --env-file FILE   read settings from FILE instead of ./.env
+          --print-settings-table
+                            print every setting as the README's markdown table and exit
           -h, --help        show this help and exit
         """
 
@@ -50,6 +58,9 @@ public struct CommandLineOptions: Sendable, Equatable {
             case "-h", "--help":
                 if inlineValue != nil { throw CommandLineError("\(flag) takes no value") }
                 options.showHelp = true
+            case "--print-settings-table":
+                if inlineValue != nil { throw CommandLineError("\(flag) takes no value") }
+                options.printSettingsTable = true
             case "--host":
                 let host = try value()
                 if host.isEmpty { throw CommandLineError("--host needs a non-empty value") }

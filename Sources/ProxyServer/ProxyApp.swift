@@ -47,12 +47,13 @@ public final class ProxyApp {
         self.settings = settings
         self.log = log
         let routing = ModelRouting(
-            default: settings.model, opus: settings.modelOpus, sonnet: settings.modelSonnet,
-            haiku: settings.modelHaiku)
+            default: settings.upstream.model, opus: settings.upstream.modelOpus,
+            sonnet: settings.upstream.modelSonnet, haiku: settings.upstream.modelHaiku)
+        let local = settings.localAnswers
         let switches = OptimizationSwitches(
-            quotaMock: settings.enableNetworkProbeMock, prefixDetection: settings.fastPrefixDetection,
-            titleSkip: settings.enableTitleGenerationSkip, suggestionSkip: settings.enableSuggestionModeSkip,
-            filepathMock: settings.enableFilepathExtractionMock)
+            quotaMock: local.networkProbeMock, prefixDetection: local.fastPrefixDetection,
+            titleSkip: local.titleGenerationSkip, suggestionSkip: local.suggestionModeSkip,
+            filepathMock: local.filepathExtractionMock)
         routes = APIRoutes(
             routing: routing, switches: switches,
             countTokens: { messages, system, tools in
@@ -60,11 +61,11 @@ public final class ProxyApp {
             },
             makeMessageID: { MessageID.make() })
         var config = HTTPServerConfig()
-        config.host = settings.host
-        config.port = settings.port
-        config.maxBodyBytes = settings.maxRequestBodyBytes
-        config.headerTimeoutMs = UInt64(settings.headerTimeoutSeconds * 1000)
-        config.idleTimeoutMs = UInt64(settings.idleTimeoutSeconds * 1000)
+        config.host = settings.http.host
+        config.port = settings.http.port
+        config.maxBodyBytes = settings.http.maxRequestBodyBytes
+        config.headerTimeoutMs = UInt64(settings.http.headerTimeout / .milliseconds(1))
+        config.idleTimeoutMs = UInt64(settings.http.idleTimeout / .milliseconds(1))
         config.errorBody = { status, message in
             let type: String
             switch status {

@@ -31,6 +31,10 @@ if options.showHelp {
     print(CommandLineOptions.usage)
     exit(0)
 }
+if options.printSettingsTable {
+    print(Settings.markdownTable(), terminator: "")
+    exit(0)
+}
 
 var dotEnv: String?
 let envPath = options.envFile ?? ".env"
@@ -54,11 +58,17 @@ do {
     fail(error.description)
 }
 if let problem = NIMProvider.startupProblem(settings) { fail(problem) }
-if let host = options.host { settings.host = host }
-if let port = options.port { settings.port = port }
+if let host = options.host { settings.http.host = host }
+if let port = options.port { settings.http.port = port }
 
-let logLevel = environment["LOG_LEVEL"].flatMap(Logger.Level.init(name:)) ?? .info
-let log = Logger(minimum: logLevel)
+let log = Logger(minimum: {
+    switch settings.logging.level {
+    case .debug: .debug
+    case .info: .info
+    case .warning: .warning
+    case .error: .error
+    }
+}())
 
 // A client that disconnects must not kill the process: libuv reports EPIPE instead.
 signal(SIGPIPE, SIG_IGN)
@@ -74,7 +84,7 @@ do {
 
 // Every request passes these steps, in this order, before the router sees it.
 let middleware: [Middleware] = [
-    AccessControl.tokenCheck(settings.proxyAuthToken),
+    AccessControl.tokenCheck(settings.http.authToken),
 ]
 let app = ProxyApp(loop: loop, settings: settings, log: log, middleware: middleware)
 let provider: NIMProvider
@@ -92,11 +102,11 @@ let port: Int
 do {
     port = try app.start()
 } catch {
-    fail("cannot listen on \(settings.host):\(settings.port): \(error)", status: 1)
+    fail("cannot listen on \(settings.http.host):\(settings.http.port): \(error)", status: 1)
 }
 log.info("listening", [
-    ("host", .string(settings.host)), ("port", .int(port)), ("model", .string(settings.model)),
-    ("upstream", .string(settings.nvidiaNimBaseURL)),
+    ("host", .string(settings.http.host)), ("port", .int(port)), ("model", .string(settings.upstream.model)),
+    ("upstream", .string(settings.upstream.baseURL)),
 ])
 
 // The tokenizer's tables (about 6 MB) are built on first use rather than at start: an idle
@@ -115,7 +125,7 @@ let signals = [SIGINT, SIGTERM].compactMap { sig -> SignalWatcher? in
         log.info("shutting down", [("signal", .int(Int(received)))])
         // Stop accepting and let streams finish (bounded), then stop every CLI session and
         // write the session store, then release the upstream client.
-        app.shutdown(timeoutMs: UInt64(settings.shutdownTimeoutSeconds * 1000)) {
+        app.shutdown(timeoutMs: UInt64(settings.http.shutdownTimeout / .milliseconds(1))) {
             botAPI.shutdown {
                 provider.close()
                 log.info("stopped")

@@ -32,7 +32,7 @@ import Testing
         let dir = makeTempDirectory()
         var r: [TestResponse?] = []
         try withLoop { loop in
-            let h = try Harness(loop: loop, workspace: dir) { $0.proxyAuthToken = "tok-123" }
+            let h = try Harness(loop: loop, workspace: dir) { $0.http.authToken = "tok-123" }
             let calls: [(String, String, [(String, String)])] = [
                 ("GET", "/health", []),
                 ("POST", "/v1/messages/count_tokens", [("x-api-key", "wrong")]),
@@ -61,7 +61,7 @@ import Testing
         var r: [TestResponse?] = []
         try withLoop { loop in
             // Binds every interface; the test still connects over loopback.
-            let h = try Harness(loop: loop, workspace: dir) { $0.host = "0.0.0.0" }
+            let h = try Harness(loop: loop, workspace: dir) { $0.http.host = "0.0.0.0" }
             #expect(h.api.startupWarning != nil)
             h.sequence([
                 ("GET", "/health", ""),
@@ -82,7 +82,7 @@ import Testing
         let dir = makeTempDirectory()
         var stream: TestResponse?
         try withLoop { loop in
-            let h = try Harness(loop: loop, workspace: dir) { $0.proxyAuthToken = "tok-9" }
+            let h = try Harness(loop: loop, workspace: dir) { $0.http.authToken = "tok-9" }
             openManager(h) { m in
                 h.call("POST", m + "/get_or_create_session") { r in
                     let handle = r?.json?["result"]?["session_handle"]?.stringValue ?? "?"

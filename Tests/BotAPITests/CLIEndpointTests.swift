@@ -11,7 +11,7 @@ func managerBody(_ workspace: String) -> String {
 
 /// Opens the manager and hands its base path (`/cli/managers/<id>`) to `then`.
 func openManager(_ h: Harness, _ body: String? = nil, _ then: @escaping (String) -> Void) {
-    h.call("POST", "/cli/managers", body ?? managerBody(h.app.settings.claudeWorkspace)) { r in
+    h.call("POST", "/cli/managers", body ?? managerBody(h.app.settings.cli.workspace)) { r in
         let id = r?.json?["result"]?["manager_id"]?.stringValue ?? "missing"
         then("/cli/managers/" + id)
     }

@@ -76,7 +76,7 @@ import Testing
 
     @Test func unprotectedBindRefusesBeforeTheMethodCheck() throws {
         // Binds every interface; the test still connects over loopback.
-        let r = try Harness.responses(workspace: makeTempDirectory(), configure: { $0.host = "0.0.0.0" }, [
+        let r = try Harness.responses(workspace: makeTempDirectory(), configure: { $0.http.host = "0.0.0.0" }, [
             ("GET", "/store/get_all_trees", ""),
             ("GET", "/cli/sessions/cs_x_1", ""),
             ("POST", "/cli/sessions/cs_x_1", ""),
@@ -93,7 +93,7 @@ import Testing
         let dir = makeTempDirectory()
         var r: [TestResponse?] = []
         try withLoop { loop in
-            let h = try Harness(loop: loop, workspace: dir) { $0.proxyAuthToken = "tok" }
+            let h = try Harness(loop: loop, workspace: dir) { $0.http.authToken = "tok" }
             let noToken = [("Content-Type", "application/json")]
             h.call("GET", "/nope", headers: noToken) { a in
                 h.call("GET", "/nope") { b in

@@ -59,19 +59,19 @@ final class Harness {
 
     init(loop: EventLoop, workspace: String, configure: (inout Settings) -> Void = { _ in }) throws {
         var settings = Settings()
-        settings.host = "127.0.0.1"
-        settings.port = 0
-        settings.claudeWorkspace = workspace
-        settings.claudeCliBin = fakeClaude
+        settings.http.host = "127.0.0.1"
+        settings.http.port = 0
+        settings.cli.workspace = workspace
+        settings.cli.executable = fakeClaude
         configure(&settings)
         self.loop = loop
         // The middleware `main` assembles.
         app = ProxyApp(loop: loop, settings: settings, log: .silent,
-                       middleware: [AccessControl.tokenCheck(settings.proxyAuthToken)])
+                       middleware: [AccessControl.tokenCheck(settings.http.authToken)])
         api = BotAPI.install(into: app, settings: settings, log: .silent, cliEnvironment: cliEnvironment,
                              killEscalationMs: 2_000, storeSaveDelay: .milliseconds(50))
         port = try app.start()
-        token = settings.proxyAuthToken
+        token = settings.http.authToken
     }
 
     var authHeaders: [(String, String)] {

@@ -146,8 +146,8 @@ func rawRequest(_ body: String) -> String {
         var responses: [TestResponse?] = []
         let clients = 6
         try withHarness(configure: {
-            $0.nvidiaNimRateLimit = 2
-            $0.nvidiaNimRateWindow = 1
+            $0.upstream.rateLimit = 2
+            $0.upstream.rateWindow = .seconds(1)
         }) { h, done in
             h.provider.pingIntervalMs = 100
             h.upstream.defaultScenario = .text()

@@ -109,21 +109,21 @@ import Testing
     /// such connections, and never for the default or over TLS.
     @Test func priorKnowledgeNeedsANewEnoughLibcurl() {
         var s = Settings()
-        s.nvidiaNimBaseURL = "http://127.0.0.1:9/v1"
+        s.upstream.baseURL = "http://127.0.0.1:9/v1"
         #expect(NIMProvider.startupProblem(s) == nil)
-        s.upstreamHTTPVersion = "2"
+        s.upstream.httpVersion = .http2
         let old = libcurlVersion.major < 8
         #expect((NIMProvider.startupProblem(s) != nil) == old)
         if old { #expect(NIMProvider.startupProblem(s)?.contains("UPSTREAM_HTTP_VERSION=2") == true) }
-        s.nvidiaNimBaseURL = "https://nim.example/v1"
+        s.upstream.baseURL = "https://nim.example/v1"
         #expect(NIMProvider.startupProblem(s) == nil)
     }
 
     @Test func unreadableCAFileIsRefusedAtStartup() {
         var s = Settings()
-        s.upstreamCAFile = "/nonexistent/ca.pem"
+        s.upstream.caFile = "/nonexistent/ca.pem"
         #expect(NIMProvider.startupProblem(s)?.hasPrefix("UPSTREAM_CA_FILE=/nonexistent/ca.pem cannot be read") == true)
-        s.upstreamCAFile = repositoryPath("Package.swift")
+        s.upstream.caFile = repositoryPath("Package.swift")
         #expect(NIMProvider.startupProblem(s) == nil)
     }
 }

@@ -11,9 +11,9 @@ import Testing
 /// The body the upstream must receive for a request: the request builder's output for the
 /// decoded request, byte for byte after a compact round trip.
 func expectedUpstreamBody(_ body: String, settings: Settings) throws -> JSONValue {
-    let routing = ModelRouting(default: settings.model, opus: settings.modelOpus, sonnet: settings.modelSonnet, haiku: settings.modelHaiku)
+    let routing = ModelRouting(default: settings.upstream.model, opus: settings.upstream.modelOpus, sonnet: settings.upstream.modelSonnet, haiku: settings.upstream.modelHaiku)
     let request = try MessagesRequest.decode(try JSONValue.parse(body), routing: routing)
-    return .object(RequestBuilder.upstreamBody(request, nim: settings.nim))
+    return .object(RequestBuilder.upstreamBody(request, nim: settings.upstream.nim))
 }
 
 @Suite(.serialized) struct StreamingIntegrationTests {
@@ -147,7 +147,7 @@ func expectedUpstreamBody(_ body: String, settings: Settings) throws -> JSONValu
 
     @Test func stalledUpstreamTimesOut() throws {
         var response: TestResponse?
-        try withHarness(configure: { $0.upstreamStallTimeoutSeconds = 0.2 }) { h, done in
+        try withHarness(configure: { $0.upstream.stallTimeout = .milliseconds(200) }) { h, done in
             h.upstream.enqueue(try #require(Scenario.named("hang")))
             h.post(body: simpleRequest) { r in
                 response = r
@@ -190,8 +190,8 @@ func expectedUpstreamBody(_ body: String, settings: Settings) throws -> JSONValu
     @Test func missingKeyForNvidiaIsAnAuthenticationError() throws {
         var response: TestResponse?
         try withHarness(configure: {
-            $0.nvidiaNimApiKey = ""
-            $0.nvidiaNimBaseURL = Settings.defaultNvidiaNimBaseURL
+            $0.upstream.apiKey = ""
+            $0.upstream.baseURL = Settings.defaultNvidiaNimBaseURL
         }) { h, done in
             h.post(body: simpleRequest) { r in
                 response = r

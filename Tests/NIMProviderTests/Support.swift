@@ -130,12 +130,12 @@ final class Harness {
         upstream = ScriptedUpstream(loop: loop)
         let upstreamPort = try upstream.start(http2: http2)
         var s = Settings()
-        s.host = "127.0.0.1"
-        s.port = 0
-        s.nvidiaNimBaseURL = "http://127.0.0.1:\(upstreamPort)/v1"
-        s.nvidiaNimApiKey = "test-key"
-        s.model = "test-model"
-        if http2 { s.upstreamHTTPVersion = "2" }
+        s.http.host = "127.0.0.1"
+        s.http.port = 0
+        s.upstream.baseURL = "http://127.0.0.1:\(upstreamPort)/v1"
+        s.upstream.apiKey = "test-key"
+        s.upstream.model = "test-model"
+        if http2 { s.upstream.httpVersion = .http2 }
         configure(&s)
         settings = s
         app = ProxyApp(loop: loop, settings: s, log: .silent)

@@ -28,6 +28,12 @@ private func parseError(_ args: [String]) -> String? {
         #expect(CommandLineOptions.usage.contains("--env-file FILE"))
     }
 
+    @Test func printSettingsTable() throws {
+        #expect(try CommandLineOptions.parse(["--print-settings-table"]) == CommandLineOptions(printSettingsTable: true))
+        #expect(!(try CommandLineOptions.parse([]).printSettingsTable))
+        #expect(CommandLineOptions.usage.contains("--print-settings-table"))
+    }
+
     @Test(arguments: [
         (["--verbose"], "unknown option --verbose"),
         (["--verbose=1"], "unknown option --verbose"),
@@ -41,6 +47,7 @@ private func parseError(_ args: [String]) -> String? {
         (["--port=70000"], "--port 70000 is not a valid port: must be between 0 and 65535"),
         (["--port=-1"], "--port -1 is not a valid port: must be between 0 and 65535"),
         (["--help=yes"], "--help takes no value"),
+        (["--print-settings-table=1"], "--print-settings-table takes no value"),
     ])
     func rejects(args: [String], message: String) {
         #expect(parseError(args) == message)

@@ -18,34 +18,34 @@ private func problems(_ environment: [String: String], dotEnv: String? = nil) ->
     @Test func defaultsMatchTheReference() throws {
         let s = try load()
         #expect(s == Settings())
-        #expect(s.providerType == "nvidia_nim")
-        #expect(s.messagingPlatform == "telegram")
-        #expect(s.nvidiaNimApiKey == "")
-        #expect(s.model == "moonshotai/kimi-k2-thinking")
-        #expect(s.nvidiaNimRateLimit == 40)
-        #expect(s.nvidiaNimRateWindow == 60)
-        #expect(s.fastPrefixDetection && s.enableNetworkProbeMock && s.enableTitleGenerationSkip)
-        #expect(s.enableSuggestionModeSkip && s.enableFilepathExtractionMock)
-        #expect(s.telegramBotToken == nil && s.allowedTelegramUserId == nil)
-        #expect(s.claudeWorkspace == "./agent_workspace")
-        #expect(s.allowedDir == "")
-        #expect(s.maxCliSessions == 10)
-        #expect(s.host == "127.0.0.1")
-        #expect(s.port == 8082)
-        #expect(s.logFile == "server.log")
-        #expect(s.nvidiaNimBaseURL == "https://integrate.api.nvidia.com/v1")
-        #expect(s.modelOpus == nil && s.modelSonnet == nil && s.modelHaiku == nil)
-        #expect(s.maxRequestBodyBytes == 33_554_432)
-        #expect(s.headerTimeoutSeconds == 30 && s.idleTimeoutSeconds == 75)
-        #expect(s.upstreamConnectTimeoutSeconds == 10 && s.upstreamStallTimeoutSeconds == 300)
-        #expect(s.upstreamTotalTimeoutSeconds == 0)
-        #expect(s.shutdownTimeoutSeconds == 5)
-        #expect(s.proxyAuthToken == nil)
-        #expect(s.claudeCliBin == "claude")
+        #expect(s.upstream.apiKey == "")
+        #expect(s.upstream.model == "moonshotai/kimi-k2-thinking")
+        #expect(s.upstream.rateLimit == 40)
+        #expect(s.upstream.rateWindow == .seconds(60))
+        let local = s.localAnswers
+        #expect(local.fastPrefixDetection && local.networkProbeMock && local.titleGenerationSkip)
+        #expect(local.suggestionModeSkip && local.filepathExtractionMock)
+        #expect(s.cli.workspace == "./agent_workspace")
+        #expect(s.cli.allowedDir == "")
+        #expect(s.cli.maxSessions == 10)
+        #expect(s.cli.messageLogCap == nil)
+        #expect(s.http.host == "127.0.0.1")
+        #expect(s.http.port == 8082)
+        #expect(s.upstream.baseURL == "https://integrate.api.nvidia.com/v1")
+        #expect(s.upstream.modelOpus == nil && s.upstream.modelSonnet == nil && s.upstream.modelHaiku == nil)
+        #expect(s.http.maxRequestBodyBytes == 33_554_432)
+        #expect(s.http.headerTimeout == .seconds(30) && s.http.idleTimeout == .seconds(75))
+        #expect(s.upstream.connectTimeout == .seconds(10) && s.upstream.stallTimeout == .seconds(300))
+        #expect(s.upstream.totalTimeout == nil)
+        #expect(s.upstream.httpVersion == .auto)
+        #expect(s.http.shutdownTimeout == .seconds(5))
+        #expect(s.http.authToken == nil)
+        #expect(s.cli.executable == "claude")
+        #expect(s.logging.level == .info)
     }
 
     @Test func nimDefaultsMatchTheReference() throws {
-        let nim = try load().nim
+        let nim = try load().upstream.nim
         #expect(nim.temperature == 1.0 && nim.topP == 1.0 && nim.topK == -1)
         #expect(nim.maxTokens == 81920)
         #expect(nim.presencePenalty == 0 && nim.frequencyPenalty == 0 && nim.minP == 0)
@@ -96,7 +96,7 @@ private func problems(_ environment: [String: String], dotEnv: String? = nil) ->
             """
         let s = try load(dotEnv: example)
         var expected = Settings()
-        expected.model = "stepfun-ai/step-3.5-flash"
+        expected.upstream.model = "stepfun-ai/step-3.5-flash"
         #expect(s == expected)
     }
 }
@@ -105,38 +105,38 @@ private func problems(_ environment: [String: String], dotEnv: String? = nil) ->
 @Suite struct NimSettingsBoundsTests {
     @Test(arguments: [-1, 0, 1, 100])
     func topKValid(topK: Int) throws {
-        #expect(try load(["NVIDIA_NIM_TOP_K": String(topK)]).nim.topK == topK)
+        #expect(try load(["NVIDIA_NIM_TOP_K": String(topK)]).upstream.nim.topK == topK)
     }
 
     @Test(arguments: ["0.0": 0.0, "0.5": 0.5, "1.0": 1.0, "2.0": 2.0])
     func temperatureValid(text: String, value: Double) throws {
-        #expect(try load(["NVIDIA_NIM_TEMPERATURE": text]).nim.temperature == value)
+        #expect(try load(["NVIDIA_NIM_TEMPERATURE": text]).upstream.nim.temperature == value)
     }
 
     @Test(arguments: ["0.0": 0.0, "0.5": 0.5, "1.0": 1.0])
     func topPValid(text: String, value: Double) throws {
-        #expect(try load(["NVIDIA_NIM_TOP_P": text]).nim.topP == value)
+        #expect(try load(["NVIDIA_NIM_TOP_P": text]).upstream.nim.topP == value)
     }
 
     @Test(arguments: NimSettings.ReasoningEffort.allCases)
     func reasoningEffortValid(effort: NimSettings.ReasoningEffort) throws {
-        #expect(try load(["NVIDIA_NIM_REASONING_EFFORT": effort.rawValue]).nim.reasoningEffort == effort)
+        #expect(try load(["NVIDIA_NIM_REASONING_EFFORT": effort.rawValue]).upstream.nim.reasoningEffort == effort)
     }
 
     @Test func tokenBoundsValid() throws {
-        let nim = try load(["NVIDIA_NIM_MAX_TOKENS": "1", "NVIDIA_NIM_MIN_TOKENS": "0"]).nim
+        let nim = try load(["NVIDIA_NIM_MAX_TOKENS": "1", "NVIDIA_NIM_MIN_TOKENS": "0"]).upstream.nim
         #expect(nim.maxTokens == 1 && nim.minTokens == 0)
     }
 
     @Test(arguments: ["-2.0": -2.0, "0.0": 0.0, "2.0": 2.0])
     func penaltiesValid(text: String, value: Double) throws {
-        let nim = try load(["NVIDIA_NIM_PRESENCE_PENALTY": text, "NVIDIA_NIM_FREQUENCY_PENALTY": text]).nim
+        let nim = try load(["NVIDIA_NIM_PRESENCE_PENALTY": text, "NVIDIA_NIM_FREQUENCY_PENALTY": text]).upstream.nim
         #expect(nim.presencePenalty == value && nim.frequencyPenalty == value)
     }
 
     @Test(arguments: ["0.0": 0.0, "0.5": 0.5, "1.0": 1.0])
     func minPValid(text: String, value: Double) throws {
-        #expect(try load(["NVIDIA_NIM_MIN_P": text]).nim.minP == value)
+        #expect(try load(["NVIDIA_NIM_MIN_P": text]).upstream.nim.minP == value)
     }
 
     @Test(arguments: [
@@ -178,7 +178,6 @@ private func problems(_ environment: [String: String], dotEnv: String? = nil) ->
         ("PORT", "-1", "PORT=-1 is out of range: must be between 0 and 65535"),
         ("PORT", "80a", "PORT=80a is not an integer: must be between 0 and 65535"),
         ("FAST_PREFIX_DETECTION", "enabled", "FAST_PREFIX_DETECTION=enabled is not a boolean: must be one of true, false, 1, 0, yes, no, on, off, t, f, y, n"),
-        ("PROVIDER_TYPE", "openai", "PROVIDER_TYPE=openai is not allowed: must be one of nvidia_nim"),
         ("MODEL", "", "MODEL= is empty: a value is required"),
         ("HOST", " ", "HOST=  is empty: a value is required"),
         ("CLAUDE_CLI_BIN", "", "CLAUDE_CLI_BIN= is empty: a value is required"),
@@ -202,50 +201,47 @@ private func problems(_ environment: [String: String], dotEnv: String? = nil) ->
 /// Ported from TestNimSettingsValidators and TestSettingsOptionalStr.
 @Suite struct OptionalValueTests {
     @Test func seed() throws {
-        #expect(try load(["NVIDIA_NIM_SEED": ""]).nim.seed == nil)
-        #expect(try load(["NVIDIA_NIM_SEED": "42"]).nim.seed == 42)
-        #expect(try load(["NVIDIA_NIM_SEED": "-7"]).nim.seed == -7)
-        #expect(try load().nim.seed == nil)
+        #expect(try load(["NVIDIA_NIM_SEED": ""]).upstream.nim.seed == nil)
+        #expect(try load(["NVIDIA_NIM_SEED": "42"]).upstream.nim.seed == 42)
+        #expect(try load(["NVIDIA_NIM_SEED": "-7"]).upstream.nim.seed == -7)
+        #expect(try load().upstream.nim.seed == nil)
     }
 
     @Test func optionalStrings() throws {
-        #expect(try load(["NVIDIA_NIM_STOP": ""]).nim.stop == nil)
-        #expect(try load(["NVIDIA_NIM_STOP": "STOP"]).nim.stop == "STOP")
-        #expect(try load(["NVIDIA_NIM_CHAT_TEMPLATE": ""]).nim.chatTemplate == nil)
-        #expect(try load(["NVIDIA_NIM_CHAT_TEMPLATE": "template"]).nim.chatTemplate == "template")
-        #expect(try load(["NVIDIA_NIM_REQUEST_ID": "r-1"]).nim.requestId == "r-1")
-        #expect(try load(["TELEGRAM_BOT_TOKEN": ""]).telegramBotToken == nil)
-        #expect(try load(["TELEGRAM_BOT_TOKEN": "abc123"]).telegramBotToken == "abc123")
-        #expect(try load(["ALLOWED_TELEGRAM_USER_ID": ""]).allowedTelegramUserId == nil)
-        #expect(try load(["MODEL_OPUS": "", "MODEL_SONNET": "a/b", "MODEL_HAIKU": "c/d"]).modelOpus == nil)
-        #expect(try load(["MODEL_SONNET": "a/b"]).modelSonnet == "a/b")
-        #expect(try load(["MODEL_HAIKU": "c/d"]).modelHaiku == "c/d")
-        #expect(try load(["PROXY_AUTH_TOKEN": ""]).proxyAuthToken == nil)
-        #expect(try load(["PROXY_AUTH_TOKEN": "s3cret"]).proxyAuthToken == "s3cret")
+        #expect(try load(["NVIDIA_NIM_STOP": ""]).upstream.nim.stop == nil)
+        #expect(try load(["NVIDIA_NIM_STOP": "STOP"]).upstream.nim.stop == "STOP")
+        #expect(try load(["NVIDIA_NIM_CHAT_TEMPLATE": ""]).upstream.nim.chatTemplate == nil)
+        #expect(try load(["NVIDIA_NIM_CHAT_TEMPLATE": "template"]).upstream.nim.chatTemplate == "template")
+        #expect(try load(["NVIDIA_NIM_REQUEST_ID": "r-1"]).upstream.nim.requestId == "r-1")
+        #expect(try load(["MODEL_OPUS": "", "MODEL_SONNET": "a/b", "MODEL_HAIKU": "c/d"]).upstream.modelOpus == nil)
+        #expect(try load(["MODEL_SONNET": "a/b"]).upstream.modelSonnet == "a/b")
+        #expect(try load(["MODEL_HAIKU": "c/d"]).upstream.modelHaiku == "c/d")
+        #expect(try load(["PROXY_AUTH_TOKEN": ""]).http.authToken == nil)
+        #expect(try load(["PROXY_AUTH_TOKEN": "s3cret"]).http.authToken == "s3cret")
     }
 }
 
 @Suite struct LoadingRulesTests {
     @Test func environmentWinsOverDotEnv() throws {
         let s = try load(["MODEL": "env/model", "PORT": "9000"], dotEnv: "MODEL=file/model\nHOST=0.0.0.0\nPORT=9100")
-        #expect(s.model == "env/model")
-        #expect(s.port == 9000)
-        #expect(s.host == "0.0.0.0")
+        #expect(s.upstream.model == "env/model")
+        #expect(s.http.port == 9000)
+        #expect(s.http.host == "0.0.0.0")
     }
 
     @Test func laterDotEnvLinesWin() throws {
-        #expect(try load(dotEnv: "PORT=1\nPORT=2").port == 2)
+        #expect(try load(dotEnv: "PORT=1\nPORT=2").http.port == 2)
     }
 
     @Test func namesAreCaseInsensitive() throws {
         let s = try load(["nvidia_nim_top_p": "0.25", "Port": "9001"], dotEnv: "model=file/model")
-        #expect(s.nim.topP == 0.25)
-        #expect(s.port == 9001)
-        #expect(s.model == "file/model")
+        #expect(s.upstream.nim.topP == 0.25)
+        #expect(s.http.port == 9001)
+        #expect(s.upstream.model == "file/model")
         // The environment wins over .env whatever the casing.
-        #expect(try load(["model": "env/model"], dotEnv: "MODEL=file/model").model == "env/model")
+        #expect(try load(["model": "env/model"], dotEnv: "MODEL=file/model").upstream.model == "env/model")
         // Within the environment, the uppercase spelling wins.
-        #expect(try load(["PORT": "1000", "port": "2000", "Port": "3000"]).port == 1000)
+        #expect(try load(["PORT": "1000", "port": "2000", "Port": "3000"]).http.port == 1000)
         // Unknown-key checks are case-insensitive too.
         #expect(problems(["nvidia_nim_bogus": "1"]).first?.hasPrefix("nvidia_nim_bogus is not a known setting") == true)
     }
@@ -277,51 +273,51 @@ private func problems(_ environment: [String: String], dotEnv: String? = nil) ->
     ])
     func booleans(text: String, value: Bool) throws {
         let s = try load(["FAST_PREFIX_DETECTION": text, "NVIDIA_NIM_IGNORE_EOS": text])
-        #expect(s.fastPrefixDetection == value)
-        #expect(s.nim.ignoreEos == value)
+        #expect(s.localAnswers.fastPrefixDetection == value)
+        #expect(s.upstream.nim.ignoreEos == value)
     }
 
     @Test func numberForms() throws {
-        #expect(try load(["NVIDIA_NIM_TEMPERATURE": "1"]).nim.temperature == 1)
-        #expect(try load(["NVIDIA_NIM_TEMPERATURE": ".5"]).nim.temperature == 0.5)
-        #expect(try load(["NVIDIA_NIM_TEMPERATURE": "2."]).nim.temperature == 2)
-        #expect(try load(["NVIDIA_NIM_TEMPERATURE": "5e-1"]).nim.temperature == 0.5)
-        #expect(try load(["NVIDIA_NIM_TEMPERATURE": " 0.7 "]).nim.temperature == 0.7)
-        #expect(try load(["NVIDIA_NIM_TOP_K": "+40"]).nim.topK == 40)
-        #expect(try load(["PORT": "0"]).port == 0)
-        #expect(try load(["PORT": "65535"]).port == 65535)
-        #expect(try load(["SHUTDOWN_TIMEOUT": "0"]).shutdownTimeoutSeconds == 0)
-        #expect(try load(["HTTP_HEADER_TIMEOUT": "2.5"]).headerTimeoutSeconds == 2.5)
-        #expect(try load(["MAX_REQUEST_BODY_BYTES": "1024"]).maxRequestBodyBytes == 1024)
+        #expect(try load(["NVIDIA_NIM_TEMPERATURE": "1"]).upstream.nim.temperature == 1)
+        #expect(try load(["NVIDIA_NIM_TEMPERATURE": ".5"]).upstream.nim.temperature == 0.5)
+        #expect(try load(["NVIDIA_NIM_TEMPERATURE": "2."]).upstream.nim.temperature == 2)
+        #expect(try load(["NVIDIA_NIM_TEMPERATURE": "5e-1"]).upstream.nim.temperature == 0.5)
+        #expect(try load(["NVIDIA_NIM_TEMPERATURE": " 0.7 "]).upstream.nim.temperature == 0.7)
+        #expect(try load(["NVIDIA_NIM_TOP_K": "+40"]).upstream.nim.topK == 40)
+        #expect(try load(["PORT": "0"]).http.port == 0)
+        #expect(try load(["PORT": "65535"]).http.port == 65535)
+        #expect(try load(["SHUTDOWN_TIMEOUT": "0"]).http.shutdownTimeout == .zero)
+        #expect(try load(["HTTP_HEADER_TIMEOUT": "2.5"]).http.headerTimeout == .milliseconds(2500))
+        #expect(try load(["MAX_REQUEST_BODY_BYTES": "1024"]).http.maxRequestBodyBytes == 1024)
     }
 
     @Test func baseURL() throws {
-        #expect(try load(["NVIDIA_NIM_BASE_URL": "http://127.0.0.1:9999/v1/"]).nvidiaNimBaseURL == "http://127.0.0.1:9999/v1")
-        #expect(try load(["NVIDIA_NIM_BASE_URL": "HTTPS://nim.example"]).nvidiaNimBaseURL == "HTTPS://nim.example")
+        #expect(try load(["NVIDIA_NIM_BASE_URL": "http://127.0.0.1:9999/v1/"]).upstream.baseURL == "http://127.0.0.1:9999/v1")
+        #expect(try load(["NVIDIA_NIM_BASE_URL": "HTTPS://nim.example"]).upstream.baseURL == "HTTPS://nim.example")
         #expect(problems(["NVIDIA_NIM_BASE_URL": "integrate.api.nvidia.com"]).count == 1)
         #expect(problems(["NVIDIA_NIM_BASE_URL": "http://a b"]).count == 1)
     }
 
     @Test func upstreamHTTPVersion() throws {
-        #expect(try load().upstreamHTTPVersion == "auto")
-        #expect(try load(["UPSTREAM_HTTP_VERSION": "2"]).upstreamHTTPVersion == "2")
-        #expect(try load(["UPSTREAM_HTTP_VERSION": "1.1"]).upstreamHTTPVersion == "1.1")
+        #expect(try load().upstream.httpVersion == .auto)
+        #expect(try load(["UPSTREAM_HTTP_VERSION": "2"]).upstream.httpVersion == .http2)
+        #expect(try load(["UPSTREAM_HTTP_VERSION": "1.1"]).upstream.httpVersion == .http1_1)
+        #expect(try load(["UPSTREAM_HTTP_VERSION": "auto"]).upstream.httpVersion == .auto)
         #expect(problems(["UPSTREAM_HTTP_VERSION": "3"]) == ["UPSTREAM_HTTP_VERSION=3 is not allowed: must be one of auto, 1.1, 2"])
-        #expect(try load().upstreamCAFile == nil)
-        #expect(try load(["UPSTREAM_CA_FILE": "/etc/ca.pem"]).upstreamCAFile == "/etc/ca.pem")
+        #expect(try load().upstream.caFile == nil)
+        #expect(try load(["UPSTREAM_CA_FILE": "/etc/ca.pem"]).upstream.caFile == "/etc/ca.pem")
     }
 
     @Test func otherFields() throws {
         let s = try load([
-            "NVIDIA_NIM_API_KEY": "nvapi-x", "CLAUDE_WORKSPACE": "/w", "ALLOWED_DIR": "/a", "LOG_FILE": "x.log",
-            "MESSAGING_PLATFORM": "discord", "MAX_CLI_SESSIONS": "3", "CLAUDE_CLI_BIN": "/usr/bin/claude",
+            "NVIDIA_NIM_API_KEY": "nvapi-x", "CLAUDE_WORKSPACE": "/w", "ALLOWED_DIR": "/a",
+            "MAX_CLI_SESSIONS": "3", "CLAUDE_CLI_BIN": "/usr/bin/claude",
             "NVIDIA_NIM_RATE_LIMIT": "100", "NVIDIA_NIM_RATE_WINDOW": "30",
         ])
-        #expect(s.nvidiaNimApiKey == "nvapi-x")
-        #expect(s.claudeWorkspace == "/w" && s.allowedDir == "/a" && s.logFile == "x.log")
-        #expect(s.messagingPlatform == "discord")
-        #expect(s.maxCliSessions == 3)
-        #expect(s.claudeCliBin == "/usr/bin/claude")
-        #expect(s.nvidiaNimRateLimit == 100 && s.nvidiaNimRateWindow == 30)
+        #expect(s.upstream.apiKey == "nvapi-x")
+        #expect(s.cli.workspace == "/w" && s.cli.allowedDir == "/a")
+        #expect(s.cli.maxSessions == 3)
+        #expect(s.cli.executable == "/usr/bin/claude")
+        #expect(s.upstream.rateLimit == 100 && s.upstream.rateWindow == .seconds(30))
     }
 }

@@ -15,8 +15,8 @@ func withApp(
     check: @escaping ([TestResponse?]) -> Void
 ) throws {
     var settings = settings
-    settings.host = "127.0.0.1"
-    settings.port = 0
+    settings.http.host = "127.0.0.1"
+    settings.http.port = 0
     var results: [TestResponse?] = []
     var keepAlive: ProxyApp?
     let run = try runLoop { loop in
@@ -97,7 +97,7 @@ func firstText(_ r: TestResponse?) -> String? { r?.json?["content"]?.arrayValue?
 
     @Test func switchedOffFastPathGoesUpstream() throws {
         var settings = Settings()
-        settings.enableNetworkProbeMock = false
+        settings.localAnswers.networkProbeMock = false
         let body = #"{"model":"claude-3-sonnet","max_tokens":1,"messages":[{"role":"user","content":"quota"}]}"#
         try withApp(settings: settings, [("POST", "/v1/messages", body)]) { r in
             // No streamer configured in this test: the request reached the streaming path.
@@ -218,7 +218,7 @@ func firstText(_ r: TestResponse?) -> String? { r?.json?["content"]?.arrayValue?
 
     @Test func oversizedBodyGets413InAnthropicShape() throws {
         var settings = Settings()
-        settings.maxRequestBodyBytes = 1000
+        settings.http.maxRequestBodyBytes = 1000
         let big = #"{"model":"m","messages":[{"role":"user","content":""# + String(repeating: "a", count: 2000) + #""}]}"#
         try withApp(settings: settings, [("POST", "/v1/messages", big)]) { r in
             #expect(r[0]?.status == 413)

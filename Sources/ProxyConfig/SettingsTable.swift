@@ -1,0 +1,257 @@
+import SessionStore
+
+/// The README's headings for the settings table, in its order.
+public enum SettingGroup: CaseIterable, Sendable {
+    case http, upstream, sampling, localAnswers, cli, logging
+
+    public var title: String {
+        switch self {
+        case .http: "HTTP server"
+        case .upstream: "Upstream (NVIDIA NIM)"
+        case .sampling: "Sampling and request options sent to NIM"
+        case .localAnswers: "Requests answered locally"
+        case .cli: "Claude Code sessions and the session store"
+        case .logging: "Logging"
+        }
+    }
+}
+
+/// One row of the settings table: a key, the names it may also be read under, how its text
+/// is parsed and checked, where the value goes, and what the README says about it.
+public struct SettingSpec: Sendable {
+    public let key: String
+    /// Other names for the same setting; `key` wins when both are set.
+    public let aliases: [String]
+    public let group: SettingGroup
+    /// One line for the README.
+    public let meaning: String
+    /// The default as the README shows it, read from the field's initial value.
+    public let defaultText: String
+    /// The allowed values as the README shows them.
+    public let allowed: String
+    /// Parses the text into its field; a problem leaves the field as it was.
+    let assign: @Sendable (String, inout Settings) -> SettingProblem?
+
+    public var names: [String] { [key] + aliases }
+
+    public init<Value: Sendable>(
+        _ key: String, _ field: WritableKeyPath<Settings, Value> & Sendable, _ kind: SettingKind<Value>,
+        _ group: SettingGroup, _ meaning: String, aliases: [String] = []
+    ) {
+        self.key = key
+        self.aliases = aliases
+        self.group = group
+        self.meaning = meaning
+        defaultText = kind.describe(Settings()[keyPath: field])
+        allowed = kind.allowed
+        let parse = kind.parse
+        assign = { text, settings in
+            switch parse(text) {
+            case .success(let value):
+                settings[keyPath: field] = value
+                return nil
+            case .failure(let problem):
+                return problem
+            }
+        }
+    }
+}
+
+/// A key of the reference's configuration that this server accepts, whatever its value, and
+/// does not use.
+public struct IgnoredSetting: Sendable, Equatable {
+    public let key: String
+    /// Why it has no use here, for the README.
+    public let reason: String
+}
+
+extension Settings {
+    /// Every setting. The strict `NVIDIA_NIM_*` check and the README's table come from here.
+    public static let specs: [SettingSpec] = [
+        SettingSpec("HOST", \.http.host, .requiredText, .http, "address to listen on (`--host` overrides it)"),
+        SettingSpec(
+            "PORT", \.http.port, .int(min: 0, max: 65535), .http,
+            "port to listen on, `0` for any free port (`--port` overrides it)"),
+        SettingSpec("MAX_REQUEST_BODY_BYTES", \.http.maxRequestBodyBytes, .int(min: 1), .http, "larger bodies get 413"),
+        SettingSpec(
+            "HTTP_HEADER_TIMEOUT", \.http.headerTimeout, .positiveSeconds, .http,
+            "a client slower than this to send its headers is closed"),
+        SettingSpec(
+            "HTTP_IDLE_TIMEOUT", \.http.idleTimeout, .positiveSeconds, .http,
+            "a keep-alive connection idle this long is closed"),
+        SettingSpec(
+            "SHUTDOWN_TIMEOUT", \.http.shutdownTimeout, .seconds, .http,
+            "time streams get to finish on SIGTERM/SIGINT"),
+        SettingSpec(
+            "PROXY_AUTH_TOKEN", \.http.authToken, .optionalText(unset: "(unset)"), .http,
+            "token required on every endpoint; unset: the CLI and store endpoints serve loopback only"),
+
+        SettingSpec("NVIDIA_NIM_API_KEY", \.upstream.apiKey, .text, .upstream, "key for NVIDIA NIM"),
+        SettingSpec("NVIDIA_NIM_BASE_URL", \.upstream.baseURL, .httpURL, .upstream, "any OpenAI-compatible server"),
+        SettingSpec("MODEL", \.upstream.model, .requiredText, .upstream, "model every Claude model name maps to"),
+        SettingSpec(
+            "MODEL_OPUS", \.upstream.modelOpus, .optionalText(unset: "(unset: `MODEL`)"), .upstream,
+            "upstream model for Claude Opus names"),
+        SettingSpec(
+            "MODEL_SONNET", \.upstream.modelSonnet, .optionalText(unset: "(unset: `MODEL`)"), .upstream,
+            "upstream model for Claude Sonnet names"),
+        SettingSpec(
+            "MODEL_HAIKU", \.upstream.modelHaiku, .optionalText(unset: "(unset: `MODEL`)"), .upstream,
+            "upstream model for Claude Haiku names"),
+        SettingSpec(
+            "NVIDIA_NIM_RATE_LIMIT", \.upstream.rateLimit, .int(min: 1), .upstream,
+            "upstream requests started per window"),
+        SettingSpec(
+            "NVIDIA_NIM_RATE_WINDOW", \.upstream.rateWindow, .wholeSeconds(min: 1), .upstream,
+            "the rate limit's window"),
+        SettingSpec(
+            "UPSTREAM_CONNECT_TIMEOUT", \.upstream.connectTimeout, .positiveSeconds, .upstream,
+            "time to connect to the upstream"),
+        SettingSpec(
+            "UPSTREAM_STALL_TIMEOUT", \.upstream.stallTimeout, .positiveSeconds, .upstream,
+            "silence from the upstream that ends a stream"),
+        SettingSpec(
+            "UPSTREAM_TOTAL_TIMEOUT", \.upstream.totalTimeout, .secondsOrNone, .upstream,
+            "time a whole upstream answer may take"),
+        SettingSpec(
+            "UPSTREAM_HTTP_VERSION", \.upstream.httpVersion, .choice(), .upstream,
+            "`auto`: HTTP/2 when TLS negotiates it, else HTTP/1.1; `1.1`; `2`: HTTP/2 also over plain HTTP "
+                + "(prior knowledge; needs libcurl 8.0 or later, refused at startup otherwise)"),
+        SettingSpec(
+            "UPSTREAM_CA_FILE", \.upstream.caFile, .optionalText(unset: "(unset: the system's)"), .upstream,
+            "PEM certificates trusted for the upstream's TLS (a NIM behind a private CA)"),
+
+        SettingSpec(
+            "NVIDIA_NIM_TEMPERATURE", \.upstream.nim.temperature, .decimal(min: 0), .sampling,
+            "`temperature` when the request sets none"),
+        SettingSpec(
+            "NVIDIA_NIM_TOP_P", \.upstream.nim.topP, .decimal(min: 0, max: 1), .sampling,
+            "`top_p` when the request sets none"),
+        SettingSpec(
+            "NVIDIA_NIM_TOP_K", \.upstream.nim.topK, .int(min: -1, rangeText: "must be -1 or >= 0"), .sampling,
+            "`top_k` when the request sets none; `-1`: not sent"),
+        SettingSpec(
+            "NVIDIA_NIM_MAX_TOKENS", \.upstream.nim.maxTokens, .int(min: 1), .sampling,
+            "`max_tokens` when the request sets none, and its cap"),
+        SettingSpec(
+            "NVIDIA_NIM_PRESENCE_PENALTY", \.upstream.nim.presencePenalty, .decimal(min: -2, max: 2), .sampling,
+            "`presence_penalty`; `0`: not sent"),
+        SettingSpec(
+            "NVIDIA_NIM_FREQUENCY_PENALTY", \.upstream.nim.frequencyPenalty, .decimal(min: -2, max: 2), .sampling,
+            "`frequency_penalty`; `0`: not sent"),
+        SettingSpec(
+            "NVIDIA_NIM_MIN_P", \.upstream.nim.minP, .decimal(min: 0, max: 1), .sampling, "`min_p`; `0`: not sent"),
+        SettingSpec(
+            "NVIDIA_NIM_REPETITION_PENALTY", \.upstream.nim.repetitionPenalty, .decimal(min: 0), .sampling,
+            "`repetition_penalty`; `1`: not sent"),
+        SettingSpec("NVIDIA_NIM_SEED", \.upstream.nim.seed, .optionalInt, .sampling, "`seed`"),
+        SettingSpec(
+            "NVIDIA_NIM_STOP", \.upstream.nim.stop, .optionalText(unset: "(unset)"), .sampling,
+            "`stop` when the request sets no stop sequences"),
+        SettingSpec(
+            "NVIDIA_NIM_PARALLEL_TOOL_CALLS", \.upstream.nim.parallelToolCalls, .bool, .sampling,
+            "`parallel_tool_calls`"),
+        SettingSpec(
+            "NVIDIA_NIM_RETURN_TOKENS_AS_TOKEN_IDS", \.upstream.nim.returnTokensAsTokenIds, .bool, .sampling,
+            "`return_tokens_as_token_ids`"),
+        SettingSpec(
+            "NVIDIA_NIM_INCLUDE_STOP_STR_IN_OUTPUT", \.upstream.nim.includeStopStrInOutput, .bool, .sampling,
+            "`include_stop_str_in_output`"),
+        SettingSpec("NVIDIA_NIM_IGNORE_EOS", \.upstream.nim.ignoreEos, .bool, .sampling, "`ignore_eos`"),
+        SettingSpec(
+            "NVIDIA_NIM_MIN_TOKENS", \.upstream.nim.minTokens, .int(min: 0), .sampling, "`min_tokens`; `0`: not sent"),
+        SettingSpec(
+            "NVIDIA_NIM_CHAT_TEMPLATE", \.upstream.nim.chatTemplate, .optionalText(unset: "(unset)"), .sampling,
+            "`chat_template`"),
+        SettingSpec(
+            "NVIDIA_NIM_REQUEST_ID", \.upstream.nim.requestId, .optionalText(unset: "(unset)"), .sampling,
+            "`request_id`"),
+        SettingSpec(
+            "NVIDIA_NIM_REASONING_EFFORT", \.upstream.nim.reasoningEffort, .choice(), .sampling,
+            "`reasoning_effort` when thinking is on"),
+        SettingSpec(
+            "NVIDIA_NIM_INCLUDE_REASONING", \.upstream.nim.includeReasoning, .bool, .sampling,
+            "`include_reasoning` when thinking is on"),
+
+        SettingSpec(
+            "FAST_PREFIX_DETECTION", \.localAnswers.fastPrefixDetection, .bool, .localAnswers,
+            "answer command-prefix requests locally"),
+        SettingSpec(
+            "ENABLE_NETWORK_PROBE_MOCK", \.localAnswers.networkProbeMock, .bool, .localAnswers,
+            "answer quota probes locally"),
+        SettingSpec(
+            "ENABLE_TITLE_GENERATION_SKIP", \.localAnswers.titleGenerationSkip, .bool, .localAnswers,
+            "answer title requests locally"),
+        SettingSpec(
+            "ENABLE_SUGGESTION_MODE_SKIP", \.localAnswers.suggestionModeSkip, .bool, .localAnswers,
+            "answer suggestion-mode requests locally"),
+        SettingSpec(
+            "ENABLE_FILEPATH_EXTRACTION_MOCK", \.localAnswers.filepathExtractionMock, .bool, .localAnswers,
+            "answer file-path extraction locally"),
+
+        SettingSpec(
+            "CLAUDE_WORKSPACE", \.cli.workspace, .text, .cli,
+            "where CLI sessions run and the session store (`sessions.json`) is kept"),
+        SettingSpec(
+            "ALLOWED_DIR", \.cli.allowedDir, .text, .cli, "the directory CLI sessions may work in (not enforced yet)"),
+        SettingSpec(
+            "MAX_CLI_SESSIONS", \.cli.maxSessions, .int(min: 1), .cli, "CLI sessions at once (not enforced yet)"),
+        SettingSpec("CLAUDE_CLI_BIN", \.cli.executable, .requiredText, .cli, "the `claude` executable"),
+        SettingSpec(
+            "MAX_MESSAGE_LOG_ENTRIES_PER_CHAT", \.cli.messageLogCap, .pythonIntCap, .cli,
+            "message-log entries the store keeps per chat"),
+
+        SettingSpec(
+            "LOG_LEVEL", \.logging.level, .choice(parse: Settings.Logging.Level.init(spelling:)), .logging,
+            "the least severe level logged (any case; `warn` is `warning`); logs are JSON lines on stderr"),
+    ]
+
+    /// Keys of the reference's configuration (`config/settings.py` and `.env.example`) that this
+    /// server accepts and ignores: a reference `.env` works unchanged.
+    public static let ignoredKeys: [IgnoredSetting] = [
+        IgnoredSetting(
+            key: "PROVIDER_TYPE", reason: "one provider: NVIDIA NIM or another OpenAI-compatible server"),
+        IgnoredSetting(key: "MESSAGING_PLATFORM", reason: "the bot runs in its own process"),
+        IgnoredSetting(key: "TELEGRAM_BOT_TOKEN", reason: "the bot runs in its own process"),
+        IgnoredSetting(key: "ALLOWED_TELEGRAM_USER_ID", reason: "the bot runs in its own process"),
+        IgnoredSetting(key: "MESSAGING_RATE_LIMIT", reason: "the bot's own message rate"),
+        IgnoredSetting(key: "MESSAGING_RATE_WINDOW", reason: "the bot's own message rate"),
+        IgnoredSetting(key: "LOG_FILE", reason: "logs are JSON lines on stderr"),
+    ]
+
+    /// The README's settings section, from `specs` and `ignoredKeys`
+    /// (`nim-proxy --print-settings-table` prints it).
+    public static func markdownTable(
+        specs: [SettingSpec] = Settings.specs, ignored: [IgnoredSetting] = Settings.ignoredKeys
+    ) -> String {
+        func cell(_ text: String) -> String { text.split(separator: "|", omittingEmptySubsequences: false).joined(separator: "\\|") }
+        var lines: [String] = []
+        for group in SettingGroup.allCases {
+            let rows = specs.filter { $0.group == group }
+            if rows.isEmpty { continue }
+            lines += ["### \(group.title)", "", "| variable | default | allowed | meaning |", "|---|---|---|---|"]
+            for spec in rows {
+                let also = spec.aliases.isEmpty ? "" : " (also " + spec.aliases.map { "`\($0)`" }.joined(separator: ", ") + ")"
+                lines.append(
+                    "| `\(spec.key)`\(also) | \(cell(spec.defaultText)) | \(cell(spec.allowed)) | \(cell(spec.meaning)) |")
+            }
+            lines.append("")
+        }
+        if !ignored.isEmpty {
+            lines += ["### Accepted, ignored", "", "| variable | why |", "|---|---|"]
+            lines += ignored.map { "| `\($0.key)` | \(cell($0.reason)) |" }
+            lines.append("")
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+extension SettingKind where Value == Int? {
+    /// The reference reads this with Python's `int(raw.strip())` and ignores what `int()`
+    /// refuses, so no text is refused here either: `PythonText` holds that rule.
+    static var pythonIntCap: Self {
+        Self(allowed: "integer; anything else or <= 0: no cap", describe: { $0.map { "`\($0)`" } ?? "(unset: no cap)" }) {
+            .success(PythonText.messageLogCap(environmentValue: $0))
+        }
+    }
+}
