@@ -43,8 +43,8 @@ let package = Package(
 
         // Loop modules.
         .target(name: "EventLoop", dependencies: ["CLibUV"]),
-        .target(name: "UpstreamClient", dependencies: ["CLibUV", "CCurl"]),
-        .target(name: "CLIProcess", dependencies: ["EventLoop", "CLibUV", "JSON"]),
+        .target(name: "UpstreamClient", dependencies: ["EventLoop", "CCurl"]),
+        .target(name: "CLIProcess", dependencies: ["EventLoop", "JSON"]),
         .target(name: "HTTPServer", dependencies: ["EventLoop", "CLibUV", "CHTTPParser"]),
         .target(
             name: "ProxyServer",

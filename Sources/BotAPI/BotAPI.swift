@@ -335,7 +335,7 @@ public final class BotAPI {
                 managers[id] = CLISessionManager(loop: app.loop, maxSessions: maxSessions) { [unowned self] in
                     let session = CLISession(loop: app.loop, workspace: workspace, apiURL: apiURL,
                                              allowedDirectories: allowed, executable: executable,
-                                             killEscalationMs: killEscalationMs, inheritedEnvironment: cliEnvironment)
+                                             killEscalation: .milliseconds(killEscalationMs), inheritedEnvironment: cliEnvironment)
                     registerHandle(for: session)
                     return session
                 }

@@ -27,7 +27,7 @@ public func runLoop(timeoutMs: UInt64 = 20_000, _ body: (EventLoop) throws -> Vo
     let loop = try EventLoop()
     let watchdog = try Timer(loop: loop)
     var timedOut = false
-    try watchdog.start(afterMs: timeoutMs) {
+    try watchdog.start(after: .milliseconds(timeoutMs)) {
         timedOut = true
         loop.stop()
     }

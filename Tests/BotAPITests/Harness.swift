@@ -24,7 +24,7 @@ func makeTempDirectory() -> String {
     var template = Array((base + "/botapi-test-XXXXXX").utf8CString)
     let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
     precondition(made != nil, "mkdtemp failed")
-    return String(cString: template)
+    return stringUpToNUL(template)
 }
 
 func readText(_ path: String) -> String? {
@@ -98,7 +98,7 @@ final class Harness {
 
     func after(ms: UInt64, _ body: @escaping () -> Void) {
         let timer = try! Timer(loop: loop)
-        try! timer.start(afterMs: ms) {
+        try! timer.start(after: .milliseconds(ms)) {
             timer.close()
             body()
         }

@@ -233,9 +233,9 @@ import TestSupport
         var elapsed: UInt64 = 0
         try withUpstream { upstream, port, finish in
             upstream.enqueue(.stall(pauseMs: pauseMs))
-            let start = upstream.loop.nowMs
+            let start = upstream.loop.now.milliseconds
             post(upstream.loop, port: port) { result in
-                elapsed = upstream.loop.nowMs - start
+                elapsed = upstream.loop.now.milliseconds - start
                 exchange = result
                 finish()
             }
