@@ -55,7 +55,7 @@ let libcurlReusesPriorKnowledge: Bool = curl_version_info(CURLVERSION_FIRST).poi
                        _ body: (_ h2: ScriptedUpstream, _ h1: ScriptedUpstream?, _ curl: CurlMulti,
                                 _ finish: @escaping () -> Void) throws -> Void) throws {
         var keep: [AnyObject] = []
-        let run = try runLoop(timeoutMs: timeoutMs) { loop in
+        let run = try runLoop(timeout: .milliseconds(timeoutMs)) { loop in
             let h2 = ScriptedUpstream(loop: loop)
             try h2.start(http2: true)
             var h1: ScriptedUpstream?
@@ -449,7 +449,7 @@ let libcurlReusesPriorKnowledge: Bool = curl_version_info(CURLVERSION_FIRST).poi
     func withUpstream(timeoutMs: UInt64 = 20_000, sourceLocation: SourceLocation = #_sourceLocation,
                       _ body: (ScriptedUpstream, @escaping () -> Void) throws -> Void) throws {
         var keep: [AnyObject] = []
-        let run = try runLoop(timeoutMs: timeoutMs) { loop in
+        let run = try runLoop(timeout: .milliseconds(timeoutMs)) { loop in
             let upstream = ScriptedUpstream(loop: loop)
             try upstream.start(http2: true)
             keep = [upstream]
