@@ -100,6 +100,7 @@ private func started(stallTimeout: Duration = .milliseconds(100)) -> Machine {
         #expect(m.bodyReceived(byteCount: 1, now: at(161)) == .abort)
         #expect(m.stallTimerFired(now: at(300)) == .none)
         #expect(m.cancel(insideCurlCallback: false) == .none)
+        #expect(UpstreamFailure.stalled(.milliseconds(100)).description == "upstream sent nothing for 100 ms")
     }
 
     @Test func stallTimerIsIgnoredWhilePaused() {
