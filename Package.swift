@@ -44,8 +44,8 @@ let package = Package(
 
         // Loop modules.
         .target(name: "EventLoop", dependencies: ["CLibUV"]),
-        .target(name: "UpstreamClient", dependencies: ["CLibUV", "CCurl"]),
-        .target(name: "CLIProcess", dependencies: ["EventLoop", "CLibUV", "JSON"]),
+        .target(name: "UpstreamClient", dependencies: ["EventLoop", "CCurl"]),
+        .target(name: "CLIProcess", dependencies: ["EventLoop", "JSON"]),
         .target(name: "HTTPServer", dependencies: ["EventLoop", "CLibUV", "CHTTPParser"]),
         .target(
             name: "ProxyServer",
@@ -78,7 +78,7 @@ let package = Package(
         .testTarget(name: "NIMRequestTests", dependencies: ["NIMRequest", "AnthropicAPI", "JSON", "ProxyConfig"]),
         .testTarget(name: "RateLimitTests", dependencies: ["RateLimit"]),
         .testTarget(name: "StreamTranslationTests", dependencies: ["StreamTranslation", "JSON", "Tokenizer"], exclude: ["Fixtures"]),
-        .testTarget(name: "UpstreamClientTests", dependencies: ["UpstreamClient", "CLibUV", "EventLoop", "HTTPServer", "TestSupport"]),
+        .testTarget(name: "UpstreamClientTests", dependencies: ["UpstreamClient", "EventLoop", "HTTPServer", "TestSupport"]),
         .testTarget(name: "CLIProcessTests", dependencies: ["CLIProcess", "EventLoop", "JSON", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "EventLoopTests", dependencies: ["EventLoop", "CLibUV", "TestSupport"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "EventLoop", "CLibUV", "TestSupport"]),

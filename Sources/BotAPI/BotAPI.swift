@@ -26,7 +26,7 @@ public final class BotAPI {
     public let executable: String
     /// Environment for the CLI; nil inherits this process's at each start.
     let cliEnvironment: [(key: String, value: String)]?
-    let killEscalationMs: UInt64
+    let killEscalation: Duration
 
     var managers: [String: CLISessionManager] = [:]
     var sessionsByHandle: [String: SessionSlot] = [:]
@@ -55,24 +55,24 @@ public final class BotAPI {
     @discardableResult
     public static func install(into app: ProxyApp, settings: Settings, log: Logger,
                                cliEnvironment: [(key: String, value: String)]? = nil,
-                               killEscalationMs: UInt64 = 5_000,
+                               killEscalation: Duration = .seconds(5),
                                storeSaveDelay: Duration = .milliseconds(500)) -> BotAPI {
         let store = openStore(loop: app.loop, settings: settings, log: log, saveDelay: storeSaveDelay)
         let api = BotAPI(app: app, settings: settings, log: log, store: store,
                          cliEnvironment: environmentForCLI(inherited: cliEnvironment, token: settings.http.authToken),
-                         killEscalationMs: killEscalationMs)
+                         killEscalation: killEscalation)
         api.registerRoutes()
         app.healthContributors.append { [unowned api] in api.healthFields }
         return api
     }
 
     private init(app: ProxyApp, settings: Settings, log: Logger, store: Result<SessionStoreService, StoreUnavailable>,
-                 cliEnvironment: [(key: String, value: String)]?, killEscalationMs: UInt64) {
+                 cliEnvironment: [(key: String, value: String)]?, killEscalation: Duration) {
         self.app = app
         self.settings = settings
         self.log = log
         self.executable = settings.cli.executable
-        self.killEscalationMs = killEscalationMs
+        self.killEscalation = killEscalation
         self.cliEnvironment = cliEnvironment
         switch store {
         case .success(let service):

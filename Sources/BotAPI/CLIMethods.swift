@@ -96,7 +96,7 @@ extension BotAPI {
                 managers[id] = CLISessionManager(loop: app.loop, maxSessions: maxSessions) { [unowned self] in
                     let session = CLISession(loop: app.loop, workspace: workspace, apiURL: apiURL,
                                              allowedDirectories: allowed, executable: executable,
-                                             killEscalationMs: killEscalationMs, inheritedEnvironment: cliEnvironment)
+                                             killEscalation: killEscalation, inheritedEnvironment: cliEnvironment)
                     registerHandle(for: session)
                     return session
                 }

@@ -7,36 +7,6 @@ import SessionStore
 import Glibc
 #endif
 
-/// Loop time in milliseconds as an `InstantProtocol`, so the debouncer and the libuv timer that wakes
-/// it read the same clock: a timer armed for `deadline` fires when `uv_now` has reached it, and the
-/// debouncer, asked with that same `uv_now`, agrees it is due. (With a wall clock the cached loop time
-/// can lag, the timer fires a few ms "early" and the debouncer ignores it.)
-public struct LoopInstant: InstantProtocol, Sendable {
-    public var milliseconds: UInt64
-
-    public init(milliseconds: UInt64) { self.milliseconds = milliseconds }
-
-    public func advanced(by duration: Duration) -> LoopInstant {
-        let ms = LoopInstant.milliseconds(of: duration)
-        return LoopInstant(milliseconds: ms >= 0 ? milliseconds &+ UInt64(ms) : milliseconds &- UInt64(-ms))
-    }
-
-    public func duration(to other: LoopInstant) -> Duration {
-        .milliseconds(Int64(bitPattern: other.milliseconds &- milliseconds))
-    }
-
-    public static func < (a: LoopInstant, b: LoopInstant) -> Bool { a.milliseconds < b.milliseconds }
-
-    /// Rounded up, so a deadline is never earlier than asked.
-    static func milliseconds(of duration: Duration) -> Int64 {
-        let (seconds, attoseconds) = duration.components
-        let perMs: Int64 = 1_000_000_000_000_000
-        var ms = seconds * 1000 + attoseconds / perMs
-        if attoseconds % perMs > 0 { ms += 1 }
-        return ms
-    }
-}
-
 /// The current UTC time (the store's only wall-clock read, made here on the loop).
 func currentUTCTime() -> UTCTime {
     var ts = timespec()
@@ -125,7 +95,7 @@ public final class SessionStoreService {
 
     // MARK: saving
 
-    private var now: LoopInstant { LoopInstant(milliseconds: loop.nowMs) }
+    private var now: LoopInstant { loop.now }
 
     private func scheduleSave(_ request: SaveRequest, onWritten: ((SessionFileIOError?) -> Void)?) {
         switch request {
@@ -156,8 +126,7 @@ public final class SessionStoreService {
         guard !isClosed else { return }
         do {
             if timer == nil { timer = try Timer(loop: loop) }
-            let wait = deadline.milliseconds > loop.nowMs ? deadline.milliseconds - loop.nowMs : 0
-            try timer?.start(afterMs: wait) { [unowned self] in timerFired() }
+            try timer?.start(after: loop.now.duration(to: deadline)) { [unowned self] in timerFired() }
         } catch {
             // Without a timer the change is written at once instead of after the pause.
             perform(debouncer.flush(now: now))

@@ -1,7 +1,6 @@
 // CLISession: runs the Claude Code CLI for one conversation, one task at a time (the reference's
 // `cli/session.py`).
 
-import CLibUV
 import EventLoop
 import JSON
 #if canImport(Glibc)
@@ -78,9 +77,9 @@ public final class CLISession {
     /// The CLI to run: a name looked up in `PATH` or a path (the app passes `CLAUDE_CLI_BIN`).
     public let executable: String
     /// Delay between SIGTERM and SIGKILL in `stop()`.
-    public let killEscalationMs: UInt64
+    public let killEscalation: Duration
     /// How long output is still read after the CLI exited while a process it left behind holds its pipes.
-    public let drainAfterExitMs: UInt64
+    public let drainAfterExit: Duration
     /// The environment the CLI inherits before the session's overrides; nil means this process's.
     public let inheritedEnvironment: [(key: String, value: String)]?
     public let registry: ProcessRegistry
@@ -96,7 +95,7 @@ public final class CLISession {
     private var escalations: [Int32: Timer] = [:]
 
     public init(loop: EventLoop, workspace: String, apiURL: String, allowedDirectories: [String] = [],
-                executable: String = "claude", killEscalationMs: UInt64 = 5_000, drainAfterExitMs: UInt64 = 2_000,
+                executable: String = "claude", killEscalation: Duration = .seconds(5), drainAfterExit: Duration = .seconds(2),
                 inheritedEnvironment: [(key: String, value: String)]? = nil,
                 registry: ProcessRegistry = .shared) {
         self.loop = loop
@@ -104,8 +103,8 @@ public final class CLISession {
         self.apiURL = apiURL
         self.allowedDirectories = allowedDirectories.map(CLIText.normalizePath)
         self.executable = executable
-        self.killEscalationMs = killEscalationMs
-        self.drainAfterExitMs = drainAfterExitMs
+        self.killEscalation = killEscalation
+        self.drainAfterExit = drainAfterExit
         self.inheritedEnvironment = inheritedEnvironment
         self.registry = registry
     }
@@ -132,7 +131,7 @@ public final class CLISession {
     }
 
     /// Stops the running CLI: SIGTERM to its process group, SIGKILL to the group after
-    /// `killEscalationMs` if the CLI, or anything left in its group, is still alive. `completion`
+    /// `killEscalation` if the CLI, or anything left in its group, is still alive. `completion`
     /// receives true once the CLI has exited, false at once (on the loop) when nothing was running.
     /// Waiting tasks are not touched, as with the reference's lock.
     public func stop(completion: ((Bool) -> Void)? = nil) {
@@ -147,7 +146,7 @@ public final class CLISession {
             let timer = try Timer(loop: loop)
             escalations[child.pid] = timer
             // Strong captures: the timer is closed when it fires or when the group is gone.
-            try timer.start(afterMs: killEscalationMs) { [self] in
+            try timer.start(after: killEscalation) { [self] in
                 escalate(child)
             }
         } catch {
@@ -196,7 +195,7 @@ public final class CLISession {
             let child = try ChildProcess.spawn(
                 loop: loop, arguments: command.arguments,
                 environment: command.environment.map { "\($0.key)=\($0.value)" },
-                workingDirectory: workspace, drainAfterExitMs: drainAfterExitMs
+                workingDirectory: workspace, drainAfterExit: drainAfterExit
             ) { child in
                 child.onStdout = { bytes in
                     for line in lines.feed(bytes) { deliverLine(line) }
@@ -218,9 +217,9 @@ public final class CLISession {
             task.child = child
             registry.register(pid: child.pid, processGroup: child.pid)
         } catch {
-            let message = "Failed to start Claude CLI '\(executable)': \(error.error.name) (\(String(cString: uv_strerror(error.error.code))))"
+            let message = "Failed to start Claude CLI '\(executable)': \(error.error.name) (\(error.error.message))"
             task.deliver(CLIOutputDecoder.errorEvent(message: message))
-            let code = error.error.code == UV_ENOENT.rawValue ? 127 : 126
+            let code = error.error.isNotFound ? 127 : 126
             task.deliver(.object(JSONObject([("type", "exit"), ("code", .int(code)), ("stderr", .null)])))
             taskFinished(task)
         }
@@ -268,7 +267,7 @@ public final class CLISession {
     static func currentDirectory() -> String {
         var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
         guard getcwd(&buffer, buffer.count) != nil else { return "/" }
-        return String(cString: buffer)
+        return stringUpToNUL(buffer)
     }
 
     static func processEnvironment() -> [(key: String, value: String)] {

@@ -98,10 +98,10 @@ public final class CLISessionManager {
     /// The reference's constructor: every session runs in `workspace` against `apiURL`.
     public convenience init(loop: EventLoop, workspace: String, apiURL: String, allowedDirectories: [String] = [],
                             maxSessions: Int = 10, executable: String = "claude",
-                            killEscalationMs: UInt64 = 5_000, registry: ProcessRegistry = .shared) {
+                            killEscalation: Duration = .seconds(5), registry: ProcessRegistry = .shared) {
         self.init(loop: loop, maxSessions: maxSessions) {
             CLISession(loop: loop, workspace: workspace, apiURL: apiURL, allowedDirectories: allowedDirectories,
-                       executable: executable, killEscalationMs: killEscalationMs, registry: registry)
+                       executable: executable, killEscalation: killEscalation, registry: registry)
         }
     }
 

@@ -7,7 +7,6 @@
 // Besides the mutex-guarded map, targets are mirrored into a fixed table of atomics that a fatal-signal
 // handler can read without taking a lock (a lock is not async-signal-safe; `kill` is).
 
-import CLibUV
 import Synchronization
 #if canImport(Glibc)
 import Glibc

@@ -72,9 +72,6 @@ public final class EventLoop {
         uv_stop(raw)
     }
 
-    /// Loop time in milliseconds, cached at the start of the iteration (`uv_now`).
-    public var nowMs: UInt64 { uv_now(raw) }
-
     /// Whether the loop has active handles, active requests or closing handles.
     public var isAlive: Bool { uv_loop_alive(raw) != 0 }
 

@@ -9,6 +9,9 @@
 //   `uv_close`; the close callback releases the wrapper and frees the memory;
 // - a wrapper dropped while still open closes its handle from `deinit` with `data` cleared, so every
 //   C callback, which first checks `data`, ignores it.
+//
+// The kinds: Timer, SignalWatcher, AsyncWakeup, SocketPoll, TCPListener, the streams (LoopStream:
+// TCPConnection, PipeStream) and SpawnedProcess. No other module allocates a libuv handle.
 
 import CLibUV
 

@@ -9,7 +9,7 @@ extension EventLoop {
         }
         do {
             // The closure keeps the timer alive until it fires; closing clears the closure.
-            try timer.start(afterMs: 0) {
+            try timer.start(after: .zero) {
                 timer.close()
                 body()
             }

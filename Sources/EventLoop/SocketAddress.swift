@@ -44,7 +44,7 @@ public struct SocketAddress: Sendable, Equatable, CustomStringConvertible {
             return pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { uv_ip4_name($0, &text, text.count) }
         }
         if rc != 0 { return "?" }
-        return String(cString: text)
+        return stringUpToNUL(text)
     }
 
     public var port: Int {

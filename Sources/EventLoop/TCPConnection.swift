@@ -1,7 +1,6 @@
 // TCPConnection: a connected `uv_tcp_t` stream (accepted by a TCPListener or made by `connect`).
 //
-// Reads are zero-copy: the bytes come from the loop's shared read buffer and are valid only inside
-// `onData`. Writes copy into pooled write requests, after trying `uv_try_write` first when nothing is
+// Reading is `LoopStream`'s. Writes copy into pooled write requests, after trying `uv_try_write` first when nothing is
 // queued, so a small response on an idle socket costs one syscall and no allocation.
 //
 // Backpressure: `writeQueueBytes` is libuv's count of bytes accepted but not yet written to the
@@ -11,16 +10,13 @@
 import CLibUV
 
 /// A connected TCP stream. Loop-confined.
-public final class TCPConnection: LoopHandle {
-    private var onData: ((UnsafeRawBufferPointer) -> Void)?
-    private var onEnd: ((UVError?) -> Void)?
+public final class TCPConnection: LoopStream {
     /// Fires when the write queue drains to `writeLowWaterBytes` after reaching the high-water mark.
     public var onWritable: (() -> Void)?
     public var writeHighWaterBytes = 256 * 1024
     public var writeLowWaterBytes = 64 * 1024
     private var waitingForDrain = false
     private var freeWrites: [WriteRequest] = []
-    private(set) public var isReading = false
     private(set) var isConnected = false
 
     init(loop: EventLoop) throws(UVError) {
@@ -32,8 +28,6 @@ public final class TCPConnection: LoopHandle {
     var tcp: UnsafeMutablePointer<uv_tcp_t> {
         UnsafeMutableRawPointer(handle).assumingMemoryBound(to: uv_tcp_t.self)
     }
-
-    var stream: UnsafeMutablePointer<uv_stream_t> { asStream(handle) }
 
     func markConnected() { isConnected = true }
 
@@ -96,56 +90,6 @@ public final class TCPConnection: LoopHandle {
     public var localAddress: SocketAddress? {
         guard !isClosed else { return nil }
         return try? SocketAddress.read("uv_tcp_getsockname") { uv_tcp_getsockname(tcp, $0, $1) }
-    }
-
-    // MARK: Reading
-
-    /// Starts delivering bytes. `onData`'s buffer is valid only during the call. `onEnd` runs once when
-    /// the peer closes (nil) or reading fails; reading has stopped by then.
-    public func startReading(onData: @escaping (UnsafeRawBufferPointer) -> Void,
-                             onEnd: @escaping (UVError?) -> Void) throws(UVError) {
-        self.onData = onData
-        self.onEnd = onEnd
-        try resumeReading()
-    }
-
-    /// Starts reading again with the callbacks given to `startReading`.
-    public func resumeReading() throws(UVError) {
-        guard !isClosed else { throw UVError(code: UV_EINVAL.rawValue, operation: "uv_read_start", detail: "connection closed") }
-        if isReading { return }
-        let rc = uv_read_start(stream, { handle, _, buffer in
-            guard let buffer else { return }
-            guard let connection = LoopHandle.wrapper(UnsafeMutableRawPointer(handle), as: TCPConnection.self) else {
-                buffer.pointee = uv_buf_init(nil, 0)
-                return
-            }
-            let shared = connection.loop.readBuffer
-            buffer.pointee = uv_buf_init(shared.baseAddress?.assumingMemoryBound(to: CChar.self), UInt32(shared.count))
-        }, { stream, count, buffer in
-            guard let connection = LoopHandle.wrapper(UnsafeMutableRawPointer(stream), as: TCPConnection.self) else { return }
-            connection.didRead(count: count, base: buffer?.pointee.base)
-        })
-        try UVError.check(rc, "uv_read_start")
-        isReading = true
-    }
-
-    /// Stops delivering bytes (they stay in the kernel, which pushes back on the peer).
-    public func stopReading() {
-        guard !isClosed, isReading else { return }
-        uv_read_stop(stream)
-        isReading = false
-    }
-
-    private func didRead(count: Int, base: UnsafeMutablePointer<CChar>?) {
-        if count > 0, let base {
-            onData?(UnsafeRawBufferPointer(start: UnsafeRawPointer(base), count: count))
-        } else if count < 0 {
-            stopReading()
-            let callback = onEnd
-            onEnd = nil
-            callback?(count == Int(UV_EOF.rawValue) ? nil : UVError(code: Int32(count), operation: "read"))
-        }
-        // count == 0 is EAGAIN: nothing to do.
     }
 
     // MARK: Writing
@@ -254,10 +198,8 @@ public final class TCPConnection: LoopHandle {
     }
 
     override func willClose() {
-        onData = nil
-        onEnd = nil
+        super.willClose()
         onWritable = nil
-        isReading = false
     }
 
     override func didClose() {

@@ -9,8 +9,8 @@ import CLibUV
 /// the caller.
 public final class Timer: LoopHandle {
     private var callback: (() -> Void)?
-    private var timeoutMs: UInt64 = 0
-    private var repeatMs: UInt64 = 0
+    private var delay: Duration = .zero
+    private var interval: Duration?
 
     public init(loop: EventLoop) throws(UVError) {
         super.init(loop: loop, memory: UnsafeMutableRawPointer(UnsafeMutablePointer<uv_timer_t>.allocate(capacity: 1)))
@@ -22,22 +22,24 @@ public final class Timer: LoopHandle {
         UnsafeMutableRawPointer(handle).assumingMemoryBound(to: uv_timer_t.self)
     }
 
-    /// Arms the timer: first fire after `afterMs`, then every `repeatMs` when non-zero. Replaces any
-    /// previous schedule and callback.
-    public func start(afterMs: UInt64, repeatMs: UInt64 = 0, _ callback: @escaping () -> Void) throws(UVError) {
+    /// Arms the timer: first fire after `delay`, then every `interval` when given. Replaces any
+    /// previous schedule and callback. libuv counts whole milliseconds: both are rounded up, and an
+    /// interval that rounds to zero means no repeat.
+    public func start(after delay: Duration, repeating interval: Duration? = nil,
+                      _ callback: @escaping () -> Void) throws(UVError) {
         guard !isClosed else { throw UVError(code: UV_EINVAL.rawValue, operation: "uv_timer_start", detail: "timer closed") }
         self.callback = callback
-        self.timeoutMs = afterMs
-        self.repeatMs = repeatMs
+        self.delay = delay
+        self.interval = interval
         try UVError.check(uv_timer_start(timer, { handle in
             LoopHandle.wrapper(UnsafeMutableRawPointer(handle), as: Timer.self)?.fire()
-        }, afterMs, repeatMs), "uv_timer_start")
+        }, delay.uvMilliseconds, interval?.uvMilliseconds ?? 0), "uv_timer_start")
     }
 
     /// Re-arms with the last schedule and callback, counting from now.
     public func restart() throws(UVError) {
         guard let callback else { throw UVError(code: UV_EINVAL.rawValue, operation: "uv_timer_start", detail: "timer never started") }
-        try start(afterMs: timeoutMs, repeatMs: repeatMs, callback)
+        try start(after: delay, repeating: interval, callback)
     }
 
     /// Disarms the timer; it can be started again.

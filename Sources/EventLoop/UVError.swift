@@ -23,14 +23,18 @@ public struct UVError: Error, Equatable, Sendable, CustomStringConvertible {
         self.detail = detail
     }
 
+    /// `uv_strerror(code)`, e.g. "no such file or directory".
+    public var message: String { String(cString: uv_strerror(code)) }
+
     public var description: String {
-        let message = String(cString: uv_strerror(code))
         if let detail { return "\(operation): \(name) (\(message)): \(detail)" }
         return "\(operation): \(name) (\(message))"
     }
 
     /// The peer closed its side of the stream.
     public var isEOF: Bool { code == UV_EOF.rawValue }
+    /// No such file or directory (e.g. a spawn's executable or working directory).
+    public var isNotFound: Bool { code == UV_ENOENT.rawValue }
     /// The request was cancelled because its handle closed.
     public var isCanceled: Bool { code == UV_ECANCELED.rawValue }
 
@@ -39,4 +43,11 @@ public struct UVError: Error, Equatable, Sendable, CustomStringConvertible {
     static func check(_ rc: Int32, _ operation: @autoclosure () -> String) throws(UVError) {
         if rc < 0 { throw UVError(code: rc, operation: operation()) }
     }
+}
+
+/// The text of a C character buffer up to its first NUL (all of it when there is none), as UTF-8
+/// with invalid bytes repaired, for buffers filled by C calls (`uv_ip4_name`, `getcwd`, `fgets`).
+public func stringUpToNUL(_ buffer: [CChar]) -> String {
+    let end = buffer.firstIndex(of: 0) ?? buffer.endIndex
+    return String(decoding: buffer[..<end].lazy.map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }

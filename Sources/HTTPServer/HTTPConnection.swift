@@ -449,7 +449,7 @@ final class HTTPConnection {
         // A pending close after a failed write wins over every other schedule.
         guard phase != .closed, timerPurpose != .writeFailed else { return }
         timerPurpose = purpose
-        try? timer.start(afterMs: ms) { [unowned self] in self.timerFired() }
+        try? timer.start(after: .milliseconds(ms)) { [unowned self] in self.timerFired() }
     }
 
     private func disarm() {

@@ -113,7 +113,7 @@ public final class HTTPServer {
         shutdownCompletion = completion
         if let timer = try? Timer(loop: loop) {
             shutdownTimer = timer
-            try? timer.start(afterMs: timeoutMs) { self.forceCloseAll() }
+            try? timer.start(after: .milliseconds(timeoutMs)) { self.forceCloseAll() }
         }
         if let listener {
             listener.onClose = {
@@ -125,7 +125,7 @@ public final class HTTPServer {
         } else {
             listenerClosed = true
             // Never complete synchronously: let the loop call back.
-            try? shutdownTimer?.start(afterMs: 0) { self.checkShutdownDone() }
+            try? shutdownTimer?.start(after: .zero) { self.checkShutdownDone() }
         }
         for connection in Array(connections.values) { connection.beginGracefulClose() }
     }

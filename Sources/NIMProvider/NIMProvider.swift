@@ -26,7 +26,7 @@ public final class NIMProvider: MessageStreamer {
     /// several megabytes of memory an idle proxy (or one serving only fast paths) never needs.
     private var curlMulti: CurlMulti?
     var limiter: RateLimiter
-    private let limiterTimer: LoopTimer
+    private let limiterTimer: Timer
     private var limiterTimerDeadline: Double?
     /// Streams waiting for a slot, by ticket.
     private var waiting: [RateLimiter.Ticket: UpstreamStream] = [:]
@@ -39,7 +39,7 @@ public final class NIMProvider: MessageStreamer {
     let countTokens: @Sendable (String) -> Int
     let random: () -> Double
     /// Interval of `ping` events while a client waits for a slot or a retry.
-    public var pingIntervalMs: UInt64 = 10_000
+    public var pingInterval: Duration = .seconds(10)
 
     /// Times an upstream transfer was paused because its client's write queue was full.
     public internal(set) var upstreamPauses = 0
@@ -87,11 +87,11 @@ public final class NIMProvider: MessageStreamer {
         endpoint = base + "/chat/completions"
         limiter = try RateLimiter(
             limit: settings.upstream.rateLimit, window: settings.upstream.rateWindow / .seconds(1), retry: retry)
-        limiterTimer = try LoopTimer(loop: loop)
+        limiterTimer = try Timer(loop: loop)
     }
 
     /// Seconds on the loop's monotonic clock.
-    var now: Double { Double(loop.nowMs) / 1000 }
+    var now: Double { Double(loop.now.milliseconds) / 1000 }
 
     public var healthFields: [(String, JSONValue)] {
         let t = now
@@ -144,7 +144,7 @@ public final class NIMProvider: MessageStreamer {
     /// The libcurl multi handle, created on first use.
     func curl() throws -> CurlMulti {
         if let curlMulti { return curlMulti }
-        let made = try CurlMulti(loop: loop.uvLoop)
+        let made = try CurlMulti(loop: loop)
         curlMulti = made
         return made
     }
@@ -180,7 +180,7 @@ public final class NIMProvider: MessageStreamer {
         if let d = limiterTimerDeadline, d == wake, limiterTimer.isActive { return }
         limiterTimerDeadline = wake
         let ms = UInt64(max(0, (wake - now) * 1000).rounded(.up)) + 1
-        try? limiterTimer.start(afterMs: ms) { [unowned self] in self.limiterTimerFired() }
+        try? limiterTimer.start(after: .milliseconds(ms)) { [unowned self] in self.limiterTimerFired() }
     }
 
     private func limiterTimerFired() {

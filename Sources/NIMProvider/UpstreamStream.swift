@@ -44,9 +44,9 @@ final class UpstreamStream: UpstreamTransferDelegate {
     private var attempt = 0
     private var retryAfterSeconds: Double?
     private var errorBody: [UInt8] = []
-    private var pingTimer: LoopTimer?
-    private var retryTimer: LoopTimer?
-    private let startedMs: UInt64
+    private var pingTimer: Timer?
+    private var retryTimer: Timer?
+    private let started: LoopInstant
     /// Kept for a 429 retry and dropped once a 2xx head arrived, after which nothing resends.
     private var bodyBytes: [UInt8]?
     /// Set while one upstream read is being translated; output collects in `pending`.
@@ -59,7 +59,7 @@ final class UpstreamStream: UpstreamTransferDelegate {
         self.request = request
         self.responder = responder
         self.requestID = requestID
-        startedMs = provider.loop.nowMs
+        started = provider.loop.now
         let count = provider.countTokens
         translator = StreamTranslator(
             model: request.model, inputTokens: inputTokens, messageID: MessageID.make(),
@@ -102,10 +102,10 @@ final class UpstreamStream: UpstreamTransferDelegate {
     }
 
     private func startPings() {
-        guard pingTimer == nil, let t = try? LoopTimer(loop: provider.loop) else { return }
+        guard pingTimer == nil, let t = try? Timer(loop: provider.loop) else { return }
         pingTimer = t
-        let interval = provider.pingIntervalMs
-        try? t.start(afterMs: interval, repeatMs: interval) { [unowned self] in
+        let interval = provider.pingInterval
+        try? t.start(after: interval, repeating: interval) { [unowned self] in
             self.emit(AnthropicSSE.ping())
         }
     }
@@ -140,9 +140,9 @@ final class UpstreamStream: UpstreamTransferDelegate {
         request = nil
         let upstream = UpstreamRequest(
             url: provider.endpoint, method: "POST", headers: headers, body: bodyBytes ?? [],
-            connectTimeoutMs: Int(settings.upstream.connectTimeout / .milliseconds(1)),
-            totalTimeoutMs: Int((settings.upstream.totalTimeout ?? .zero) / .milliseconds(1)),
-            stallTimeoutMs: Int(settings.upstream.stallTimeout / .milliseconds(1)),
+            connectTimeout: settings.upstream.connectTimeout,
+            totalTimeout: settings.upstream.totalTimeout ?? .zero,
+            stallTimeout: settings.upstream.stallTimeout,
             httpVersion: UpstreamHTTPVersion(settings.upstream.httpVersion),
             caFile: settings.upstream.caFile)
         do {
@@ -261,9 +261,9 @@ final class UpstreamStream: UpstreamTransferDelegate {
                 ])
                 phase = .waitingToRetry
                 startPings()
-                if let t = try? LoopTimer(loop: provider.loop) {
+                if let t = try? Timer(loop: provider.loop) {
                     retryTimer = t
-                    try? t.start(afterMs: UInt64(after * 1000)) { [unowned self] in
+                    try? t.start(after: .seconds(after)) { [unowned self] in
                         self.retryTimer?.close()
                         self.retryTimer = nil
                         self.acquireSlot()
@@ -338,7 +338,7 @@ final class UpstreamStream: UpstreamTransferDelegate {
         responder.finish(lastBytes: last)
         provider.log.info("upstream stream finished", [
             ("request_id", .int(Int(requestID))), ("outcome", .string(outcome)),
-            ("ms", .int(Int(provider.loop.nowMs - startedMs))), ("retries", .int(attempt)),
+            ("ms", .int(Int(provider.loop.now.milliseconds - started.milliseconds))), ("retries", .int(attempt)),
         ])
         provider.finished(self)
     }

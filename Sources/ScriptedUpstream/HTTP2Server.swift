@@ -128,7 +128,7 @@ final class HTTP2Server {
         if flushTimer == nil { flushTimer = try? Timer(loop: loop) }
         do throws(UVError) {
             guard let flushTimer else { throw UVError(code: -1, operation: "uv_timer_init") }
-            try flushTimer.start(afterMs: 0) { [unowned self] in self.flushDirty() }
+            try flushTimer.start(after: .zero) { [unowned self] in self.flushDirty() }
             flushArmed = true
         } catch {
             // No timer: flush at once rather than never.
@@ -154,7 +154,7 @@ final class HTTP2Server {
         shutdownCompletion = completion
         if let timer = try? Timer(loop: loop) {
             graceTimer = timer
-            try? timer.start(afterMs: graceMs) { [unowned self] in self.forceCloseAll() }
+            try? timer.start(after: .milliseconds(graceMs)) { [unowned self] in self.forceCloseAll() }
         }
         if let listener {
             listener.onClose = {
@@ -166,7 +166,7 @@ final class HTTP2Server {
         } else {
             listenerClosed = true
             // Never complete synchronously: let the loop call back.
-            try? graceTimer?.start(afterMs: 0) { [unowned self] in self.checkShutdownDone() }
+            try? graceTimer?.start(after: .zero) { [unowned self] in self.checkShutdownDone() }
         }
         for connection in Array(connections.values) { connection.goAway() }
     }

@@ -35,7 +35,7 @@ final class Pacer {
     func schedule(afterMs ms: UInt64, _ action: @escaping () -> Void) {
         guard !isClosed else { return }
         nextOrder += 1
-        push(Entry(due: loop.nowMs + ms, order: nextOrder, action: action))
+        push(Entry(due: loop.now.milliseconds + ms, order: nextOrder, action: action))
         arm()
     }
 
@@ -57,15 +57,15 @@ final class Pacer {
         if let armedFor, armedFor <= first.due, timer?.isActive == true { return }
         if timer == nil { timer = try? Timer(loop: loop) }
         guard let timer else { return }
-        let now = loop.nowMs
+        let now = loop.now.milliseconds
         let wait = first.due > now ? first.due - now : 0
         armedFor = first.due
-        try? timer.start(afterMs: wait) { [unowned self] in self.fire() }
+        try? timer.start(after: .milliseconds(wait)) { [unowned self] in self.fire() }
     }
 
     private func fire() {
         armedFor = nil
-        let now = loop.nowMs
+        let now = loop.now.milliseconds
         // Actions scheduled while firing are due later than `now` unless their delay is 0; those
         // wait for the next turn so a zero-delay chain cannot starve the loop.
         var due: [Entry] = []

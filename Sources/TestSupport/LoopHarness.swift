@@ -22,12 +22,12 @@ public struct LoopRun {
 
 /// Runs `body` on a fresh loop until every handle closed, then closes the loop, which fails
 /// if anything leaked (libuv's MAKE_VALGRIND_HAPPY). A watchdog that does not keep the loop
-/// alive stops a hung scenario after `timeoutMs`; the result says whether that happened.
-public func runLoop(timeoutMs: UInt64 = 20_000, _ body: (EventLoop) throws -> Void) throws -> LoopRun {
+/// alive stops a hung scenario after `timeout`; the result says whether that happened.
+public func runLoop(timeout: Duration = .seconds(20), _ body: (EventLoop) throws -> Void) throws -> LoopRun {
     let loop = try EventLoop()
     let watchdog = try Timer(loop: loop)
     var timedOut = false
-    try watchdog.start(afterMs: timeoutMs) {
+    try watchdog.start(after: timeout) {
         timedOut = true
         loop.stop()
     }
@@ -50,7 +50,7 @@ public func runLoop(timeoutMs: UInt64 = 20_000, _ body: (EventLoop) throws -> Vo
 }
 
 /// `runLoop`, failing the test on a hang or a leaked handle.
-public func withLoop(timeoutMs: UInt64 = 20_000, sourceLocation: SourceLocation = #_sourceLocation,
+public func withLoop(timeout: Duration = .seconds(20), sourceLocation: SourceLocation = #_sourceLocation,
                      _ body: (EventLoop) throws -> Void) throws {
-    try runLoop(timeoutMs: timeoutMs, body).expectClean(sourceLocation: sourceLocation)
+    try runLoop(timeout: timeout, body).expectClean(sourceLocation: sourceLocation)
 }

@@ -24,8 +24,7 @@ func makeTempDirectory() -> String {
     var template = Array((base + "/botapi-test-XXXXXX").utf8CString)
     let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
     precondition(made != nil, "mkdtemp failed")
-    // mkdtemp filled in the X's; the name ends at the NUL.
-    return String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    return stringUpToNUL(template)
 }
 
 func readText(_ path: String) -> String? {
@@ -69,7 +68,7 @@ final class Harness {
         app = ProxyApp(loop: loop, settings: settings, log: .silent,
                        middleware: [AccessControl.tokenCheck(settings.http.authToken)])
         api = BotAPI.install(into: app, settings: settings, log: .silent, cliEnvironment: cliEnvironment,
-                             killEscalationMs: 2_000, storeSaveDelay: .milliseconds(50))
+                             killEscalation: .seconds(2), storeSaveDelay: .milliseconds(50))
         port = try app.start()
         token = settings.http.authToken
     }
@@ -116,7 +115,7 @@ final class Harness {
 
     func after(ms: UInt64, _ body: @escaping () -> Void) {
         let timer = try! Timer(loop: loop)
-        try! timer.start(afterMs: ms) {
+        try! timer.start(after: .milliseconds(ms)) {
             timer.close()
             body()
         }

@@ -7,7 +7,7 @@ import TestSupport
 @Suite struct CLISessionManagerTests {
     func makeManager(_ loop: EventLoop, maxSessions: Int = 10, registry: ProcessRegistry = ProcessRegistry()) -> CLISessionManager {
         CLISessionManager(loop: loop, maxSessions: maxSessions) {
-            makeSession(loop, registry: registry, killEscalationMs: 500)
+            makeSession(loop, registry: registry, killEscalation: .milliseconds(500))
         }
     }
 

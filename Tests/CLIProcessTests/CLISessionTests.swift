@@ -254,7 +254,7 @@ import Glibc
     @Test func sigkillWhenSIGTERMIsIgnored() throws {
         try withLoop { loop in
             let registry = ProcessRegistry()
-            let session = makeSession(loop, registry: registry, killEscalationMs: 200)
+            let session = makeSession(loop, registry: registry, killEscalation: .milliseconds(200))
             var childPID: Int32 = 0
             var stopped: Bool?
             var events: [JSONValue] = []
@@ -278,7 +278,7 @@ import Glibc
     @Test func strayChildIgnoringSIGTERMIsKilledAfterTheCLIExits() throws {
         try withLoop { loop in
             let registry = ProcessRegistry()
-            let session = makeSession(loop, registry: registry, killEscalationMs: 300, drainAfterExitMs: 100)
+            let session = makeSession(loop, registry: registry, killEscalation: .milliseconds(300), drainAfterExit: .milliseconds(100))
             var childPID: Int32 = 0
             var events: [JSONValue] = []
             var trackedAtExit: [TrackedProcess] = []
@@ -317,7 +317,7 @@ import Glibc
 
     @Test func naturalExitWithABackgroundChildStillFinishes() throws {
         try withLoop { loop in
-            let session = makeSession(loop, drainAfterExitMs: 100)
+            let session = makeSession(loop, drainAfterExit: .milliseconds(100))
             var childPID: Int32 = 0
             let events = try runTask(session, prompt: "start_child; echo bye; exit 4")
             childPID = Int32(events.first?["pid"]?.intValue ?? 0)

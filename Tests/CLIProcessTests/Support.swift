@@ -22,10 +22,10 @@ let testEnvironment: [(key: String, value: String)] = [
 ]
 
 func makeSession(_ loop: EventLoop, registry: ProcessRegistry = ProcessRegistry(), apiURL: String = "http://127.0.0.1:8082/v1",
-                 allowedDirectories: [String] = [], killEscalationMs: UInt64 = 5_000,
-                 drainAfterExitMs: UInt64 = 300, executable: String = fakeClaude) -> CLISession {
+                 allowedDirectories: [String] = [], killEscalation: Duration = .seconds(5),
+                 drainAfterExit: Duration = .milliseconds(300), executable: String = fakeClaude) -> CLISession {
     CLISession(loop: loop, workspace: fixturesDirectory, apiURL: apiURL, allowedDirectories: allowedDirectories,
-               executable: executable, killEscalationMs: killEscalationMs, drainAfterExitMs: drainAfterExitMs,
+               executable: executable, killEscalation: killEscalation, drainAfterExit: drainAfterExit,
                inheritedEnvironment: testEnvironment, registry: registry)
 }
 
@@ -52,7 +52,7 @@ func processIsAlive(_ pid: Int32) -> Bool {
     defer { fclose(file) }
     var buffer = [CChar](repeating: 0, count: 512)
     guard fgets(&buffer, Int32(buffer.count), file) != nil else { return false }
-    let line = String(cString: buffer)
+    let line = stringUpToNUL(buffer)
     // "pid (comm) S ...": the state follows the last ')'.
     guard let close = line.lastIndex(of: ")") else { return true }
     let state = line[line.index(after: close)...].trimmingPrefix(" ").first
@@ -66,7 +66,7 @@ func eventually(_ loop: EventLoop, limitMs: UInt64 = 5_000, _ condition: @escapi
     let timer = try Timer(loop: loop)
     var held = false
     var waited: UInt64 = 0
-    try timer.start(afterMs: 20, repeatMs: 20) {
+    try timer.start(after: .milliseconds(20), repeating: .milliseconds(20)) {
         waited += 20
         if condition() {
             held = true

@@ -133,7 +133,7 @@ import TestSupport
                 guard case .success(let client) = result else { return }
                 // Read only after a pause so the server's queue has to fill.
                 let delay = try? Timer(loop: loop)
-                try? delay?.start(afterMs: 50) {
+                try? delay?.start(after: .milliseconds(50)) {
                     delay?.close()
                     try? client.startReading(onData: { received += $0.count }, onEnd: { _ in client.close() })
                 }

@@ -10,7 +10,7 @@ import TestSupport
         try withLoop { loop in
             for delay in [30, 10, 20, 0] {
                 let timer = try Timer(loop: loop)
-                try timer.start(afterMs: UInt64(delay)) {
+                try timer.start(after: .milliseconds(UInt64(delay))) {
                     fired.append(delay)
                     timer.close()
                 }
@@ -23,7 +23,7 @@ import TestSupport
         var fired = false
         try withLoop { loop in
             let timer = try Timer(loop: loop)
-            try timer.start(afterMs: 0) {
+            try timer.start(after: .zero) {
                 fired = true
                 timer.close()
             }
@@ -37,7 +37,7 @@ import TestSupport
         var count = 0
         try withLoop { loop in
             let timer = try Timer(loop: loop)
-            try timer.start(afterMs: 1, repeatMs: 1) {
+            try timer.start(after: .milliseconds(1), repeating: .milliseconds(1)) {
                 count += 1
                 if count == 5 { timer.stop(); timer.close() }
             }
@@ -49,14 +49,14 @@ import TestSupport
         var fired = 0
         try withLoop { loop in
             let timer = try Timer(loop: loop)
-            try timer.start(afterMs: 5) {
+            try timer.start(after: .milliseconds(5)) {
                 fired += 1
                 timer.close()
             }
             timer.stop()
             #expect(!timer.isActive)
             let kick = try Timer(loop: loop)
-            try kick.start(afterMs: 20) {
+            try kick.start(after: .milliseconds(20)) {
                 #expect(fired == 0)
                 try? timer.restart()
                 kick.close()
@@ -74,7 +74,7 @@ import TestSupport
             timer.close()
             #expect(timer.isClosed)
             #expect(closes == 0)
-            #expect(throws: UVError.self) { try timer.start(afterMs: 1) {} }
+            #expect(throws: UVError.self) { try timer.start(after: .milliseconds(1)) {} }
         }
         #expect(closes == 1)
     }
@@ -83,7 +83,7 @@ import TestSupport
         var fired = false
         try withLoop { loop in
             let timer = try Timer(loop: loop)
-            try timer.start(afterMs: 0) { fired = true }
+            try timer.start(after: .zero) { fired = true }
             timer.close()
         }
         #expect(!fired)
@@ -111,7 +111,7 @@ import TestSupport
         let loop = try EventLoop()
         do {
             let timer = try Timer(loop: loop)
-            try timer.start(afterMs: 1000) { Issue.record("dropped timer fired") }
+            try timer.start(after: .milliseconds(1000)) { Issue.record("dropped timer fired") }
         }
         // deinit closed it with data cleared; draining finishes the close.
         try loop.close()
@@ -121,7 +121,7 @@ import TestSupport
         var ticks = 0
         let loop = try EventLoop()
         let timer = try Timer(loop: loop)
-        try timer.start(afterMs: 1, repeatMs: 1) {
+        try timer.start(after: .milliseconds(1), repeating: .milliseconds(1)) {
             ticks += 1
             if ticks == 3 { loop.stop() }
         }

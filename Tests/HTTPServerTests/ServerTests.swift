@@ -70,7 +70,7 @@ import TestSupport
             handled.append(request.path)
             if request.path == "/slow" {
                 let timer = try! Timer(loop: eventLoop!)
-                try? timer.start(afterMs: 30) {
+                try? timer.start(after: .milliseconds(30)) {
                     timer.close()
                     okText(responder, "slow")
                 }
@@ -224,7 +224,7 @@ import TestSupport
             try LoopHTTPClient.connectOrRecordIssue(loop, port: port) { c in
                 client = c
                 let drip = try! Timer(loop: loop)
-                try? drip.start(afterMs: 0, repeatMs: 10) {
+                try? drip.start(after: .zero, repeating: .milliseconds(10)) {
                     if c.ended || sentBytes == script.count { drip.close(); return }
                     c.send([script[sentBytes]])
                     sentBytes += 1

@@ -36,7 +36,7 @@ import TestSupport
                 c.send("GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
                 // Start reading late so the server's queue has to fill first.
                 let delay = try! Timer(loop: loop)
-                try? delay.start(afterMs: 50) {
+                try? delay.start(after: .milliseconds(50)) {
                     delay.close()
                     c.startReading()
                     c.onReceive = { c in
@@ -80,7 +80,7 @@ import TestSupport
             try LoopHTTPClient.connectOrRecordIssue(loop, port: port) { c in
                 c.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789")
                 let poll = try! Timer(loop: loop)
-                try? poll.start(afterMs: 10, repeatMs: 5) {
+                try? poll.start(after: .milliseconds(10), repeating: .milliseconds(5)) {
                     if !c.connection.isClosed {
                         c.close()
                         return
@@ -113,7 +113,7 @@ import TestSupport
             }
             // Keeps "streaming" until the client leaves.
             let tick = try! Timer(loop: eventLoop!)
-            try? tick.start(afterMs: 5, repeatMs: 5) {
+            try? tick.start(after: .milliseconds(5), repeating: .milliseconds(5)) {
                 if responder.isClosed { tick.close() } else { responder.write(Array("data: x\n\n".utf8)) }
             }
         }) { loop, server, port, done in
@@ -126,7 +126,7 @@ import TestSupport
                     c.onReceive = nil
                     c.close()
                     let poll = try! Timer(loop: loop)
-                    try? poll.start(afterMs: 5, repeatMs: 5) {
+                    try? poll.start(after: .milliseconds(5), repeating: .milliseconds(5)) {
                         guard goneCalls == 1 else { return }
                         poll.close()
                         inFlightAfter = server.inFlightRequests
@@ -150,7 +150,7 @@ import TestSupport
             responder.write(Array("event: ping\n\n".utf8))
             responder.onClientGone = { gone += 1 }
             let tick = try! Timer(loop: eventLoop!)
-            try? tick.start(afterMs: 5, repeatMs: 5) {
+            try? tick.start(after: .milliseconds(5), repeating: .milliseconds(5)) {
                 if responder.isClosed { tick.close() } else { responder.write(Array("data: x\n\n".utf8)) }
             }
         }) { loop, server, port, done in
@@ -162,7 +162,7 @@ import TestSupport
             }
             // Polls instead of guessing how long the server needs; the watchdog bounds it.
             let poll = try! Timer(loop: loop)
-            try? poll.start(afterMs: 5, repeatMs: 5) {
+            try? poll.start(after: .milliseconds(5), repeating: .milliseconds(5)) {
                 guard gone == 1, server.openConnections == 0 else { return }
                 poll.close()
                 openAfter = server.openConnections
@@ -183,7 +183,7 @@ import TestSupport
             responder.onClientGone = { gone += 1 }
             // Streams only once the client is gone, so only a write can tell.
             let tick = try! Timer(loop: eventLoop!)
-            try? tick.start(afterMs: 5, repeatMs: 5) {
+            try? tick.start(after: .milliseconds(5), repeating: .milliseconds(5)) {
                 if responder.isClosed { tick.close(); return }
                 guard clientClosed else { return }
                 if !responder.hasStarted { responder.startStream(status: 200) }
@@ -203,7 +203,7 @@ import TestSupport
                 }
             }
             let poll = try! Timer(loop: loop)
-            try? poll.start(afterMs: 5, repeatMs: 5) {
+            try? poll.start(after: .milliseconds(5), repeating: .milliseconds(5)) {
                 guard gone == 1, server.openConnections == 0 else { return }
                 poll.close()
                 done()
@@ -229,7 +229,7 @@ import TestSupport
                 responder.write(Array("first".utf8))
                 var count = 0
                 let tick = try! Timer(loop: eventLoop!)
-                try? tick.start(afterMs: 10, repeatMs: 10) {
+                try? tick.start(after: .milliseconds(10), repeating: .milliseconds(10)) {
                     count += 1
                     responder.write(Array(" more".utf8))
                     if count == 5 {
@@ -287,7 +287,7 @@ import TestSupport
                 client = c
                 c.send("GET /stuck HTTP/1.1\r\nHost: x\r\n\r\n")
                 let later = try! Timer(loop: loop)
-                try? later.start(afterMs: 10) {
+                try? later.start(after: .milliseconds(10)) {
                     later.close()
                     #expect(server.inFlightRequests == 1)
                     server.beginShutdown(timeoutMs: 30) { completed = true }
@@ -318,7 +318,7 @@ import TestSupport
                 responder.startStream(status: 200)
                 let tick = try! Timer(loop: eventLoop!)
                 var count = 0
-                try? tick.start(afterMs: 5, repeatMs: 5) {
+                try? tick.start(after: .milliseconds(5), repeating: .milliseconds(5)) {
                     count += 1
                     responder.write(Array("s\(count)".utf8))
                     if count == 3 { tick.close(); responder.finish() }
@@ -332,7 +332,7 @@ import TestSupport
                 client = c
                 c.send("GET /stream HTTP/1.1\r\nHost: x\r\n\r\nPOST /next HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nab")
                 let later = try! Timer(loop: loop)
-                try? later.start(afterMs: 5) {
+                try? later.start(after: .milliseconds(5)) {
                     later.close()
                     c.send("c")
                 }

@@ -11,7 +11,7 @@ import Testing
 func poll(_ loop: EventLoop, limitMs: UInt64 = 5000, until condition: @escaping () -> Bool, then: @escaping () -> Void) {
     let t = try! Timer(loop: loop)
     var waited: UInt64 = 0
-    try! t.start(afterMs: 5, repeatMs: 5) {
+    try! t.start(after: .milliseconds(5), repeating: .milliseconds(5)) {
         waited += 5
         if condition() || waited >= limitMs {
             t.close()
@@ -149,9 +149,9 @@ func rawRequest(_ body: String) -> String {
             $0.upstream.rateLimit = 2
             $0.upstream.rateWindow = .seconds(1)
         }) { h, done in
-            h.provider.pingIntervalMs = 100
+            h.provider.pingInterval = .milliseconds(100)
             h.upstream.defaultScenario = .text()
-            h.upstream.onRequest = { _ in arrivals.append(h.loop.nowMs) }
+            h.upstream.onRequest = { _ in arrivals.append(h.loop.now.milliseconds) }
             for _ in 0..<clients {
                 h.post(body: simpleRequest) { r in
                     responses.append(r)

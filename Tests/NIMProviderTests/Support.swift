@@ -159,12 +159,12 @@ final class Harness {
 
 /// Runs a scenario against a fresh harness; `body` calls `done` when finished.
 func withHarness(
-    http2: Bool = false, configure: (inout Settings) -> Void = { _ in }, timeoutMs: UInt64 = 20_000,
+    http2: Bool = false, configure: (inout Settings) -> Void = { _ in }, timeout: Duration = .seconds(20),
     sourceLocation: SourceLocation = #_sourceLocation,
     _ body: (Harness, _ done: @escaping () -> Void) throws -> Void
 ) throws {
     var keep: Harness?
-    let run = try runLoop(timeoutMs: timeoutMs) { loop in
+    let run = try runLoop(timeout: timeout) { loop in
         let h = try Harness(loop: loop, http2: http2, configure: configure)
         keep = h
         var finished = false

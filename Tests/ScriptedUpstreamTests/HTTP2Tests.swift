@@ -55,7 +55,7 @@ let libcurlReusesPriorKnowledge: Bool = curl_version_info(CURLVERSION_FIRST).poi
                        _ body: (_ h2: ScriptedUpstream, _ h1: ScriptedUpstream?, _ curl: CurlMulti,
                                 _ finish: @escaping () -> Void) throws -> Void) throws {
         var keep: [AnyObject] = []
-        let run = try runLoop(timeoutMs: timeoutMs) { loop in
+        let run = try runLoop(timeout: .milliseconds(timeoutMs)) { loop in
             let h2 = ScriptedUpstream(loop: loop)
             try h2.start(http2: true)
             var h1: ScriptedUpstream?
@@ -63,7 +63,7 @@ let libcurlReusesPriorKnowledge: Bool = curl_version_info(CURLVERSION_FIRST).poi
                 h1 = ScriptedUpstream(loop: loop)
                 try h1?.start()
             }
-            let curl = try CurlMulti(loop: loop.uvLoop)
+            let curl = try CurlMulti(loop: loop)
             keep = [h2, curl] + (h1.map { [$0] } ?? [])
             var finished = false
             try body(h2, h1, curl) {
@@ -212,9 +212,9 @@ let libcurlReusesPriorKnowledge: Bool = curl_version_info(CURLVERSION_FIRST).poi
         var elapsed: UInt64 = 0
         try withUpstreams { h2, _, curl, finish in
             h2.enqueue(scenario)
-            let start = h2.loop.nowMs
+            let start = h2.loop.now.milliseconds
             answer.onComplete = { _ in
-                elapsed = h2.loop.nowMs - start
+                elapsed = h2.loop.now.milliseconds - start
                 finish()
             }
             send(curl, port: h2.port, into: answer)
@@ -291,10 +291,10 @@ let libcurlReusesPriorKnowledge: Bool = curl_version_info(CURLVERSION_FIRST).poi
                 answer.onBody = nil
                 activeWhileStreaming = h2.activeStreams
                 transfer.cancel()
-                let start = h2.loop.nowMs
+                let start = h2.loop.now.milliseconds
                 h2.loop.onNextTurn { curl.close() }
                 whenTrue(h2.loop, { h2.activeStreams == 0 }) {
-                    elapsed = h2.loop.nowMs - start
+                    elapsed = h2.loop.now.milliseconds - start
                     activeAfter = h2.activeStreams
                     ended = h2.endedStreams
                     finish()
@@ -449,7 +449,7 @@ let libcurlReusesPriorKnowledge: Bool = curl_version_info(CURLVERSION_FIRST).poi
     func withUpstream(timeoutMs: UInt64 = 20_000, sourceLocation: SourceLocation = #_sourceLocation,
                       _ body: (ScriptedUpstream, @escaping () -> Void) throws -> Void) throws {
         var keep: [AnyObject] = []
-        let run = try runLoop(timeoutMs: timeoutMs) { loop in
+        let run = try runLoop(timeout: .milliseconds(timeoutMs)) { loop in
             let upstream = ScriptedUpstream(loop: loop)
             try upstream.start(http2: true)
             keep = [upstream]

@@ -105,7 +105,7 @@ func postInTurn(_ loop: EventLoop, port: Int, bodies: [[UInt8]], _ done: @escapi
 /// Polls `condition` from a timer every millisecond until it holds, then runs `then`.
 func whenTrue(_ loop: EventLoop, _ condition: @escaping () -> Bool, then: @escaping () -> Void) {
     guard let timer = try? Timer(loop: loop) else { return }
-    try? timer.start(afterMs: 1, repeatMs: 1) {
+    try? timer.start(after: .milliseconds(1), repeating: .milliseconds(1)) {
         guard condition() else { return }
         timer.close()
         then()

@@ -12,7 +12,7 @@ import TestSupport
     /// `body` must call `finish` once done; that shuts the upstream down.
     func withUpstream(timeoutMs: UInt64 = 20_000,
                       _ body: (ScriptedUpstream, Int, @escaping () -> Void) throws -> Void) throws {
-        let run = try runLoop(timeoutMs: timeoutMs) { loop in
+        let run = try runLoop(timeout: .milliseconds(timeoutMs)) { loop in
             let upstream = ScriptedUpstream(loop: loop)
             let port = try upstream.start()
             try body(upstream, port) { upstream.shutdown {} }
@@ -233,9 +233,9 @@ import TestSupport
         var elapsed: UInt64 = 0
         try withUpstream { upstream, port, finish in
             upstream.enqueue(.stall(pauseMs: pauseMs))
-            let start = upstream.loop.nowMs
+            let start = upstream.loop.now.milliseconds
             post(upstream.loop, port: port) { result in
-                elapsed = upstream.loop.nowMs - start
+                elapsed = upstream.loop.now.milliseconds - start
                 exchange = result
                 finish()
             }

@@ -45,7 +45,7 @@ func withUpstream(
     let run = try runLoop { loop in
         let server = HTTPServer(loop: loop, config: config) { request, responder in handler(loop, request, responder) }
         let port = try server.start()
-        let curl = try CurlMulti(loop: loop.uvLoop)
+        let curl = try CurlMulti(loop: loop)
         keep = [server, curl]
         var finished = false
         try body(loop, curl, port) {
@@ -94,7 +94,7 @@ func withUpstream(
                 responder.write(Array("data: \(n)\n\n".utf8))
                 if n == 5 { responder.finish() } else {
                     let t = try! Timer(loop: loop)
-                    try! t.start(afterMs: 5) { t.close(); next() }
+                    try! t.start(after: .milliseconds(5)) { t.close(); next() }
                 }
             }
             next()
@@ -197,11 +197,11 @@ func withUpstream(
             recorder.onComplete = { _ in
                 // Give the server a moment to notice the closed connection.
                 let t = try! Timer(loop: loop)
-                try! t.start(afterMs: 50) { t.close(); done() }
+                try! t.start(after: .milliseconds(50)) { t.close(); done() }
             }
-            curl.start(UpstreamRequest(url: "http://127.0.0.1:\(port)/x", body: [], stallTimeoutMs: 150), delegate: recorder)
+            curl.start(UpstreamRequest(url: "http://127.0.0.1:\(port)/x", body: [], stallTimeout: .milliseconds(150)), delegate: recorder)
         }
-        #expect(recorder.failure == .some(.stalled(milliseconds: 150)))
+        #expect(recorder.failure == .some(.stalled(.milliseconds(150))))
         #expect(recorder.text == "data: first\n\n")
         #expect(upstreamSawClientLeave)
     }
@@ -219,7 +219,7 @@ func withUpstream(
                 // Wait until the server saw the connection close.
                 let t = try! Timer(loop: loop)
                 var polls = 0
-                try! t.start(afterMs: 5, repeatMs: 5) {
+                try! t.start(after: .milliseconds(5), repeating: .milliseconds(5)) {
                     polls += 1
                     if upstreamSawClientLeave || polls > 400 {
                         curlActiveAfterCancel = curl.activeTransferCount
@@ -266,7 +266,7 @@ func withUpstream(
                 transfer.pause()
                 let mark = r.body.count
                 let t = try! Timer(loop: loop)
-                try! t.start(afterMs: 200) {
+                try! t.start(after: .milliseconds(200)) {
                     t.close()
                     receivedWhilePaused = r.body.count - mark
                     transfer.resume()
@@ -297,17 +297,17 @@ nonisolated(unsafe) var curlActiveAfterCancel = -1
             responder.startStream(status: 200)
             responder.write(Array("data: [DONE]\n\n".utf8))
             let t = try! Timer(loop: loop)
-            try! t.start(afterMs: 30) {
+            try! t.start(after: .milliseconds(30)) {
                 t.close()
                 responder.write(Array("trailing bytes\n".utf8))
                 responder.finish()
             }
         }) { loop, curl, port, done in
             first.onBody = { transfer, _ in
-                transfer.detach(graceMs: 2_000)
+                transfer.detach(grace: .seconds(2))
                 // Start the next request once the first body has ended.
                 let t = try! Timer(loop: loop)
-                try! t.start(afterMs: 100) {
+                try! t.start(after: .milliseconds(100)) {
                     t.close()
                     second.onComplete = { _ in done() }
                     curl.start(UpstreamRequest(url: "http://127.0.0.1:\(port)/b", body: []), delegate: second)

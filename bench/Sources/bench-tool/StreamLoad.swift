@@ -96,7 +96,7 @@ final class StreamLoad {
         startedAt = monotonicMicros()
         do {
             let timer = try Timer(loop: loop)
-            try timer.start(afterMs: UInt64(config.timeoutSeconds * 1000)) { [unowned self] in self.timeOut() }
+            try timer.start(after: .milliseconds(UInt64(config.timeoutSeconds * 1000))) { [unowned self] in self.timeOut() }
             deadline = timer
         } catch {
             fail("cannot arm the deadline: \(error)")
@@ -215,7 +215,7 @@ final class LoadStream {
 
     private func deferEnd(_ error: String) {
         guard let timer = try? Timer(loop: owner.loop) else { fail("cannot create a timer") }
-        try? timer.start(afterMs: 0) { [self] in
+        try? timer.start(after: .zero) { [self] in
             timer.close()
             self.end(error: error)
         }

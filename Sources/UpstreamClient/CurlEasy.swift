@@ -1,0 +1,137 @@
+// CurlEasy: one curl easy handle and the memory curl reads from it (header list, body copy, error
+// buffer), set up option group by option group for an `UpstreamRequest`.
+
+import CCurl
+
+/// An easy handle and what it points at, freed together. Loop-confined.
+struct CurlEasy {
+    let handle: UnsafeMutableRawPointer
+    private var headerList: UnsafeMutablePointer<curl_slist>?
+    private var bodyCopy: UnsafeMutableRawPointer?
+    private let errorBuffer: UnsafeMutablePointer<CChar>
+
+    /// nil when curl cannot make a handle.
+    init?() {
+        guard let easy = curl_easy_init() else { return nil }
+        handle = easy
+        errorBuffer = .allocate(capacity: Int(CURL_ERROR_SIZE))
+        errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE))
+        _ = ccurl_easy_setopt_ptr(easy, CURLOPT_ERRORBUFFER, errorBuffer)
+    }
+
+    /// Removes the handle from `multi` (when given) and frees it with its memory.
+    func release(from multi: UnsafeMutableRawPointer?) {
+        if let multi { curl_multi_remove_handle(multi, handle) }
+        curl_easy_cleanup(handle)
+        if let headerList { curl_slist_free_all(headerList) }
+        bodyCopy?.deallocate()
+        errorBuffer.deallocate()
+    }
+
+    /// curl's own words for a failed `result`: the error buffer's, or `curl_easy_strerror`'s.
+    func errorDetail(_ result: CURLcode) -> String {
+        if errorBuffer.pointee != 0 { return String(cString: errorBuffer) }
+        return String(cString: curl_easy_strerror(result))
+    }
+
+    // MARK: configuration
+
+    /// Applies `request`; `transfer` is the opaque pointer curl passes back to every callback. When
+    /// the body is to be read through the read callback (see `setBody`), returns it.
+    mutating func configure(for request: UpstreamRequest, transfer: UnsafeMutableRawPointer) -> [UInt8]? {
+        _ = ccurl_easy_setopt_ptr(handle, CURLOPT_PRIVATE, transfer)
+        _ = ccurl_easy_setopt_str(handle, CURLOPT_URL, request.url)
+        // Timeouts are the loop's business; curl must never raise SIGALRM for DNS.
+        _ = ccurl_easy_setopt_long(handle, CURLOPT_NOSIGNAL, 1)
+        setTimeouts(request)
+        setTLS(request)
+        setConnection(request)
+        let uploadBody = setBody(request, transfer: transfer)
+        setHeaders(request.headers)
+        setResponseCallbacks(transfer)
+        return uploadBody
+    }
+
+    private func setTimeouts(_ request: UpstreamRequest) {
+        _ = ccurl_easy_setopt_long(handle, CURLOPT_CONNECTTIMEOUT_MS, request.connectTimeout.wholeMilliseconds)
+        _ = ccurl_easy_setopt_long(handle, CURLOPT_TIMEOUT_MS, request.totalTimeout.wholeMilliseconds)
+    }
+
+    private func setTLS(_ request: UpstreamRequest) {
+        _ = ccurl_easy_setopt_long(handle, CURLOPT_SSL_VERIFYPEER, request.verifyTLS ? 1 : 0)
+        _ = ccurl_easy_setopt_long(handle, CURLOPT_SSL_VERIFYHOST, request.verifyTLS ? 2 : 0)
+        if let caFile = request.caFile { _ = ccurl_easy_setopt_str(handle, CURLOPT_CAINFO, caFile) }
+    }
+
+    private func setConnection(_ request: UpstreamRequest) {
+        // The request body is sent from curl's upload buffer over HTTP/2 (64 KB by default, one per
+        // transfer); the smallest keeps ten thousand concurrent streams' heap smaller.
+        _ = ccurl_easy_setopt_long(handle, CURLOPT_UPLOAD_BUFFERSIZE, 16 * 1024)
+        _ = ccurl_easy_setopt_long(handle, CURLOPT_TCP_NODELAY, 1)
+        let version: Int
+        switch request.httpVersion {
+        case .auto: version = CURL_HTTP_VERSION_2TLS
+        case .http1_1: version = CURL_HTTP_VERSION_1_1
+        case .http2: version = CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE
+        }
+        _ = ccurl_easy_setopt_long(handle, CURLOPT_HTTP_VERSION, version)
+        // Where HTTP/2 is possible, a burst of transfers waits for the first connection to say
+        // whether it multiplexes instead of each opening (and with TLS, handshaking) its own.
+        // Not for plain HTTP/1.1, where waiting would only delay the burst. (The receive buffer
+        // stays at curl's 16 KB: over HTTP/2, libcurl 7.88 stalls a transfer whose DATA frame is
+        // larger than it.)
+        if request.mayMultiplex { _ = ccurl_easy_setopt_long(handle, CURLOPT_PIPEWAIT, 1) }
+        _ = ccurl_easy_setopt_long(handle, CURLOPT_TCP_KEEPALIVE, 1)
+        _ = ccurl_easy_setopt_str(handle, CURLOPT_ACCEPT_ENCODING, "")
+    }
+
+    /// The method and body. Returns the body when curl is to read it through the read callback.
+    private mutating func setBody(_ request: UpstreamRequest, transfer: UnsafeMutableRawPointer) -> [UInt8]? {
+        var uploadBody: [UInt8]?
+        let hasBody = request.method == "POST" || !request.body.isEmpty
+        if hasBody && request.mayMultiplex {
+            // Over HTTP/2 curl reads the body through its upload buffer anyway; reading it from
+            // the transfer lets it go once the answer has begun (a Claude Code request is 50 KB or
+            // more, held for a whole stream otherwise). Rewinding works until then, for curl's
+            // retry of a request whose reused connection turned out dead.
+            uploadBody = request.body
+            _ = ccurl_easy_setopt_long(handle, CURLOPT_POST, 1)
+            _ = ccurl_easy_setopt_off(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(request.body.count))
+            _ = ccurl_easy_setopt_read_cb(handle, curlReadCallback)
+            _ = ccurl_easy_setopt_ptr(handle, CURLOPT_READDATA, transfer)
+            _ = ccurl_easy_setopt_seek_cb(handle, curlSeekCallback)
+            _ = ccurl_easy_setopt_ptr(handle, CURLOPT_SEEKDATA, transfer)
+        } else if hasBody {
+            let copy = UnsafeMutableRawPointer.allocate(byteCount: max(request.body.count, 1), alignment: 1)
+            request.body.withUnsafeBytes { source in
+                if let base = source.baseAddress { copy.copyMemory(from: base, byteCount: source.count) }
+            }
+            bodyCopy = copy
+            _ = ccurl_easy_setopt_long(handle, CURLOPT_POST, 1)
+            _ = ccurl_easy_setopt_off(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(request.body.count))
+            _ = ccurl_easy_setopt_ptr(handle, CURLOPT_POSTFIELDS, copy)
+        }
+        if request.method != "POST" && request.method != "GET" {
+            _ = ccurl_easy_setopt_str(handle, CURLOPT_CUSTOMREQUEST, request.method)
+        }
+        return uploadBody
+    }
+
+    private mutating func setHeaders(_ headers: [(name: String, value: String)]) {
+        var list: UnsafeMutablePointer<curl_slist>?
+        for (name, value) in headers {
+            list = curl_slist_append(list, "\(name): \(value)")
+        }
+        // curl would otherwise send `Expect: 100-continue` for large bodies and wait.
+        list = curl_slist_append(list, "Expect:")
+        headerList = list
+        _ = ccurl_easy_setopt_slist(handle, CURLOPT_HTTPHEADER, list)
+    }
+
+    private func setResponseCallbacks(_ transfer: UnsafeMutableRawPointer) {
+        _ = ccurl_easy_setopt_write_cb(handle, curlWriteCallback)
+        _ = ccurl_easy_setopt_ptr(handle, CURLOPT_WRITEDATA, transfer)
+        _ = ccurl_easy_setopt_header_cb(handle, curlHeaderCallback)
+        _ = ccurl_easy_setopt_ptr(handle, CURLOPT_HEADERDATA, transfer)
+    }
+}
