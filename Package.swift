@@ -45,17 +45,19 @@ let package = Package(
         .target(name: "EventLoop", dependencies: ["CLibUV"]),
         .target(name: "UpstreamClient", dependencies: ["CLibUV", "CCurl"]),
         .target(name: "CLIProcess", dependencies: ["EventLoop", "CLibUV", "JSON"]),
+        // Structured log lines (JSON) on a file descriptor.
+        .target(name: "Logging", dependencies: ["JSON"]),
         .target(name: "HTTPServer", dependencies: ["EventLoop", "CLibUV", "CHTTPParser"]),
         .target(
             name: "ProxyServer",
             dependencies: [
                 "JSON", "ProxyConfig", "AnthropicAPI", "Optimizations", "TokenCounting",
-                "Tokenizer", "EventLoop", "HTTPServer",
+                "Tokenizer", "EventLoop", "HTTPServer", "Logging",
             ]),
         // An OpenAI-compatible upstream that plays named scenarios (tests and benchmarks).
         .target(name: "ScriptedUpstream", dependencies: ["EventLoop", "HTTPServer", "JSON", "CNGHTTP2"]),
         .executableTarget(name: "scripted-upstream", dependencies: ["ScriptedUpstream", "EventLoop"]),
-        .target(name: "BotAPI", dependencies: ["ProxyServer", "HTTPServer", "EventLoop", "JSON", "SessionStore", "CLIProcess", "ProxyConfig", "AnthropicAPI"]),
+        .target(name: "BotAPI", dependencies: ["ProxyServer", "Logging", "HTTPServer", "EventLoop", "JSON", "SessionStore", "CLIProcess", "ProxyConfig", "AnthropicAPI"]),
         // Shared by the test targets (loop scaffolding, loopback HTTP client); no product uses it.
         .target(name: "TestSupport", dependencies: ["EventLoop", "JSON"]),
         // The upstream side: rate-limit slots, libcurl transfers, stream translation.
@@ -63,9 +65,9 @@ let package = Package(
             name: "NIMProvider",
             dependencies: [
                 "ProxyServer", "HTTPServer", "EventLoop", "UpstreamClient", "StreamTranslation", "RateLimit",
-                "NIMRequest", "AnthropicAPI", "ProxyConfig", "JSON", "Tokenizer",
+                "NIMRequest", "AnthropicAPI", "ProxyConfig", "JSON", "Tokenizer", "Logging",
             ]),
-        .executableTarget(name: "nim-proxy", dependencies: ["ProxyServer", "NIMProvider", "BotAPI", "CLIProcess", "ProxyConfig", "EventLoop", "Tokenizer"]),
+        .executableTarget(name: "nim-proxy", dependencies: ["ProxyServer", "NIMProvider", "BotAPI", "CLIProcess", "ProxyConfig", "EventLoop", "Tokenizer", "Logging"]),
 
         .testTarget(name: "JSONTests", dependencies: ["JSON"], exclude: ["Data"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer"], exclude: ["Data"]),
@@ -89,6 +91,7 @@ let package = Package(
                 "AnthropicAPI", "StreamTranslation", "RateLimit", "NIMRequest", "HTTPServer", "CCurl", "UpstreamClient",
             ]),
         .testTarget(name: "ProxyServerTests", dependencies: ["ProxyServer", "HTTPServer", "EventLoop", "JSON", "ProxyConfig", "TestSupport", "AnthropicAPI"]),
+        .testTarget(name: "LoggingTests", dependencies: ["Logging", "JSON"]),
         .testTarget(name: "BotAPITests", dependencies: ["BotAPI", "ProxyServer", "HTTPServer", "EventLoop", "JSON", "SessionStore", "CLIProcess", "ProxyConfig", "AnthropicAPI", "TestSupport"]),
     ]
 )

@@ -8,6 +8,7 @@ import CLIProcess
 import EventLoop
 import HTTPServer
 import JSON
+import Logging
 import ProxyConfig
 import ProxyServer
 import SessionStore

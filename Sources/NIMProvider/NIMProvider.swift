@@ -5,6 +5,7 @@ import AnthropicAPI
 import EventLoop
 import HTTPServer
 import JSON
+import Logging
 import NIMRequest
 import ProxyConfig
 import ProxyServer

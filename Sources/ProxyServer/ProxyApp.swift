@@ -2,6 +2,7 @@ import AnthropicAPI
 import EventLoop
 import HTTPServer
 import JSON
+import Logging
 import Optimizations
 import ProxyConfig
 import TokenCounting
