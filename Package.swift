@@ -34,12 +34,12 @@ let package = Package(
         .target(name: "Tokenizer", dependencies: ["CL100KRanks"], swiftSettings: optimizedInDebug),
         .target(name: "ProxyConfig"),
         .target(name: "AnthropicAPI", dependencies: ["JSON"]),
-        .target(name: "Optimizations", dependencies: ["JSON", "AnthropicAPI", "ProxyConfig"]),
+        .target(name: "Optimizations", dependencies: ["JSON", "AnthropicAPI"]),
         .target(name: "TokenCounting", dependencies: ["JSON", "AnthropicAPI", "Tokenizer"]),
         .target(name: "RateLimit"),
         .target(name: "NIMRequest", dependencies: ["JSON", "AnthropicAPI", "ProxyConfig"]),
         .target(name: "SessionStore", dependencies: ["JSON"]),
-        .target(name: "StreamTranslation", dependencies: ["JSON", "Tokenizer"], swiftSettings: optimizedInDebug),
+        .target(name: "StreamTranslation", dependencies: ["JSON"], swiftSettings: optimizedInDebug),
 
         // Loop modules.
         .target(name: "EventLoop", dependencies: ["CLibUV"]),
@@ -47,7 +47,7 @@ let package = Package(
         .target(name: "CLIProcess", dependencies: ["EventLoop", "CLibUV", "JSON"]),
         // Structured log lines (JSON) on a file descriptor.
         .target(name: "Logging", dependencies: ["JSON"]),
-        .target(name: "HTTPServer", dependencies: ["EventLoop", "CLibUV", "CHTTPParser"]),
+        .target(name: "HTTPServer", dependencies: ["EventLoop", "CHTTPParser"]),
         .target(
             name: "ProxyServer",
             dependencies: [
@@ -73,25 +73,25 @@ let package = Package(
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer"], exclude: ["Data"]),
         .testTarget(name: "ProxyConfigTests", dependencies: ["ProxyConfig"]),
         .testTarget(name: "AnthropicAPITests", dependencies: ["AnthropicAPI", "JSON"]),
-        .testTarget(name: "OptimizationsTests", dependencies: ["Optimizations", "AnthropicAPI", "JSON", "ProxyConfig"]),
+        .testTarget(name: "OptimizationsTests", dependencies: ["Optimizations", "AnthropicAPI", "JSON"]),
         .testTarget(name: "TokenCountingTests", dependencies: ["TokenCounting", "AnthropicAPI", "JSON", "Tokenizer"]),
         .testTarget(name: "SessionStoreTests", dependencies: ["SessionStore", "JSON"], exclude: ["Data"]),
         .testTarget(name: "NIMRequestTests", dependencies: ["NIMRequest", "AnthropicAPI", "JSON", "ProxyConfig"]),
         .testTarget(name: "RateLimitTests", dependencies: ["RateLimit"]),
         .testTarget(name: "StreamTranslationTests", dependencies: ["StreamTranslation", "JSON", "Tokenizer"], exclude: ["Fixtures"]),
-        .testTarget(name: "UpstreamClientTests", dependencies: ["UpstreamClient", "CLibUV", "EventLoop", "HTTPServer", "TestSupport"]),
+        .testTarget(name: "UpstreamClientTests", dependencies: ["UpstreamClient", "EventLoop", "HTTPServer", "TestSupport"]),
         .testTarget(name: "CLIProcessTests", dependencies: ["CLIProcess", "EventLoop", "JSON", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "EventLoopTests", dependencies: ["EventLoop", "CLibUV", "TestSupport"]),
-        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "EventLoop", "CLibUV", "TestSupport"]),
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "EventLoop", "TestSupport"]),
         .testTarget(name: "ScriptedUpstreamTests", dependencies: ["ScriptedUpstream", "EventLoop", "JSON", "TestSupport", "UpstreamClient", "CCurl", "CNGHTTP2"]),
         .testTarget(
             name: "NIMProviderTests",
             dependencies: [
                 "NIMProvider", "ProxyServer", "ScriptedUpstream", "TestSupport", "EventLoop", "JSON", "ProxyConfig",
-                "AnthropicAPI", "StreamTranslation", "RateLimit", "NIMRequest", "HTTPServer", "CCurl", "UpstreamClient",
+                "AnthropicAPI", "RateLimit", "NIMRequest", "CCurl", "UpstreamClient",
             ]),
-        .testTarget(name: "ProxyServerTests", dependencies: ["ProxyServer", "HTTPServer", "EventLoop", "JSON", "ProxyConfig", "TestSupport", "AnthropicAPI"]),
+        .testTarget(name: "ProxyServerTests", dependencies: ["ProxyServer", "EventLoop", "JSON", "ProxyConfig", "TestSupport"]),
         .testTarget(name: "LoggingTests", dependencies: ["Logging", "JSON"]),
-        .testTarget(name: "BotAPITests", dependencies: ["BotAPI", "ProxyServer", "HTTPServer", "EventLoop", "JSON", "SessionStore", "CLIProcess", "ProxyConfig", "AnthropicAPI", "TestSupport"]),
+        .testTarget(name: "BotAPITests", dependencies: ["BotAPI", "ProxyServer", "EventLoop", "JSON", "ProxyConfig", "TestSupport"]),
     ]
 )
