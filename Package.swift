@@ -26,7 +26,9 @@ let package = Package(
         .systemLibrary(name: "CNGHTTP2", pkgConfig: "libnghttp2"),
 
         // Pure modules.
-        .target(name: "JSON", swiftSettings: optimizedInDebug),
+        // Python's text rules (whitespace, strip, split, repr, int()) and a hex writer, for all.
+        .target(name: "Text", swiftSettings: optimizedInDebug),
+        .target(name: "JSON", dependencies: ["Text"], swiftSettings: optimizedInDebug),
         // The ranks file embedded with C23 #embed (clang): see CL100KRanks/ranks.c.
         .target(
             name: "CL100KRanks", path: "CL100KRanks", exclude: ["cl100k_base.tiktoken"],
@@ -34,20 +36,20 @@ let package = Package(
         .target(name: "Tokenizer", dependencies: ["CL100KRanks"], swiftSettings: optimizedInDebug),
         .target(name: "ProxyConfig"),
         .target(name: "AnthropicAPI", dependencies: ["JSON"]),
-        .target(name: "Optimizations", dependencies: ["JSON", "AnthropicAPI"]),
+        .target(name: "Optimizations", dependencies: ["JSON", "AnthropicAPI", "Text"]),
         .target(name: "TokenCounting", dependencies: ["JSON", "AnthropicAPI", "Tokenizer"]),
         .target(name: "RateLimit"),
-        .target(name: "NIMRequest", dependencies: ["JSON", "AnthropicAPI", "ProxyConfig"]),
+        .target(name: "NIMRequest", dependencies: ["JSON", "AnthropicAPI", "ProxyConfig", "Text"]),
         .target(name: "SessionStore", dependencies: ["JSON"]),
-        .target(name: "StreamTranslation", dependencies: ["JSON"], swiftSettings: optimizedInDebug),
+        .target(name: "StreamTranslation", dependencies: ["JSON", "Text"], swiftSettings: optimizedInDebug),
 
         // Loop modules.
         .target(name: "EventLoop", dependencies: ["CLibUV"]),
         .target(name: "UpstreamClient", dependencies: ["CLibUV", "CCurl"]),
-        .target(name: "CLIProcess", dependencies: ["EventLoop", "CLibUV", "JSON"]),
+        .target(name: "CLIProcess", dependencies: ["EventLoop", "CLibUV", "JSON", "Text"]),
         // Structured log lines (JSON) on a file descriptor.
         .target(name: "Logging", dependencies: ["JSON"]),
-        .target(name: "HTTPServer", dependencies: ["EventLoop", "CHTTPParser"]),
+        .target(name: "HTTPServer", dependencies: ["EventLoop", "CHTTPParser", "Text"]),
         .target(
             name: "ProxyServer",
             dependencies: [
@@ -55,9 +57,9 @@ let package = Package(
                 "Tokenizer", "EventLoop", "HTTPServer", "Logging",
             ]),
         // An OpenAI-compatible upstream that plays named scenarios (tests and benchmarks).
-        .target(name: "ScriptedUpstream", dependencies: ["EventLoop", "HTTPServer", "JSON", "CNGHTTP2"]),
+        .target(name: "ScriptedUpstream", dependencies: ["EventLoop", "HTTPServer", "JSON", "Text", "CNGHTTP2"]),
         .executableTarget(name: "scripted-upstream", dependencies: ["ScriptedUpstream", "EventLoop"]),
-        .target(name: "BotAPI", dependencies: ["ProxyServer", "Logging", "HTTPServer", "EventLoop", "JSON", "SessionStore", "CLIProcess", "ProxyConfig", "AnthropicAPI"]),
+        .target(name: "BotAPI", dependencies: ["ProxyServer", "Logging", "HTTPServer", "EventLoop", "JSON", "SessionStore", "CLIProcess", "ProxyConfig", "AnthropicAPI", "Text"]),
         // Shared by the test targets (loop scaffolding, loopback HTTP client); no product uses it.
         .target(name: "TestSupport", dependencies: ["EventLoop", "JSON"]),
         // The upstream side: rate-limit slots, libcurl transfers, stream translation.
@@ -69,13 +71,14 @@ let package = Package(
             ]),
         .executableTarget(name: "nim-proxy", dependencies: ["ProxyServer", "NIMProvider", "BotAPI", "CLIProcess", "ProxyConfig", "EventLoop", "Tokenizer", "Logging"]),
 
+        .testTarget(name: "TextTests", dependencies: ["Text"]),
         .testTarget(name: "JSONTests", dependencies: ["JSON"], exclude: ["Data"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer"], exclude: ["Data"]),
         .testTarget(name: "ProxyConfigTests", dependencies: ["ProxyConfig"]),
         .testTarget(name: "AnthropicAPITests", dependencies: ["AnthropicAPI", "JSON"]),
         .testTarget(name: "OptimizationsTests", dependencies: ["Optimizations", "AnthropicAPI", "JSON"]),
         .testTarget(name: "TokenCountingTests", dependencies: ["TokenCounting", "AnthropicAPI", "JSON", "Tokenizer"]),
-        .testTarget(name: "SessionStoreTests", dependencies: ["SessionStore", "JSON"], exclude: ["Data"]),
+        .testTarget(name: "SessionStoreTests", dependencies: ["SessionStore", "JSON", "Text"], exclude: ["Data"]),
         .testTarget(name: "NIMRequestTests", dependencies: ["NIMRequest", "AnthropicAPI", "JSON", "ProxyConfig"]),
         .testTarget(name: "RateLimitTests", dependencies: ["RateLimit"]),
         .testTarget(name: "StreamTranslationTests", dependencies: ["StreamTranslation", "JSON", "Tokenizer"], exclude: ["Fixtures"]),

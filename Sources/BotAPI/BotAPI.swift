@@ -12,6 +12,7 @@ import Logging
 import ProxyConfig
 import ProxyServer
 import SessionStore
+import Text
 
 /// The bot-facing routes of one `ProxyApp`.
 ///
@@ -358,8 +359,7 @@ public final class BotAPI {
             hash ^= UInt64(byte)
             hash = hash &* 0x0000_0100_0000_01b3
         }
-        let hex = String(hash, radix: 16)
-        return "mgr_" + String(repeating: "0", count: 16 - hex.count) + hex
+        return "mgr_" + zeroPaddedHex(hash, width: 16)
     }
 
     private func registerHandle(for session: CLISession) {

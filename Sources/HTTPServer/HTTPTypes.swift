@@ -1,5 +1,7 @@
 // Plain values of the HTTP server: configuration, the parsed request, status reason phrases.
 
+import Text
+
 /// Settings of an HTTPServer. Sizes are bytes, times milliseconds.
 public struct HTTPServerConfig {
     public var host = "127.0.0.1"
@@ -40,8 +42,7 @@ public struct HTTPServerConfig {
             case "\t": json += "\\t"
             default:
                 if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    json += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                    json += "\\u" + zeroPaddedHex(scalar.value, width: 4)
                 } else {
                     json.unicodeScalars.append(scalar)
                 }

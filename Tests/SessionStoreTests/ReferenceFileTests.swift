@@ -1,6 +1,7 @@
 import JSON
 import Testing
 @testable import SessionStore
+import Text
 
 /// `Data/reference_sessions.json` was written by the reference's SessionStore
 /// (legacy sessions loaded, trees saved and replaced, nodes registered, message
