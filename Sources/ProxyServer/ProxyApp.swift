@@ -65,8 +65,8 @@ public final class ProxyApp {
         config.host = settings.host
         config.port = settings.port
         config.maxBodyBytes = settings.maxRequestBodyBytes
-        config.headerTimeoutMs = UInt64(settings.headerTimeoutSeconds * 1000)
-        config.idleTimeoutMs = UInt64(settings.idleTimeoutSeconds * 1000)
+        config.headerTimeout = .milliseconds(UInt64(settings.headerTimeoutSeconds * 1000))
+        config.idleTimeout = .milliseconds(UInt64(settings.idleTimeoutSeconds * 1000))
         config.errorBody = { status, message in
             let type: String
             switch status {
