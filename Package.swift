@@ -1,8 +1,9 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Pure modules (JSON, Tokenizer, ProxyConfig, AnthropicAPI, Optimizations, TokenCounting)
-// never import libuv or libcurl; loop modules (EventLoop, HTTPServer, ProxyServer) do.
+// Pure modules (the README lists them) never import libuv or libcurl and do no I/O; loop
+// modules (EventLoop, HTTPServer, ProxyServer, ...) and the two I/O modules (Logging,
+// SessionStoreFile) do.
 /// The byte-crunching pure modules are compiled with optimization in debug builds too, so the
 /// test suite can push realistic volumes (megabyte streams, the tokenizer corpus) quickly.
 let optimizedInDebug: [SwiftSetting] = [.unsafeFlags(["-O"], .when(configuration: .debug))]
@@ -49,6 +50,8 @@ let package = Package(
         .target(name: "CLIProcess", dependencies: ["EventLoop", "CLibUV", "JSON", "Text"]),
         // Structured log lines (JSON) on a file descriptor.
         .target(name: "Logging", dependencies: ["JSON"]),
+        // The session store's file (blocking I/O, run on a worker thread or at start-up).
+        .target(name: "SessionStoreFile", dependencies: ["SessionStore"]),
         .target(name: "HTTPServer", dependencies: ["EventLoop", "CHTTPParser", "Text"]),
         .target(
             name: "ProxyServer",
@@ -59,7 +62,7 @@ let package = Package(
         // An OpenAI-compatible upstream that plays named scenarios (tests and benchmarks).
         .target(name: "ScriptedUpstream", dependencies: ["EventLoop", "HTTPServer", "JSON", "Text", "CNGHTTP2"]),
         .executableTarget(name: "scripted-upstream", dependencies: ["ScriptedUpstream", "EventLoop"]),
-        .target(name: "BotAPI", dependencies: ["ProxyServer", "Logging", "HTTPServer", "EventLoop", "JSON", "SessionStore", "CLIProcess", "ProxyConfig", "AnthropicAPI", "Text"]),
+        .target(name: "BotAPI", dependencies: ["ProxyServer", "Logging", "HTTPServer", "EventLoop", "JSON", "SessionStore", "SessionStoreFile", "CLIProcess", "ProxyConfig", "AnthropicAPI", "Text"]),
         // Shared by the test targets (loop scaffolding, loopback HTTP client); no product uses it.
         .target(name: "TestSupport", dependencies: ["EventLoop", "JSON"]),
         // The upstream side: rate-limit slots, libcurl transfers, stream translation.
@@ -78,7 +81,7 @@ let package = Package(
         .testTarget(name: "AnthropicAPITests", dependencies: ["AnthropicAPI", "JSON"]),
         .testTarget(name: "OptimizationsTests", dependencies: ["Optimizations", "AnthropicAPI", "JSON"]),
         .testTarget(name: "TokenCountingTests", dependencies: ["TokenCounting", "AnthropicAPI", "JSON", "Tokenizer"]),
-        .testTarget(name: "SessionStoreTests", dependencies: ["SessionStore", "JSON", "Text", "TestSupport"], exclude: ["Data"]),
+        .testTarget(name: "SessionStoreTests", dependencies: ["SessionStore", "SessionStoreFile", "JSON", "Text", "TestSupport"], exclude: ["Data"]),
         .testTarget(name: "NIMRequestTests", dependencies: ["NIMRequest", "AnthropicAPI", "JSON", "ProxyConfig"]),
         .testTarget(name: "RateLimitTests", dependencies: ["RateLimit", "TestSupport"]),
         .testTarget(name: "StreamTranslationTests", dependencies: ["StreamTranslation", "JSON", "Tokenizer"], exclude: ["Fixtures"]),

@@ -12,6 +12,7 @@ import Logging
 import ProxyConfig
 import ProxyServer
 import SessionStore
+import SessionStoreFile
 import Text
 
 /// The bot-facing routes of one `ProxyApp`.

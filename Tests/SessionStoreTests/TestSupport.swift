@@ -5,6 +5,7 @@ import Darwin
 #endif
 import JSON
 @testable import SessionStore
+@testable import SessionStoreFile
 
 /// A fresh directory under the system temp dir, removed by `remove()`.
 struct TemporaryDirectory {
