@@ -63,7 +63,8 @@ let package = Package(
         .target(name: "ScriptedUpstream", dependencies: ["EventLoop", "HTTPServer", "JSON", "Text", "CNGHTTP2"]),
         .executableTarget(name: "scripted-upstream", dependencies: ["ScriptedUpstream", "EventLoop"]),
         .target(name: "BotAPI", dependencies: ["ProxyServer", "Logging", "HTTPServer", "EventLoop", "JSON", "SessionStore", "SessionStoreFile", "CLIProcess", "ProxyConfig", "AnthropicAPI", "Text"]),
-        // Shared by the test targets (loop scaffolding, loopback HTTP client); no product uses it.
+        // Shared by the test targets (fixture paths, a test clock, loop scaffolding, loopback HTTP
+        // client); no product uses it.
         .target(name: "TestSupport", dependencies: ["EventLoop", "JSON"]),
         // The upstream side: rate-limit slots, libcurl transfers, stream translation.
         .target(
@@ -75,16 +76,16 @@ let package = Package(
         .executableTarget(name: "nim-proxy", dependencies: ["ProxyServer", "NIMProvider", "BotAPI", "CLIProcess", "ProxyConfig", "EventLoop", "Tokenizer", "Logging"]),
 
         .testTarget(name: "TextTests", dependencies: ["Text"]),
-        .testTarget(name: "JSONTests", dependencies: ["JSON"], exclude: ["Data"]),
-        .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer"], exclude: ["Data"]),
+        .testTarget(name: "JSONTests", dependencies: ["JSON", "TestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "ProxyConfigTests", dependencies: ["ProxyConfig"]),
-        .testTarget(name: "AnthropicAPITests", dependencies: ["AnthropicAPI", "JSON"]),
+        .testTarget(name: "AnthropicAPITests", dependencies: ["AnthropicAPI", "JSON", "TestSupport"]),
         .testTarget(name: "OptimizationsTests", dependencies: ["Optimizations", "AnthropicAPI", "JSON"]),
-        .testTarget(name: "TokenCountingTests", dependencies: ["TokenCounting", "AnthropicAPI", "JSON", "Tokenizer"]),
-        .testTarget(name: "SessionStoreTests", dependencies: ["SessionStore", "SessionStoreFile", "JSON", "Text", "TestSupport"], exclude: ["Data"]),
-        .testTarget(name: "NIMRequestTests", dependencies: ["NIMRequest", "AnthropicAPI", "JSON", "ProxyConfig"]),
+        .testTarget(name: "TokenCountingTests", dependencies: ["TokenCounting", "AnthropicAPI", "JSON", "Tokenizer", "TestSupport"]),
+        .testTarget(name: "SessionStoreTests", dependencies: ["SessionStore", "SessionStoreFile", "JSON", "Text", "TestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "NIMRequestTests", dependencies: ["NIMRequest", "AnthropicAPI", "JSON", "ProxyConfig", "TestSupport"]),
         .testTarget(name: "RateLimitTests", dependencies: ["RateLimit", "TestSupport"]),
-        .testTarget(name: "StreamTranslationTests", dependencies: ["StreamTranslation", "JSON", "Tokenizer"], exclude: ["Fixtures"]),
+        .testTarget(name: "StreamTranslationTests", dependencies: ["StreamTranslation", "JSON", "Tokenizer", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "UpstreamClientTests", dependencies: ["UpstreamClient", "EventLoop", "HTTPServer", "TestSupport"]),
         .testTarget(name: "CLIProcessTests", dependencies: ["CLIProcess", "EventLoop", "JSON", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "EventLoopTests", dependencies: ["EventLoop", "CLibUV", "TestSupport"]),

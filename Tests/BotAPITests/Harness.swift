@@ -10,11 +10,7 @@ import Glibc
 #endif
 
 /// The fake `claude` of the CLIProcess tests: it runs its `-p` prompt as shell code.
-let fakeClaude: String = {
-    var parts = "\(#filePath)".split(separator: "/", omittingEmptySubsequences: false)
-    parts.removeLast(2)
-    return parts.joined(separator: "/") + "/CLIProcessTests/Fixtures/fake-claude"
-}()
+let fakeClaude = Fixture.path("fake-claude", in: .targetNamed("CLIProcessTests"))
 
 let cliEnvironment: [(key: String, value: String)] = [("PATH", "/usr/local/bin:/usr/bin:/bin")]
 

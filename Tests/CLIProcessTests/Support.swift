@@ -1,17 +1,14 @@
 import CLIProcess
 import EventLoop
 import JSON
+import TestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// The directory holding the fake CLI; also the workspace the fake runs in.
-let fixturesDirectory: String = {
-    var parts = "\(#filePath)".split(separator: "/", omittingEmptySubsequences: false)
-    parts.removeLast()
-    return parts.joined(separator: "/") + "/Fixtures"
-}()
+let fixturesDirectory = Fixture.directory()
 
 let fakeClaude = fixturesDirectory + "/fake-claude"
 

@@ -123,7 +123,7 @@ import Testing
         var s = Settings()
         s.upstreamCAFile = "/nonexistent/ca.pem"
         #expect(NIMProvider.startupProblem(s)?.hasPrefix("UPSTREAM_CA_FILE=/nonexistent/ca.pem cannot be read") == true)
-        s.upstreamCAFile = repositoryPath("Package.swift")
+        s.upstreamCAFile = Fixture.repositoryPath("Package.swift")
         #expect(NIMProvider.startupProblem(s) == nil)
     }
 }

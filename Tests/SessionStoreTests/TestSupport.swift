@@ -57,12 +57,6 @@ func readFileBytes(_ path: String) -> [UInt8]? {
 
 func fileExists(_ path: String) -> Bool { access(path, F_OK) == 0 }
 
-/// Directory of this test file's data, found from the source location.
-func testDataPath(_ name: String, filePath: String = #filePath) -> String {
-    let dir = filePath[..<filePath.lastIndex(of: "/")!]
-    return "\(dir)/Data/\(name)"
-}
-
 /// A JSON object literal as `JSONObject`.
 func obj(_ value: JSONValue) -> JSONObject { value.objectValue! }
 
