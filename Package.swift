@@ -87,7 +87,7 @@ let package = Package(
         .testTarget(name: "RateLimitTests", dependencies: ["RateLimit", "TestSupport"]),
         .testTarget(name: "StreamTranslationTests", dependencies: ["StreamTranslation", "JSON", "Tokenizer", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "UpstreamClientTests", dependencies: ["UpstreamClient", "EventLoop", "HTTPServer", "TestSupport"]),
-        .testTarget(name: "CLIProcessTests", dependencies: ["CLIProcess", "EventLoop", "JSON", "TestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "CLIProcessTests", dependencies: ["CLIProcess", "EventLoop", "JSON", "Text", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "EventLoopTests", dependencies: ["EventLoop", "CLibUV", "TestSupport"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "EventLoop", "TestSupport"]),
         .testTarget(name: "ScriptedUpstreamTests", dependencies: ["ScriptedUpstream", "EventLoop", "JSON", "TestSupport", "UpstreamClient", "CCurl", "CNGHTTP2"]),
@@ -99,6 +99,6 @@ let package = Package(
             ]),
         .testTarget(name: "ProxyServerTests", dependencies: ["ProxyServer", "EventLoop", "JSON", "ProxyConfig", "TestSupport"]),
         .testTarget(name: "LoggingTests", dependencies: ["Logging", "JSON"]),
-        .testTarget(name: "BotAPITests", dependencies: ["BotAPI", "ProxyServer", "EventLoop", "JSON", "ProxyConfig", "TestSupport"]),
+        .testTarget(name: "BotAPITests", dependencies: ["BotAPI", "ProxyServer", "EventLoop", "JSON", "ProxyConfig", "Text", "TestSupport"]),
     ]
 )

@@ -5,6 +5,7 @@ import ProxyConfig
 import ProxyServer
 import TestSupport
 import Testing
+import Text
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -20,7 +21,7 @@ func makeTempDirectory() -> String {
     var template = Array((base + "/botapi-test-XXXXXX").utf8CString)
     let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
     precondition(made != nil, "mkdtemp failed")
-    return String(cString: template)
+    return String(cBuffer: template)
 }
 
 func readText(_ path: String) -> String? {

@@ -3,6 +3,7 @@ import EventLoop
 import JSON
 import TestSupport
 import Testing
+import Text
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -49,7 +50,7 @@ func processIsAlive(_ pid: Int32) -> Bool {
     defer { fclose(file) }
     var buffer = [CChar](repeating: 0, count: 512)
     guard fgets(&buffer, Int32(buffer.count), file) != nil else { return false }
-    let line = String(cString: buffer)
+    let line = String(cBuffer: buffer)
     // "pid (comm) S ...": the state follows the last ')'.
     guard let close = line.lastIndex(of: ")") else { return true }
     let state = line[line.index(after: close)...].trimmingPrefix(" ").first

@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import JSON
+import Text
 @testable import SessionStore
 @testable import SessionStoreFile
 
@@ -17,7 +18,7 @@ struct TemporaryDirectory {
         var template = Array("\(base)/session-store-test-XXXXXX".utf8CString)
         let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
         guard made != nil else { throw SessionFileIOError(operation: "mkdtemp", path: "", code: errno) }
-        path = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        path = String(cBuffer: template)
     }
 
     func file(_ name: String) -> String { "\(path)/\(name)" }

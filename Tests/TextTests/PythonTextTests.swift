@@ -68,6 +68,16 @@ import Text
     }
 }
 
+@Suite struct CBufferTests {
+    @Test func textEndsAtTheFirstNul() {
+        #expect(String(cBuffer: Array("127.0.0.1".utf8CString) + [65, 0]) == "127.0.0.1")
+        #expect(String(cBuffer: [CChar](repeating: 0, count: 8)) == "")
+        #expect(String(cBuffer: [104, 105] as [CChar]) == "hi")
+        // Bytes that are not UTF-8 become U+FFFD rather than a trap.
+        #expect(String(cBuffer: [CChar(truncatingIfNeeded: 0xFF), 0]) == "\u{FFFD}")
+    }
+}
+
 @Suite struct HexTests {
     @Test func padsToWidthAndNeverCuts() {
         #expect(zeroPaddedHex(UInt8(0x0A), width: 2) == "0a")
