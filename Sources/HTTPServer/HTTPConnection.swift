@@ -449,10 +449,7 @@ final class HTTPConnection {
         // A pending close after a failed write wins over every other schedule.
         guard phase != .closed, timerPurpose != .writeFailed else { return }
         timerPurpose = purpose
-        // libuv counts whole milliseconds; rounding up never closes a connection early.
-        let (seconds, attoseconds) = max(.zero, delay).components
-        let ms = UInt64(seconds) * 1000 + UInt64((attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000)
-        try? timer.start(afterMs: ms) { [unowned self] in self.timerFired() }
+        try? timer.start(afterMs: delay.timerMilliseconds) { [unowned self] in self.timerFired() }
     }
 
     private func disarm() {

@@ -174,3 +174,13 @@ func reasonPhrase(_ status: Int) -> String {
     default: "Status"
     }
 }
+
+extension Duration {
+    /// A timer's delay in libuv's whole milliseconds, rounded up so that no timeout fires early;
+    /// zero for a negative duration.
+    var timerMilliseconds: UInt64 {
+        let perMs: Int64 = 1_000_000_000_000_000
+        let (seconds, attoseconds) = max(.zero, self).components
+        return UInt64(seconds * 1000 + (attoseconds + perMs - 1) / perMs)
+    }
+}

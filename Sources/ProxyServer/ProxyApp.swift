@@ -89,7 +89,7 @@ public final class ProxyApp {
 
     /// Stops accepting and lets responses in progress finish, up to `timeoutMs`.
     public func shutdown(timeoutMs: UInt64, completion: @escaping () -> Void) {
-        server.beginShutdown(timeoutMs: timeoutMs, completion: completion)
+        server.beginShutdown(timeout: .milliseconds(timeoutMs), completion: completion)
     }
 
     // MARK: routing
