@@ -37,7 +37,7 @@ let package = Package(
         .target(name: "Tokenizer", dependencies: ["CL100KRanks"], swiftSettings: optimizedInDebug),
         .target(name: "ProxyConfig"),
         .target(name: "AnthropicAPI", dependencies: ["JSON"]),
-        .target(name: "Optimizations", dependencies: ["JSON", "AnthropicAPI", "Text"]),
+        .target(name: "Optimizations", dependencies: ["AnthropicAPI", "Text"]),
         .target(name: "TokenCounting", dependencies: ["JSON", "AnthropicAPI", "Tokenizer"]),
         .target(name: "RateLimit"),
         .target(name: "NIMRequest", dependencies: ["JSON", "AnthropicAPI", "ProxyConfig", "Text"]),
@@ -61,7 +61,7 @@ let package = Package(
             ]),
         // An OpenAI-compatible upstream that plays named scenarios (tests and benchmarks).
         .target(name: "ScriptedUpstream", dependencies: ["EventLoop", "HTTPServer", "JSON", "Text", "CNGHTTP2"]),
-        .executableTarget(name: "scripted-upstream", dependencies: ["ScriptedUpstream", "EventLoop"]),
+        .executableTarget(name: "scripted-upstream", dependencies: ["ScriptedUpstream", "EventLoop", "JSON"]),
         .target(name: "BotAPI", dependencies: ["ProxyServer", "Logging", "HTTPServer", "EventLoop", "JSON", "SessionStore", "SessionStoreFile", "CLIProcess", "ProxyConfig", "AnthropicAPI", "Text"]),
         // Shared by the test targets (fixture paths, a test clock, loop scaffolding, loopback HTTP
         // client); no product uses it.
