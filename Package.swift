@@ -1,8 +1,9 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Pure modules (JSON, Tokenizer, ProxyConfig, AnthropicAPI, Optimizations, TokenCounting)
-// never import libuv or libcurl; loop modules (EventLoop, HTTPServer, ProxyServer) do.
+// Pure modules (the README lists them) never import libuv or libcurl and do no I/O; loop
+// modules (EventLoop, HTTPServer, ProxyServer, ...) and the two I/O modules (Logging,
+// SessionStoreFile) do.
 /// The byte-crunching pure modules are compiled with optimization in debug builds too, so the
 /// test suite can push realistic volumes (megabyte streams, the tokenizer corpus) quickly.
 let optimizedInDebug: [SwiftSetting] = [.unsafeFlags(["-O"], .when(configuration: .debug))]
@@ -26,70 +27,79 @@ let package = Package(
         .systemLibrary(name: "CNGHTTP2", pkgConfig: "libnghttp2"),
 
         // Pure modules.
-        .target(name: "JSON", swiftSettings: optimizedInDebug),
+        // Python's text rules (whitespace, strip, split, repr, int()) and a hex writer, for all.
+        .target(name: "Text", swiftSettings: optimizedInDebug),
+        .target(name: "JSON", dependencies: ["Text"], swiftSettings: optimizedInDebug),
         // The ranks file embedded with C23 #embed (clang): see CL100KRanks/ranks.c.
         .target(
             name: "CL100KRanks", path: "CL100KRanks", exclude: ["cl100k_base.tiktoken"],
             cSettings: [.unsafeFlags(["-std=c23"])]),
         .target(name: "Tokenizer", dependencies: ["CL100KRanks"], swiftSettings: optimizedInDebug),
         // SessionStore: the reference's rule for MAX_MESSAGE_LOG_ENTRIES_PER_CHAT (`PythonText`).
-        .target(name: "ProxyConfig", dependencies: ["SessionStore"]),
+        .target(name: "ProxyConfig", dependencies: ["Text"]),
         .target(name: "AnthropicAPI", dependencies: ["JSON"]),
-        .target(name: "Optimizations", dependencies: ["JSON", "AnthropicAPI", "ProxyConfig"]),
+        .target(name: "Optimizations", dependencies: ["AnthropicAPI", "Text"]),
         .target(name: "TokenCounting", dependencies: ["JSON", "AnthropicAPI", "Tokenizer"]),
         .target(name: "RateLimit"),
-        .target(name: "NIMRequest", dependencies: ["JSON", "AnthropicAPI", "ProxyConfig"]),
+        .target(name: "NIMRequest", dependencies: ["JSON", "AnthropicAPI", "ProxyConfig", "Text"]),
         .target(name: "SessionStore", dependencies: ["JSON"]),
-        .target(name: "StreamTranslation", dependencies: ["JSON", "Tokenizer"], swiftSettings: optimizedInDebug),
+        .target(name: "StreamTranslation", dependencies: ["JSON", "Text"], swiftSettings: optimizedInDebug),
 
         // Loop modules.
-        .target(name: "EventLoop", dependencies: ["CLibUV"]),
+        .target(name: "EventLoop", dependencies: ["CLibUV", "Text"]),
         .target(name: "UpstreamClient", dependencies: ["EventLoop", "CCurl"]),
-        .target(name: "CLIProcess", dependencies: ["EventLoop", "JSON"]),
-        .target(name: "HTTPServer", dependencies: ["EventLoop", "CLibUV", "CHTTPParser"]),
+        .target(name: "CLIProcess", dependencies: ["EventLoop", "JSON", "Text"]),
+        // Structured log lines (JSON) on a file descriptor.
+        .target(name: "Logging", dependencies: ["JSON"]),
+        // The session store's file (blocking I/O, run on a worker thread or at start-up).
+        .target(name: "SessionStoreFile", dependencies: ["SessionStore"]),
+        .target(name: "HTTPServer", dependencies: ["EventLoop", "CHTTPParser", "Text"]),
         .target(
             name: "ProxyServer",
             dependencies: [
                 "JSON", "ProxyConfig", "AnthropicAPI", "Optimizations", "TokenCounting",
-                "Tokenizer", "EventLoop", "HTTPServer",
+                "Tokenizer", "EventLoop", "HTTPServer", "Logging",
             ]),
         // An OpenAI-compatible upstream that plays named scenarios (tests and benchmarks).
-        .target(name: "ScriptedUpstream", dependencies: ["EventLoop", "HTTPServer", "JSON", "CNGHTTP2"]),
-        .executableTarget(name: "scripted-upstream", dependencies: ["ScriptedUpstream", "EventLoop"]),
-        .target(name: "BotAPI", dependencies: ["ProxyServer", "HTTPServer", "EventLoop", "JSON", "SessionStore", "CLIProcess", "ProxyConfig", "AnthropicAPI"]),
-        // Shared by the test targets (loop scaffolding, loopback HTTP client); no product uses it.
+        .target(name: "ScriptedUpstream", dependencies: ["EventLoop", "HTTPServer", "JSON", "Text", "CNGHTTP2"]),
+        .executableTarget(name: "scripted-upstream", dependencies: ["ScriptedUpstream", "EventLoop", "JSON"]),
+        .target(name: "BotAPI", dependencies: ["ProxyServer", "Logging", "HTTPServer", "EventLoop", "JSON", "SessionStore", "SessionStoreFile", "CLIProcess", "ProxyConfig", "AnthropicAPI", "Text"]),
+        // Shared by the test targets (fixture paths, a test clock, loop scaffolding, loopback HTTP
+        // client); no product uses it.
         .target(name: "TestSupport", dependencies: ["EventLoop", "JSON"]),
         // The upstream side: rate-limit slots, libcurl transfers, stream translation.
         .target(
             name: "NIMProvider",
             dependencies: [
                 "ProxyServer", "HTTPServer", "EventLoop", "UpstreamClient", "StreamTranslation", "RateLimit",
-                "NIMRequest", "AnthropicAPI", "ProxyConfig", "JSON", "Tokenizer",
+                "NIMRequest", "AnthropicAPI", "ProxyConfig", "JSON", "Tokenizer", "Logging",
             ]),
-        .executableTarget(name: "nim-proxy", dependencies: ["ProxyServer", "NIMProvider", "BotAPI", "CLIProcess", "ProxyConfig", "EventLoop", "Tokenizer"]),
+        .executableTarget(name: "nim-proxy", dependencies: ["ProxyServer", "NIMProvider", "BotAPI", "CLIProcess", "ProxyConfig", "EventLoop", "Tokenizer", "Logging"]),
 
-        .testTarget(name: "JSONTests", dependencies: ["JSON"], exclude: ["Data"]),
-        .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer"], exclude: ["Data"]),
+        .testTarget(name: "TextTests", dependencies: ["Text"]),
+        .testTarget(name: "JSONTests", dependencies: ["JSON", "TestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "ProxyConfigTests", dependencies: ["ProxyConfig"]),
-        .testTarget(name: "AnthropicAPITests", dependencies: ["AnthropicAPI", "JSON"]),
-        .testTarget(name: "OptimizationsTests", dependencies: ["Optimizations", "AnthropicAPI", "JSON", "ProxyConfig"]),
-        .testTarget(name: "TokenCountingTests", dependencies: ["TokenCounting", "AnthropicAPI", "JSON", "Tokenizer"]),
-        .testTarget(name: "SessionStoreTests", dependencies: ["SessionStore", "JSON"], exclude: ["Data"]),
-        .testTarget(name: "NIMRequestTests", dependencies: ["NIMRequest", "AnthropicAPI", "JSON", "ProxyConfig"]),
-        .testTarget(name: "RateLimitTests", dependencies: ["RateLimit"]),
-        .testTarget(name: "StreamTranslationTests", dependencies: ["StreamTranslation", "JSON", "Tokenizer"], exclude: ["Fixtures"]),
+        .testTarget(name: "AnthropicAPITests", dependencies: ["AnthropicAPI", "JSON", "TestSupport"]),
+        .testTarget(name: "OptimizationsTests", dependencies: ["Optimizations", "AnthropicAPI", "JSON"]),
+        .testTarget(name: "TokenCountingTests", dependencies: ["TokenCounting", "AnthropicAPI", "JSON", "Tokenizer", "TestSupport"]),
+        .testTarget(name: "SessionStoreTests", dependencies: ["SessionStore", "SessionStoreFile", "JSON", "Text", "TestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "NIMRequestTests", dependencies: ["NIMRequest", "AnthropicAPI", "JSON", "ProxyConfig", "TestSupport"]),
+        .testTarget(name: "RateLimitTests", dependencies: ["RateLimit", "TestSupport"]),
+        .testTarget(name: "StreamTranslationTests", dependencies: ["StreamTranslation", "JSON", "Tokenizer", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "UpstreamClientTests", dependencies: ["UpstreamClient", "EventLoop", "HTTPServer", "TestSupport"]),
-        .testTarget(name: "CLIProcessTests", dependencies: ["CLIProcess", "EventLoop", "JSON", "TestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "CLIProcessTests", dependencies: ["CLIProcess", "EventLoop", "JSON", "Text", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "EventLoopTests", dependencies: ["EventLoop", "CLibUV", "TestSupport"]),
-        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "EventLoop", "CLibUV", "TestSupport"]),
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "EventLoop", "TestSupport"]),
         .testTarget(name: "ScriptedUpstreamTests", dependencies: ["ScriptedUpstream", "EventLoop", "JSON", "TestSupport", "UpstreamClient", "CCurl", "CNGHTTP2"]),
         .testTarget(
             name: "NIMProviderTests",
             dependencies: [
                 "NIMProvider", "ProxyServer", "ScriptedUpstream", "TestSupport", "EventLoop", "JSON", "ProxyConfig",
-                "AnthropicAPI", "StreamTranslation", "RateLimit", "NIMRequest", "HTTPServer", "CCurl", "UpstreamClient",
+                "AnthropicAPI", "RateLimit", "NIMRequest", "CCurl", "UpstreamClient",
             ]),
-        .testTarget(name: "ProxyServerTests", dependencies: ["ProxyServer", "HTTPServer", "EventLoop", "JSON", "ProxyConfig", "TestSupport", "AnthropicAPI"]),
-        .testTarget(name: "BotAPITests", dependencies: ["BotAPI", "ProxyServer", "HTTPServer", "EventLoop", "JSON", "SessionStore", "CLIProcess", "ProxyConfig", "AnthropicAPI", "TestSupport"]),
+        .testTarget(name: "ProxyServerTests", dependencies: ["ProxyServer", "EventLoop", "JSON", "ProxyConfig", "TestSupport"]),
+        .testTarget(name: "LoggingTests", dependencies: ["Logging", "JSON"]),
+        .testTarget(name: "BotAPITests", dependencies: ["BotAPI", "ProxyServer", "EventLoop", "JSON", "ProxyConfig", "Text", "TestSupport"]),
     ]
 )

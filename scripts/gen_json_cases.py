@@ -3,9 +3,9 @@
 
 Run from the repository root:  python3 scripts/gen_json_cases.py
 
-Tests/JSONTests/Data/python_dumps_cases.json holds {"cases": [{"name", "input",
+Tests/JSONTests/Fixtures/python_dumps_cases.json holds {"cases": [{"name", "input",
 "dumps"}]}: `input` is a JSON text, `dumps` is json.dumps(json.loads(input)).
-Tests/JSONTests/Data/python_dumps_fixtures.json maps each recorded Claude Code
+Tests/JSONTests/Fixtures/python_dumps_fixtures.json maps each recorded Claude Code
 request in Tests/Fixtures/claude-cli-2.1.332 to json.dumps(body).
 
 The seed is fixed so the output only changes when this script does.
@@ -18,7 +18,7 @@ import random
 import struct
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DATA = os.path.join(ROOT, "Tests", "JSONTests", "Data")
+DATA = os.path.join(ROOT, "Tests", "JSONTests", "Fixtures")
 FIXTURES = os.path.join(ROOT, "Tests", "Fixtures", "claude-cli-2.1.332")
 
 rng = random.Random(20240601)

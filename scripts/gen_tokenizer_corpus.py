@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Builds Tests/TokenizerTests/Data/corpus.jsonl: strings and the ids tiktoken's cl100k_base
+"""Builds Tests/TokenizerTests/Fixtures/corpus.jsonl: strings and the ids tiktoken's cl100k_base
 `encode_ordinary` gives them, the expected data of the Swift tokenizer's tests.
 
 Runs offline: tiktoken reads the ranks file this project bundles, copied into a temporary cache
@@ -187,7 +187,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--ranks", type=Path, default=ROOT / "CL100KRanks/cl100k_base.tiktoken")
     ap.add_argument("--fixtures", type=Path, default=ROOT / "Tests/Fixtures/claude-cli-2.1.332")
-    ap.add_argument("--out", type=Path, default=ROOT / "Tests/TokenizerTests/Data/corpus.jsonl")
+    ap.add_argument("--out", type=Path, default=ROOT / "Tests/TokenizerTests/Fixtures/corpus.jsonl")
     args = ap.parse_args()
 
     enc, cache = load_encoding(args.ranks)

@@ -8,9 +8,12 @@ import CLIProcess
 import EventLoop
 import HTTPServer
 import JSON
+import Logging
 import ProxyConfig
 import ProxyServer
 import SessionStore
+import SessionStoreFile
+import Text
 
 /// The bot-facing routes of one `ProxyApp`.
 ///

@@ -3,6 +3,7 @@
 
 import EventLoop
 import SessionStore
+import SessionStoreFile
 #if canImport(Glibc)
 import Glibc
 #endif

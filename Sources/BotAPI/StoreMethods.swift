@@ -5,6 +5,7 @@ import AnthropicAPI
 import HTTPServer
 import JSON
 import SessionStore
+import SessionStoreFile
 
 /// One store method: reads its keyword arguments, applies the call, answers through the reply.
 typealias StoreMethod = @Sendable (SessionStoreService, Arguments, Reply) throws(APIError) -> Void

@@ -3,6 +3,7 @@
 // Pure: no I/O.
 
 import JSON
+import Text
 
 /// Turns the CLI's output into the event stream the bot consumes. One value per task.
 public struct CLIOutputDecoder {

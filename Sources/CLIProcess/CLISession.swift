@@ -3,6 +3,7 @@
 
 import EventLoop
 import JSON
+import Text
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -267,7 +268,7 @@ public final class CLISession {
     static func currentDirectory() -> String {
         var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
         guard getcwd(&buffer, buffer.count) != nil else { return "/" }
-        return stringUpToNUL(buffer)
+        return String(cBuffer: buffer)
     }
 
     static func processEnvironment() -> [(key: String, value: String)] {

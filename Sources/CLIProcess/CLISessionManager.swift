@@ -6,6 +6,7 @@
 
 import EventLoop
 import JSON
+import Text
 
 /// Refusals of `getOrCreateSession`.
 public enum CLISessionManagerError: Error, Equatable, CustomStringConvertible {
@@ -83,9 +84,7 @@ public final class CLISessionManager {
     private var tempToReal: [String: String] = [:]
     /// Source of temp ids; replaceable so tests can predict them.
     var makeTempID: () -> String = {
-        let value = UInt32.random(in: .min ... .max)
-        let hex = String(value, radix: 16)
-        return "pending_" + String(repeating: "0", count: 8 - hex.count) + hex
+        "pending_" + zeroPaddedHex(UInt32.random(in: .min ... .max), width: 8)
     }
 
     /// `makeSession` builds each new session (workspace, API URL, allowed dirs, executable...).

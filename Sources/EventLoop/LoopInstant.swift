@@ -32,9 +32,11 @@ extension EventLoop {
     public var now: LoopInstant { LoopInstant(milliseconds: uv_now(raw)) }
 }
 
+// The project's one set of conversions from `Duration` to the units its C libraries and its
+// JSON fields count in.
 extension Duration {
     /// Whole milliseconds, rounded up so a deadline or a timer is never earlier than asked.
-    var roundedUpMilliseconds: Int64 {
+    public var roundedUpMilliseconds: Int64 {
         let (seconds, attoseconds) = components
         let perMs: Int64 = 1_000_000_000_000_000
         var ms = seconds * 1000 + attoseconds / perMs
@@ -42,6 +44,17 @@ extension Duration {
         return ms
     }
 
+    /// Whole milliseconds, rounded down (curl's options and log messages count in milliseconds).
+    public var wholeMilliseconds: Int {
+        let (seconds, attoseconds) = components
+        return Int(seconds) * 1000 + Int(attoseconds / 1_000_000_000_000_000)
+    }
+
     /// A libuv timeout: whole milliseconds, rounded up, and zero for a negative duration.
-    var uvMilliseconds: UInt64 { UInt64(max(0, roundedUpMilliseconds)) }
+    public var uvMilliseconds: UInt64 { UInt64(max(0, roundedUpMilliseconds)) }
+
+    /// Seconds as a `Double`, for health fields and log lines.
+    public var inSeconds: Double {
+        Double(components.seconds) + Double(components.attoseconds) / 1e18
+    }
 }

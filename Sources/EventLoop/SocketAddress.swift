@@ -1,6 +1,7 @@
 // Socket address helpers: numeric IPv4/IPv6 text <-> sockaddr, for binding, connecting and logging.
 
 import CLibUV
+import Text
 
 /// An IPv4 or IPv6 socket address. Only numeric hosts; "localhost" is taken as 127.0.0.1 because a
 /// resolver call would block the loop.
@@ -44,7 +45,7 @@ public struct SocketAddress: Sendable, Equatable, CustomStringConvertible {
             return pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { uv_ip4_name($0, &text, text.count) }
         }
         if rc != 0 { return "?" }
-        return stringUpToNUL(text)
+        return String(cBuffer: text)
     }
 
     public var port: Int {

@@ -45,9 +45,3 @@ public struct UVError: Error, Equatable, Sendable, CustomStringConvertible {
     }
 }
 
-/// The text of a C character buffer up to its first NUL (all of it when there is none), as UTF-8
-/// with invalid bytes repaired, for buffers filled by C calls (`uv_ip4_name`, `getcwd`, `fgets`).
-public func stringUpToNUL(_ buffer: [CChar]) -> String {
-    let end = buffer.firstIndex(of: 0) ?? buffer.endIndex
-    return String(decoding: buffer[..<end].lazy.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-}

@@ -86,7 +86,7 @@ final class HTTPConnection {
         socket.onWritable = { [unowned self] in self.responder?.connectionWritable() }
         try socket.startReading(onData: { [unowned self] bytes in self.didRead(bytes) },
                                 onEnd: { [unowned self] _ in self.peerClosed() })
-        arm(.idle, config.idleTimeoutMs)
+        arm(.idle, config.idleTimeout)
     }
 
     var isWritable: Bool { socket.isWritable }
@@ -103,7 +103,7 @@ final class HTTPConnection {
             if pending.count > maxPendingBytes { socket.stopReading() }
             return
         case .body:
-            arm(.body, config.idleTimeoutMs)
+            arm(.body, config.idleTimeout)
         case .idle, .head:
             break
         }
@@ -144,7 +144,7 @@ final class HTTPConnection {
             }
         }
         // Stray bytes between requests (CRLFs the parser skips) do not extend the idle time.
-        if phase == .idle && !closeWhenIdle && timerPurpose != .idle { arm(.idle, config.idleTimeoutMs) }
+        if phase == .idle && !closeWhenIdle && timerPurpose != .idle { arm(.idle, config.idleTimeout) }
         if phase == .idle && closeWhenIdle { closeNow() }
     }
 
@@ -177,7 +177,7 @@ final class HTTPConnection {
         headerSectionBytes = 0
         body = []
         rejection = nil
-        arm(.head, config.headerTimeoutMs)
+        arm(.head, config.headerTimeout)
         return 0
     }
 
@@ -236,7 +236,7 @@ final class HTTPConnection {
                 try? socket.write(HTTPConnection.continueResponse)
             }
             phase = .body
-            arm(.body, config.idleTimeoutMs)
+            arm(.body, config.idleTimeout)
         }
         return 0
     }
@@ -348,7 +348,7 @@ final class HTTPConnection {
     private func writeFailed() {
         guard phase != .closed, timerPurpose != .writeFailed else { return }
         socket.stopReading()
-        arm(.writeFailed, 0)
+        arm(.writeFailed, .zero)
     }
 
     func responseFinished(keepAlive: Bool) {
@@ -369,10 +369,10 @@ final class HTTPConnection {
             if closeWhenIdle { closeNow(); return }
             http_parser_pause(parser, 0)
             try? socket.resumeReading()
-            arm(.idle, config.idleTimeoutMs)
+            arm(.idle, config.idleTimeout)
         } else {
             phase = .resuming
-            arm(.resume, 0)
+            arm(.resume, .zero)
         }
     }
 
@@ -412,7 +412,7 @@ final class HTTPConnection {
                 if error != nil { self?.closeNow() }
             }
             try? socket.resumeReading()
-            arm(.linger, config.lingerTimeoutMs)
+            arm(.linger, config.lingerTimeout)
         } catch {
             closeNow()
         }
@@ -445,11 +445,11 @@ final class HTTPConnection {
 
     // MARK: Timer
 
-    private func arm(_ purpose: TimerPurpose, _ ms: UInt64) {
+    private func arm(_ purpose: TimerPurpose, _ delay: Duration) {
         // A pending close after a failed write wins over every other schedule.
         guard phase != .closed, timerPurpose != .writeFailed else { return }
         timerPurpose = purpose
-        try? timer.start(after: .milliseconds(ms)) { [unowned self] in self.timerFired() }
+        try? timer.start(after: delay) { [unowned self] in self.timerFired() }
     }
 
     private func disarm() {

@@ -6,7 +6,7 @@
 //     }
 //     let port = try server.start()
 //     ...
-//     server.beginShutdown(timeoutMs: 5000) { /* every connection closed */ }
+//     server.beginShutdown(timeout: .seconds(5)) { /* every connection closed */ }
 //
 // The handler runs on the loop for each complete request (body included) and must eventually
 // respond through the responder (or see `onClientGone`). Routing, 404 and 405 are the handler's.
@@ -105,15 +105,15 @@ public final class HTTPServer {
     }
 
     /// Stops accepting, closes idle connections, lets responses in progress finish (their
-    /// connections then close), and after `timeoutMs` closes whatever is left (their responders see
+    /// connections then close), and after `timeout` closes whatever is left (their responders see
     /// `onClientGone`). `completion` runs on the loop once the listener and every connection closed.
-    public func beginShutdown(timeoutMs: UInt64, completion: @escaping () -> Void) {
+    public func beginShutdown(timeout: Duration, completion: @escaping () -> Void) {
         guard !isShuttingDown else { return }
         isShuttingDown = true
         shutdownCompletion = completion
         if let timer = try? Timer(loop: loop) {
             shutdownTimer = timer
-            try? timer.start(after: .milliseconds(timeoutMs)) { self.forceCloseAll() }
+            try? timer.start(after: timeout) { self.forceCloseAll() }
         }
         if let listener {
             listener.onClose = {

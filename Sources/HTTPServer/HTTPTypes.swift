@@ -1,6 +1,8 @@
 // Plain values of the HTTP server: configuration, the parsed request, status reason phrases.
 
-/// Settings of an HTTPServer. Sizes are bytes, times milliseconds.
+import Text
+
+/// Settings of an HTTPServer. Sizes are bytes; times are `Duration`s, counted in whole milliseconds.
 public struct HTTPServerConfig {
     public var host = "127.0.0.1"
     /// 0 lets the kernel pick a free port (read it from `HTTPServer.start()`).
@@ -10,14 +12,14 @@ public struct HTTPServerConfig {
     /// Declared Content-Length or accumulated chunked body; more -> 413 and the connection closes.
     public var maxBodyBytes = 32 << 20
     /// From a request's first byte until its header section is complete; then 408 and close.
-    public var headerTimeoutMs: UInt64 = 30_000
+    public var headerTimeout: Duration = .seconds(30)
     /// Silence allowed on a keep-alive (or fresh) connection between requests (then a silent close),
     /// and between reads of a request body (then 408). Longer than common client keep-alive times
     /// (undici's 4 s) so a client never reuses a connection we are just closing.
-    public var idleTimeoutMs: UInt64 = 75_000
+    public var idleTimeout: Duration = .seconds(75)
     /// After an error response or a `Connection: close` response, how long unread request bytes are
     /// drained before the socket closes, so the client sees the response instead of a reset.
-    public var lingerTimeoutMs: UInt64 = 2_000
+    public var lingerTimeout: Duration = .seconds(2)
     /// Write queue size at which `HTTPResponder.isWritable` turns false.
     public var writeHighWaterBytes = 256 * 1024
     /// Write queue size at which `HTTPResponder.onWritable` fires again.
@@ -40,8 +42,7 @@ public struct HTTPServerConfig {
             case "\t": json += "\\t"
             default:
                 if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    json += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                    json += "\\u" + zeroPaddedHex(scalar.value, width: 4)
                 } else {
                     json.unicodeScalars.append(scalar)
                 }

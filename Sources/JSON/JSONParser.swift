@@ -1,3 +1,5 @@
+import Text
+
 /// Why a document was rejected and where: `offset` is the byte offset into the
 /// UTF-8 input of the first byte that could not be accepted.
 public struct JSONParseError: Error, CustomStringConvertible, Equatable, Sendable {
@@ -123,7 +125,7 @@ private struct JSONParser {
 
     func describeByte(_ b: UInt8) -> String {
         if b >= 0x21 && b < 0x7F { return "character '\(Character(Unicode.Scalar(b)))'" }
-        return "byte 0x\(hex2(b))"
+        return "byte 0x\(zeroPaddedHex(b, width: 2))"
     }
 
     mutating func parseValue() throws(JSONParseError) -> JSONValue {
@@ -333,7 +335,7 @@ private struct JSONParser {
     }
 
     func controlCharacterError(_ b: UInt8) -> JSONParseError {
-        JSONParseError(offset: index, reason: "unescaped control character U+00\(hex2(b).uppercased()) in string")
+        JSONParseError(offset: index, reason: "unescaped control character U+00\(zeroPaddedHex(b, width: 2).uppercased()) in string")
     }
 
     /// Validates one UTF-8 sequence starting at `index` (Unicode Table 3-7:
@@ -352,7 +354,7 @@ private struct JSONParser {
         case 0xF0: length = 4; low = 0x90
         case 0xF1...0xF3: length = 4
         case 0xF4: length = 4; high = 0x8F
-        default: throw JSONParseError(offset: index, reason: "invalid UTF-8 byte 0x\(hex2(lead))")
+        default: throw JSONParseError(offset: index, reason: "invalid UTF-8 byte 0x\(zeroPaddedHex(lead, width: 2))")
         }
         for k in 1..<length {
             let at = index + k
@@ -362,7 +364,7 @@ private struct JSONParser {
             let b = base[at]
             let (lo, hi) = k == 1 ? (low, high) : (UInt8(0x80), UInt8(0xBF))
             guard b >= lo && b <= hi else {
-                throw JSONParseError(offset: at, reason: "invalid UTF-8 byte 0x\(hex2(b))")
+                throw JSONParseError(offset: at, reason: "invalid UTF-8 byte 0x\(zeroPaddedHex(b, width: 2))")
             }
         }
         index += length
@@ -509,10 +511,4 @@ private struct JSONParser {
         }
         return .double(value)
     }
-}
-
-private let hexDigitsLower: [Character] = Array("0123456789abcdef")
-
-func hex2(_ b: UInt8) -> String {
-    String([hexDigitsLower[Int(b >> 4)], hexDigitsLower[Int(b & 0xF)]])
 }

@@ -5,6 +5,7 @@ import AnthropicAPI
 import EventLoop
 import HTTPServer
 import JSON
+import Logging
 import NIMRequest
 import ProxyConfig
 import ProxyServer
@@ -25,11 +26,11 @@ public final class NIMProvider: MessageStreamer {
     /// Made on the first upstream request: initialising libcurl pulls in its TLS libraries,
     /// several megabytes of memory an idle proxy (or one serving only fast paths) never needs.
     private var curlMulti: CurlMulti?
-    var limiter: RateLimiter
+    var limiter: Limiter
     private let limiterTimer: Timer
-    private var limiterTimerDeadline: Double?
+    private var limiterTimerDeadline: LoopInstant?
     /// Streams waiting for a slot, by ticket.
-    private var waiting: [RateLimiter.Ticket: UpstreamStream] = [:]
+    private var waiting: [Limiter.Ticket: UpstreamStream] = [:]
     private var nextTicket = 0
     /// Every stream from start to end, so shutdown can end them.
     private var active: [ObjectIdentifier: UpstreamStream] = [:]
@@ -85,23 +86,24 @@ public final class NIMProvider: MessageStreamer {
         var base = settings.upstream.baseURL
         while base.hasSuffix("/") { base.removeLast() }
         endpoint = base + "/chat/completions"
-        limiter = try RateLimiter(
-            limit: settings.upstream.rateLimit, window: settings.upstream.rateWindow / .seconds(1), retry: retry)
+        limiter = try Limiter(limit: settings.upstream.rateLimit, window: settings.upstream.rateWindow, retry: retry)
         limiterTimer = try Timer(loop: loop)
     }
 
-    /// Seconds on the loop's monotonic clock.
-    var now: Double { Double(loop.now.milliseconds) / 1000 }
+    typealias Limiter = RateLimiter<LoopInstant>
+
+    /// The loop's clock, the one the limiter's timer fires on.
+    var now: LoopInstant { loop.now }
 
     public var healthFields: [(String, JSONValue)] {
         let t = now
         return [
             ("provider", .object(JSONObject([
                 ("rate_limit", .int(limiter.limit)),
-                ("rate_window_seconds", .double(limiter.window)),
+                ("rate_window_seconds", .double(limiter.window.inSeconds)),
                 ("window_used", .int(limiter.usedSlots(now: t))),
                 ("waiting_for_slot", .int(waiting.count)),
-                ("blocked_seconds_remaining", .double((limiter.blockRemaining(now: t) * 10).rounded() / 10)),
+                ("blocked_seconds_remaining", .double((limiter.blockRemaining(now: t).inSeconds * 10).rounded() / 10)),
                 ("open_streams", .int(active.count)),
                 ("upstream_transfers", .int(curlMulti?.activeTransferCount ?? 0)),
                 ("upstream_pauses", .int(upstreamPauses)),
@@ -151,7 +153,7 @@ public final class NIMProvider: MessageStreamer {
 
     // MARK: slots
 
-    func requestSlot(for s: UpstreamStream) -> RateLimiter.Ticket? {
+    func requestSlot(for s: UpstreamStream) -> Limiter.Ticket? {
         nextTicket += 1
         let ticket = nextTicket
         switch limiter.request(ticket, now: now) {
@@ -164,7 +166,7 @@ public final class NIMProvider: MessageStreamer {
         }
     }
 
-    func cancelSlot(_ ticket: RateLimiter.Ticket) {
+    func cancelSlot(_ ticket: Limiter.Ticket) {
         waiting[ticket] = nil
         limiter.cancel(ticket)
         armLimiterTimer()
@@ -179,8 +181,7 @@ public final class NIMProvider: MessageStreamer {
         }
         if let d = limiterTimerDeadline, d == wake, limiterTimer.isActive { return }
         limiterTimerDeadline = wake
-        let ms = UInt64(max(0, (wake - now) * 1000).rounded(.up)) + 1
-        try? limiterTimer.start(after: .milliseconds(ms)) { [unowned self] in self.limiterTimerFired() }
+        try? limiterTimer.start(after: now.duration(to: wake) + .milliseconds(1)) { [unowned self] in self.limiterTimerFired() }
     }
 
     private func limiterTimerFired() {

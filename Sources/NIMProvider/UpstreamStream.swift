@@ -20,7 +20,7 @@ import UpstreamClient
 final class UpstreamStream: UpstreamTransferDelegate {
     private enum Phase {
         case created
-        case waitingForSlot(RateLimiter.Ticket)
+        case waitingForSlot(NIMProvider.Limiter.Ticket)
         case waitingToRetry
         /// Posted; no response head yet.
         case requesting
@@ -253,17 +253,18 @@ final class UpstreamStream: UpstreamTransferDelegate {
         let body = String(decoding: errorBody, as: UTF8.self)
         if status == 429 {
             let decision = provider.limiter.on429(
-                attempt: attempt, retryAfter: retryAfterSeconds, random: provider.random(), now: provider.now)
+                attempt: attempt, retryAfter: retryAfterSeconds.flatMap(RetryPolicy.retryAfter(seconds:)), random: provider.random(),
+                now: provider.now)
             if case .retry(let after) = decision {
                 attempt += 1
                 provider.log.warning("upstream 429, retrying", [
-                    ("request_id", .int(Int(requestID))), ("attempt", .int(attempt)), ("delay_seconds", .double(after)),
+                    ("request_id", .int(Int(requestID))), ("attempt", .int(attempt)), ("delay_seconds", .double(after.inSeconds)),
                 ])
                 phase = .waitingToRetry
                 startPings()
                 if let t = try? Timer(loop: provider.loop) {
                     retryTimer = t
-                    try? t.start(after: .seconds(after)) { [unowned self] in
+                    try? t.start(after: after) { [unowned self] in
                         self.retryTimer?.close()
                         self.retryTimer = nil
                         self.acquireSlot()

@@ -1,5 +1,6 @@
 import AnthropicAPI
 import JSON
+import Text
 
 /// Anthropic messages, system prompt and tools to their OpenAI chat-completions form.
 ///

@@ -1,3 +1,5 @@
+import Text
+
 /// Programs whose first subcommand is part of the prefix (`git commit`, `npm install`).
 private let twoWordCommands: Set<String> = ["git", "npm", "docker", "kubectl", "cargo", "go", "pip", "yarn"]
 

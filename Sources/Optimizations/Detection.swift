@@ -1,4 +1,5 @@
 import AnthropicAPI
+import Text
 
 // Recognisers for the housekeeping requests Claude Code sends beside real work.
 //

@@ -1,3 +1,5 @@
+import Text
+
 /// Why a setting's text was refused; the loader puts `KEY=value ` before it.
 public struct SettingProblem: Error, Equatable, Sendable {
     public let text: String
@@ -44,7 +46,7 @@ extension SettingKind where Value == String {
     /// Text with something besides whitespace.
     public static var requiredText: Self {
         Self(allowed: "non-empty text", describe: code) { text in
-            text.trimmingWhitespace().isEmpty ? .failure(SettingProblem("is empty: a value is required")) : .success(text)
+            text.trimmingUnicodeWhitespace().isEmpty ? .failure(SettingProblem("is empty: a value is required")) : .success(text)
         }
     }
 
@@ -52,7 +54,7 @@ extension SettingKind where Value == String {
     /// appended as `/chat/completions`.
     public static var httpURL: Self {
         Self(allowed: "an http(s) URL", describe: code) { text in
-            var url = text.trimmingWhitespace()
+            var url = text.trimmingUnicodeWhitespace()
             let lower = url.lowercased()
             let scheme = lower.hasPrefix("http://") ? 7 : lower.hasPrefix("https://") ? 8 : 0
             let host = url.dropFirst(scheme).prefix { $0 != "/" && $0 != "?" && $0 != "#" }
@@ -76,7 +78,7 @@ extension SettingKind where Value == Bool {
     /// pydantic's boolean words, any case, surrounding whitespace allowed.
     public static var bool: Self {
         Self(allowed: "`true`, `false`", describe: { code(String($0)) }) { text in
-            if let value = boolWords[text.trimmingWhitespace().lowercased()] { return .success(value) }
+            if let value = boolWords[text.trimmingUnicodeWhitespace().lowercased()] { return .success(value) }
             return .failure(
                 SettingProblem("is not a boolean: must be one of true, false, 1, 0, yes, no, on, off, t, f, y, n"))
         }
@@ -124,7 +126,7 @@ extension SettingKind where Value == Int? {
     /// A whole number, or empty for unset.
     public static var optionalInt: Self {
         Self(allowed: "integer or empty", describe: { $0.map { code(String($0)) } ?? "(unset)" }) { text in
-            if text.trimmingWhitespace().isEmpty { return .success(nil) }
+            if text.trimmingUnicodeWhitespace().isEmpty { return .success(nil) }
             guard let value = parseInt(text) else {
                 return .failure(SettingProblem("is not an integer: must be a whole number or empty"))
             }
@@ -206,7 +208,7 @@ extension SettingKind where Value: CaseIterable & RawRepresentable<String> {
 
 /// Optional sign and decimal digits, surrounding whitespace allowed.
 func parseInt(_ text: String) -> Int? {
-    let t = text.trimmingWhitespace()
+    let t = text.trimmingUnicodeWhitespace()
     let digits = t.hasPrefix("-") || t.hasPrefix("+") ? t.dropFirst() : Substring(t)
     guard !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
     return Int(t)
@@ -215,7 +217,7 @@ func parseInt(_ text: String) -> Int? {
 /// Decimal notation only (`1`, `-0.5`, `.5`, `2.`, `1e-3`); no inf, nan or hex,
 /// which `Double.init` would accept.
 func parseDecimal(_ text: String) -> Double? {
-    let t = text.trimmingWhitespace()
+    let t = text.trimmingUnicodeWhitespace()
     var chars = Substring(t)
     if chars.first == "-" || chars.first == "+" { chars = chars.dropFirst() }
     let mantissa = chars.prefix { $0 != "e" && $0 != "E" }
@@ -230,14 +232,4 @@ func parseDecimal(_ text: String) -> Double? {
     }
     guard let value = Double(t), value.isFinite else { return nil }
     return value
-}
-
-extension String {
-    func trimmingWhitespace() -> String {
-        let scalars = unicodeScalars
-        guard let first = scalars.firstIndex(where: { !$0.properties.isWhitespace }),
-            let last = scalars.lastIndex(where: { !$0.properties.isWhitespace })
-        else { return "" }
-        return String(scalars[first...last])
-    }
 }

@@ -1,4 +1,4 @@
-import SessionStore
+import Text
 
 /// The README's headings for the settings table, in its order.
 public enum SettingGroup: CaseIterable, Sendable {

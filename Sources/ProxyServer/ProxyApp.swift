@@ -2,6 +2,7 @@ import AnthropicAPI
 import EventLoop
 import HTTPServer
 import JSON
+import Logging
 import Optimizations
 import ProxyConfig
 import TokenCounting
@@ -64,8 +65,8 @@ public final class ProxyApp {
         config.host = settings.http.host
         config.port = settings.http.port
         config.maxBodyBytes = settings.http.maxRequestBodyBytes
-        config.headerTimeoutMs = UInt64(settings.http.headerTimeout / .milliseconds(1))
-        config.idleTimeoutMs = UInt64(settings.http.idleTimeout / .milliseconds(1))
+        config.headerTimeout = settings.http.headerTimeout
+        config.idleTimeout = settings.http.idleTimeout
         config.errorBody = { status, message in
             let type: String
             switch status {
@@ -92,7 +93,7 @@ public final class ProxyApp {
 
     /// Stops accepting and lets responses in progress finish, up to `timeoutMs`.
     public func shutdown(timeoutMs: UInt64, completion: @escaping () -> Void) {
-        server.beginShutdown(timeoutMs: timeoutMs, completion: completion)
+        server.beginShutdown(timeout: .milliseconds(timeoutMs), completion: completion)
     }
 
     // MARK: routing

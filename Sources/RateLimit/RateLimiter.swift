@@ -1,45 +1,44 @@
 /// Upstream rate-limit policy for NVIDIA NIM, as a state machine over an injected
-/// clock: every method takes `now` (monotonic seconds) and returns what the caller
-/// should do, so the event loop owns timers and this type owns only arithmetic.
+/// clock: every method takes `now` (an instant of the owner's monotonic clock) and
+/// returns what the caller should do, so the event loop owns timers and this type
+/// owns only arithmetic.
 ///
 /// Two limits combine, as in the reference limiter:
 /// - proactive: a strict sliding window, at most `limit` grants in any `window`
-///   seconds (a grant at `t` stops counting at `t + window`);
+///   (a grant at `t` stops counting at `t + window`);
 /// - reactive: after an upstream 429 every request waits until the block ends.
 ///
 /// Waiters are served first come, first served: a ticket is granted only when no
 /// earlier ticket is still waiting, so a burst cannot starve an early request.
-public struct RateLimiter: Sendable {
+public struct RateLimiter<Instant: InstantProtocol>: Sendable where Instant.Duration == Duration {
     public typealias Ticket = Int
 
     public enum Decision: Sendable, Equatable {
         case granted
         /// Queued; nothing can be granted before `until`. The caller arms a timer
         /// and then calls `grantReady(now:)`.
-        case wait(until: Double)
+        case wait(until: Instant)
     }
 
-    public enum ConfigurationError: Error, Sendable, Equatable {
-        case limitNotPositive(Int)
-        case windowNotPositive(Double)
-    }
+    public typealias ConfigurationError = RateLimitConfigurationError
 
     public let limit: Int
-    public let window: Double
+    public let window: Duration
     public let retry: RetryPolicy
 
     /// Grant times still inside the window, oldest first (ring buffer via `grantHead`).
-    private var grantTimes: [Double] = []
+    private var grantTimes: [Instant] = []
     private var grantHead = 0
-    private var blockedUntil: Double = -Double.infinity
+    /// The end of the reactive block; nil when none was ever set.
+    private var blockedUntil: Instant?
     private var waiting: [Ticket] = []
     private var waitingHead = 0
     private var waitingSet: Set<Ticket> = []
 
     /// The reference refuses a non-positive limit or window at construction.
-    public init(limit: Int, window: Double, retry: RetryPolicy = RetryPolicy()) throws(ConfigurationError) {
+    public init(limit: Int, window: Duration, retry: RetryPolicy = RetryPolicy()) throws(RateLimitConfigurationError) {
         guard limit > 0 else { throw .limitNotPositive(limit) }
-        guard window > 0, window.isFinite else { throw .windowNotPositive(window) }
+        guard window > .zero else { throw .windowNotPositive(window) }
         self.limit = limit
         self.window = window
         self.retry = retry
@@ -50,7 +49,7 @@ public struct RateLimiter: Sendable {
     /// Asks for a slot for `ticket`. Granted at once only when nobody is queued
     /// ahead, no reactive block is active and the window has room; otherwise the
     /// ticket joins the queue (asking again for a queued ticket keeps its place).
-    public mutating func request(_ ticket: Ticket, now: Double) -> Decision {
+    public mutating func request(_ ticket: Ticket, now: Instant) -> Decision {
         if !waitingSet.contains(ticket) {
             if waitingCount == 0, canGrant(now: now) {
                 recordGrant(at: now)
@@ -68,7 +67,7 @@ public struct RateLimiter: Sendable {
 
     /// Grants queued tickets from the head, in order, while the policy allows.
     /// Call it when the timer armed for `nextWakeup` fires.
-    public mutating func grantReady(now: Double) -> [Ticket] {
+    public mutating func grantReady(now: Instant) -> [Ticket] {
         var granted: [Ticket] = []
         while waitingCount > 0, canGrant(now: now) {
             granted.append(popHead())
@@ -78,7 +77,7 @@ public struct RateLimiter: Sendable {
     }
 
     /// When the head of the queue can next be granted; nil when nobody waits.
-    public func nextWakeup(now: Double) -> Double? {
+    public func nextWakeup(now: Instant) -> Instant? {
         waitingCount == 0 ? nil : earliestGrantTime(now: now)
     }
 
@@ -95,29 +94,31 @@ public struct RateLimiter: Sendable {
 
     // MARK: Reactive block
 
-    /// Blocks every grant for `seconds` from `now`. A shorter block never cuts an
+    /// Blocks every grant for `duration` from `now`. A shorter block never cuts an
     /// existing longer one short (the reference overwrites; see the report).
-    public mutating func blocked(for seconds: Double, now: Double) {
-        guard seconds.isFinite else { return }
-        blockedUntil = max(blockedUntil, now + max(0, seconds))
+    public mutating func blocked(for duration: Duration, now: Instant) {
+        let end = now.advanced(by: max(.zero, duration))
+        blockedUntil = blockedUntil.map { max($0, end) } ?? end
     }
 
-    public func isBlocked(now: Double) -> Bool { now < blockedUntil }
+    public func isBlocked(now: Instant) -> Bool { blockedUntil.map { now < $0 } ?? false }
 
-    /// Seconds until the reactive block ends; 0 when not blocked.
-    public func blockRemaining(now: Double) -> Double { max(0, blockedUntil - now) }
+    /// Time until the reactive block ends; zero when not blocked.
+    public func blockRemaining(now: Instant) -> Duration {
+        blockedUntil.map { max(.zero, now.duration(to: $0)) } ?? .zero
+    }
 
     // MARK: Stats
 
     /// Grants that still count against the window at `now`.
-    public func usedSlots(now: Double) -> Int {
-        grantTimes.count - firstGrant(after: now - window)
+    public func usedSlots(now: Instant) -> Int {
+        grantTimes.count - firstGrant(after: now.advanced(by: .zero - window))
     }
 
     /// Index of the first recorded grant later than `cutoff`. Grant times are recorded in
     /// order, so this is a binary search: a high limit (thousands of grants in the window)
     /// costs nothing per request.
-    private func firstGrant(after cutoff: Double) -> Int {
+    private func firstGrant(after cutoff: Instant) -> Int {
         var lo = grantHead, hi = grantTimes.count
         while lo < hi {
             let mid = (lo + hi) / 2
@@ -134,19 +135,19 @@ public struct RateLimiter: Sendable {
     // MARK: 429 handling before the stream starts
 
     public enum RetryDecision: Sendable, Equatable {
-        /// Retry after this many seconds; the limiter is already blocked for them,
-        /// so the retry simply asks for a slot again.
-        case retry(after: Double)
+        /// Retry after this long; the limiter is already blocked for it, so the
+        /// retry simply asks for a slot again.
+        case retry(after: Duration)
         /// Retries exhausted: surface the 429 to the client. The limiter is blocked
         /// for the reference's cool-down (or the server's Retry-After).
         case giveUp
     }
 
     /// What to do after the upstream answered 429 to attempt `attempt` (0 for the
-    /// first call). `retryAfter` is the parsed Retry-After header in seconds, if any;
-    /// `random` is a uniform draw from 0...1 for the jitter.
-    public mutating func on429(attempt: Int, retryAfter: Double?, random: Double, now: Double) -> RetryDecision {
-        let serverDelay = retryAfter.flatMap { $0.isFinite && $0 >= 0 ? $0 : nil }
+    /// first call). `retryAfter` is the parsed Retry-After header, if any (see
+    /// `RetryPolicy.retryAfter(seconds:)`); `random` is a uniform draw from 0...1 for the jitter.
+    public mutating func on429(attempt: Int, retryAfter: Duration?, random: Double, now: Instant) -> RetryDecision {
+        let serverDelay = retryAfter.flatMap { $0 >= .zero ? $0 : nil }
         if let backoff = retry.delay(attempt: attempt, random: random) {
             let delay = serverDelay ?? backoff
             blocked(for: delay, now: now)
@@ -158,23 +159,23 @@ public struct RateLimiter: Sendable {
 
     // MARK: Internals
 
-    private func canGrant(now: Double) -> Bool {
-        now >= blockedUntil && usedSlots(now: now) < limit
+    private func canGrant(now: Instant) -> Bool {
+        !isBlocked(now: now) && usedSlots(now: now) < limit
     }
 
     /// Earliest time both the block has ended and a window slot has freed.
-    private func earliestGrantTime(now: Double) -> Double {
-        var t = max(now, blockedUntil)
-        let live = grantTimes.count - firstGrant(after: t - window)
+    private func earliestGrantTime(now: Instant) -> Instant {
+        var t = blockedUntil.map { max(now, $0) } ?? now
+        let live = grantTimes.count - firstGrant(after: t.advanced(by: .zero - window))
         if live >= limit {
             // The slot frees when the grant `limit` places from the end expires.
-            t = max(t, grantTimes[grantTimes.count - limit] + window)
+            t = max(t, grantTimes[grantTimes.count - limit].advanced(by: window))
         }
         return t
     }
 
-    private mutating func recordGrant(at now: Double) {
-        let cutoff = now - window
+    private mutating func recordGrant(at now: Instant) {
+        let cutoff = now.advanced(by: .zero - window)
         while grantHead < grantTimes.count, grantTimes[grantHead] <= cutoff { grantHead += 1 }
         if grantHead > 64, grantHead * 2 > grantTimes.count {
             grantTimes.removeFirst(grantHead)
@@ -204,19 +205,25 @@ public struct RateLimiter: Sendable {
     }
 }
 
+/// Why a limiter cannot be made; the reference refuses these at construction too.
+public enum RateLimitConfigurationError: Error, Sendable, Equatable {
+    case limitNotPositive(Int)
+    case windowNotPositive(Duration)
+}
+
 /// The reference's retry schedule for a 429 received before the stream starts:
 /// up to `maxRetries` retries, delay `min(baseDelay * 2^attempt, maxDelay)` plus a
 /// uniform jitter in `0...jitter`; after the last one the limiter blocks for
-/// `exhaustedBlock` seconds (the reference's fixed 60 s cool-down).
+/// `exhaustedBlock` (the reference's fixed 60 s cool-down).
 public struct RetryPolicy: Sendable, Equatable {
     public var maxRetries: Int
-    public var baseDelay: Double
-    public var maxDelay: Double
-    public var jitter: Double
-    public var exhaustedBlock: Double
+    public var baseDelay: Duration
+    public var maxDelay: Duration
+    public var jitter: Duration
+    public var exhaustedBlock: Duration
 
-    public init(maxRetries: Int = 3, baseDelay: Double = 2, maxDelay: Double = 60, jitter: Double = 1,
-                exhaustedBlock: Double = 60) {
+    public init(maxRetries: Int = 3, baseDelay: Duration = .seconds(2), maxDelay: Duration = .seconds(60),
+                jitter: Duration = .seconds(1), exhaustedBlock: Duration = .seconds(60)) {
         self.maxRetries = maxRetries
         self.baseDelay = baseDelay
         self.maxDelay = maxDelay
@@ -226,11 +233,19 @@ public struct RetryPolicy: Sendable, Equatable {
 
     /// Delay before retry number `attempt + 1`, or nil when no retry is left.
     /// `random` in 0...1 (clamped) scales the jitter.
-    public func delay(attempt: Int, random: Double) -> Double? {
+    public func delay(attempt: Int, random: Double) -> Duration? {
         guard attempt >= 0, attempt < maxRetries else { return nil }
-        // 2^attempt overflows nothing here: maxRetries is small, and the cap applies.
-        let exponential = baseDelay * Double(sign: .plus, exponent: min(attempt, 1000), significand: 1)
+        // Doubling stops at the cap, so a large attempt cannot overflow the Duration.
+        var exponential = baseDelay
+        for _ in 0..<attempt where exponential < maxDelay { exponential = exponential * 2 }
         let r = random.isFinite ? min(max(random, 0), 1) : 0
-        return min(exponential, maxDelay) + r * jitter
+        return min(exponential, maxDelay) + jitter * r
+    }
+
+    /// A Retry-After header's seconds as a delay: nil for a value that is negative or not a
+    /// number; beyond a century it is a century (a Duration cannot hold every Double).
+    public static func retryAfter(seconds: Double) -> Duration? {
+        guard seconds.isFinite, seconds >= 0 else { return nil }
+        return .seconds(min(seconds, 100 * 365 * 86_400))
     }
 }

@@ -8,6 +8,7 @@
 // and finish reasons map stop -> end_turn, tool_calls -> tool_use, length -> max_tokens.
 
 import JSON
+import Text
 
 extension Scenario {
     /// Prompt tokens every scripted usage chunk reports.
@@ -163,7 +164,7 @@ extension Scenario {
             let lastAssistant = messages.lastIndex { $0["role"] == "assistant" } ?? -1
             let results = messages.suffix(from: lastAssistant + 1).filter { $0["role"] == "tool" }
             guard let result = results.last?["content"]?.stringValue else { return ask }
-            let output = String(result.drop { $0.isWhitespace }.reversed().drop { $0.isWhitespace }.reversed())
+            let output = result.trimmingUnicodeWhitespace()
             return stream(chunks: [
                 Chunk.role(),
                 Chunk.content("The command printed: "),

@@ -12,6 +12,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Text
 
 enum ConnectionCutter {
     /// Shuts down the accepted socket whose local port is `localPort` and whose peer is
@@ -66,7 +67,7 @@ enum ConnectionCutter {
                     var addr = sin.pointee.sin_addr
                     guard inet_ntop(AF_INET, &addr, &text, socklen_t(text.count)) != nil else { return nil }
                     let port = Int(UInt16(bigEndian: sin.pointee.sin_port))
-                    return ("\(String(cString: text)):\(port)", port)
+                    return ("\(String(cBuffer: text)):\(port)", port)
                 }
             }
         case AF_INET6:
@@ -75,7 +76,7 @@ enum ConnectionCutter {
                     var addr = sin6.pointee.sin6_addr
                     guard inet_ntop(AF_INET6, &addr, &text, socklen_t(text.count)) != nil else { return nil }
                     let port = Int(UInt16(bigEndian: sin6.pointee.sin6_port))
-                    return ("[\(String(cString: text))]:\(port)", port)
+                    return ("[\(String(cBuffer: text))]:\(port)", port)
                 }
             }
         default:

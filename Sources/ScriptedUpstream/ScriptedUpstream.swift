@@ -170,7 +170,7 @@ public final class ScriptedUpstream {
             loop.onNextTurn(completion)
             return
         }
-        server.beginShutdown(timeoutMs: graceMs) { [self] in
+        server.beginShutdown(timeout: .milliseconds(graceMs)) { [self] in
             pacer.close()
             self.server = nil
             completion()

@@ -1,4 +1,4 @@
-import JSON
+import Text
 
 /// Text buffers for the streaming parsers. They work on Unicode scalars rather than
 /// `Character`s because the reference indexes Python strings by code point: a tag
@@ -46,13 +46,8 @@ extension Array where Element == Unicode.Scalar {
         return self[start..<(start + pattern.count)].elementsEqual(pattern)
     }
 
-    /// Python's `str.strip()` with no argument: Unicode whitespace at both ends.
-    func strippingWhitespace() -> Scalars {
-        var lo = 0, hi = count
-        while lo < hi, self[lo].isPythonWhitespace { lo += 1 }
-        while hi > lo, self[hi - 1].isPythonWhitespace { hi -= 1 }
-        return Array(self[lo..<hi])
-    }
+    /// Python's `str.strip()` with no argument.
+    func strippingWhitespace() -> Scalars { Array(trimmingPythonWhitespace()) }
 
     func firstNonWhitespaceIndex(from start: Int = 0) -> Int? {
         var i = start

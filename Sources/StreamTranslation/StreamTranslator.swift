@@ -1,4 +1,5 @@
 import JSON
+import Text
 
 /// Which kind of tool call needs a fresh id.
 public enum ToolIDKind: Sendable, Equatable {
@@ -375,18 +376,13 @@ public struct StreamTranslator {
         var generator = SystemRandomNumberGenerator()
         switch kind {
         case .heuristic:
-            return "toolu_heuristic_" + hex(generator.next() as UInt32, width: 8)
+            return "toolu_heuristic_" + zeroPaddedHex(generator.next() as UInt32, width: 8)
         case .native:
             // A version 4 UUID, as `uuid.uuid4()` prints it.
             let hi = (generator.next() as UInt64) & 0xFFFF_FFFF_FFFF_0FFF | 0x4000
             let lo = (generator.next() as UInt64) & 0x3FFF_FFFF_FFFF_FFFF | 0x8000_0000_0000_0000
-            let h = hex(hi, width: 16), l = hex(lo, width: 16)
+            let h = zeroPaddedHex(hi, width: 16), l = zeroPaddedHex(lo, width: 16)
             return "tool_\(h.prefix(8))-\(h.dropFirst(8).prefix(4))-\(h.suffix(4))-\(l.prefix(4))-\(l.suffix(12))"
         }
-    }
-
-    private static func hex<T: BinaryInteger>(_ value: T, width: Int) -> String {
-        let digits = String(value, radix: 16)
-        return String(repeating: "0", count: max(0, width - digits.count)) + digits
     }
 }

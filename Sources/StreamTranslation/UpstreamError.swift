@@ -31,11 +31,11 @@ public struct UpstreamError: Error, Sendable, Equatable {
     public var type: AnthropicErrorType
     public var status: Int
     public var message: String
-    /// Seconds the global rate limiter must block every request: the reference
+    /// How long the global rate limiter must block every request: the reference
     /// blocks for 60 s whenever an upstream 429 reaches the error mapper.
-    public var rateLimitBlock: Double?
+    public var rateLimitBlock: Duration?
 
-    public init(type: AnthropicErrorType, status: Int, message: String, rateLimitBlock: Double? = nil) {
+    public init(type: AnthropicErrorType, status: Int, message: String, rateLimitBlock: Duration? = nil) {
         self.type = type
         self.status = status
         self.message = message
@@ -84,7 +84,7 @@ public func mapUpstreamError(status: Int?, body: String?, transport: TransportFa
     let message = openAIStatusMessage(status: code, body: body)
     switch code {
     case 401: return UpstreamError(type: .authentication, status: 401, message: message)
-    case 429: return UpstreamError(type: .rateLimit, status: 429, message: message, rateLimitBlock: 60)
+    case 429: return UpstreamError(type: .rateLimit, status: 429, message: message, rateLimitBlock: .seconds(60))
     case 400: return UpstreamError(type: .invalidRequest, status: 400, message: message)
     case 500...:
         let lower = message.lowercased()

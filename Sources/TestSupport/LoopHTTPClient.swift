@@ -215,16 +215,3 @@ public final class LoopHTTPClient {
 
 @available(*, unavailable)
 extension LoopHTTPClient: Sendable {}
-
-/// Reads a file of the repository given a path relative to the package root, located from
-/// the calling test file's `#filePath` (Tests/<Target>/<File>.swift).
-public func repositoryFile(_ relative: String, from filePath: String = #filePath) -> [UInt8]? {
-    try? readWholeFile(repositoryPath(relative, from: filePath)).get()
-}
-
-/// The absolute path of a repository file, from the calling test file's `#filePath`.
-public func repositoryPath(_ relative: String, from filePath: String = #filePath) -> String {
-    var parts = filePath.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
-    parts.removeLast(min(3, parts.count))
-    return parts.joined(separator: "/") + "/" + relative
-}

@@ -2,6 +2,7 @@
 // buffer), set up option group by option group for an `UpstreamRequest`.
 
 import CCurl
+import EventLoop
 
 /// An easy handle and what it points at, freed together. Loop-confined.
 struct CurlEasy {

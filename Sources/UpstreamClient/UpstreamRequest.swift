@@ -2,6 +2,7 @@
 // the delegate that hears a transfer's events.
 
 import CCurl
+import EventLoop
 
 /// An HTTP request to send upstream.
 public struct UpstreamRequest: Sendable {
@@ -107,12 +108,4 @@ extension UpstreamTransferDelegate {
 public struct UpstreamSetupError: Error, CustomStringConvertible {
     public let description: String
     init(_ d: String) { description = d }
-}
-
-extension Duration {
-    /// Whole milliseconds, rounded down (curl's options and the messages count in milliseconds).
-    var wholeMilliseconds: Int {
-        let (seconds, attoseconds) = components
-        return Int(seconds) * 1000 + Int(attoseconds / 1_000_000_000_000_000)
-    }
 }

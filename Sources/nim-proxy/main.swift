@@ -9,6 +9,7 @@ import Glibc
 import BotAPI
 import CLIProcess
 import EventLoop
+import Logging
 import NIMProvider
 import ProxyConfig
 import ProxyServer

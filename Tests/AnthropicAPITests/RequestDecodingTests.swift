@@ -1,4 +1,5 @@
 import JSON
+import TestSupport
 import Testing
 
 @testable import AnthropicAPI
@@ -278,12 +279,6 @@ private func blocks(_ items: JSONValue...) -> JSONValue {
 }
 
 @Suite struct ClaudeCodeFixtureTests {
-    static let directory: String = {
-        var parts = #filePath.split(separator: "/", omittingEmptySubsequences: false)
-        parts.removeLast(2)  // AnthropicAPITests/RequestDecodingTests.swift
-        return parts.joined(separator: "/") + "/Fixtures/claude-cli-2.1.332"
-    }()
-
     static let names = [
         "reasoning-1-system-role-message", "reasoning-2-after-422", "text-1-system-role-message", "text-2-after-422",
         "tool-1-system-role-message", "tool-2-after-422", "tool-3-tool-result",
@@ -291,7 +286,7 @@ private func blocks(_ items: JSONValue...) -> JSONValue {
 
     @Test(arguments: names)
     func fixtureBodyDecodes(name: String) throws {
-        let bytes = try readFile(Self.directory + "/" + name + ".json")
+        let bytes = try Fixture.bytes("claude-cli-2.1.332/\(name).json", in: .shared)
         let fixture = try JSONValue.parse(bytes)
         let body = try #require(fixture["body"])
         let request = try MessagesRequest.decode(body, routing: ModelRouting(default: "nim/model"))
@@ -311,24 +306,3 @@ private func blocks(_ items: JSONValue...) -> JSONValue {
         #expect(counted.messages == request.messages)
     }
 }
-
-/// Reads a whole file with the C library (tests only; the module itself does no I/O).
-private func readFile(_ path: String) throws -> [UInt8] {
-    struct ReadError: Error { let path: String }
-    guard let f = fopen(path, "rb") else { throw ReadError(path: path) }
-    defer { fclose(f) }
-    var out: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 65536)
-    while true {
-        let n = fread(&buffer, 1, buffer.count, f)
-        if n <= 0 { break }
-        out.append(contentsOf: buffer[0..<n])
-    }
-    return out
-}
-
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Darwin)
-    import Darwin
-#endif

@@ -5,16 +5,13 @@ import ProxyConfig
 import ProxyServer
 import TestSupport
 import Testing
+import Text
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// The fake `claude` of the CLIProcess tests: it runs its `-p` prompt as shell code.
-let fakeClaude: String = {
-    var parts = "\(#filePath)".split(separator: "/", omittingEmptySubsequences: false)
-    parts.removeLast(2)
-    return parts.joined(separator: "/") + "/CLIProcessTests/Fixtures/fake-claude"
-}()
+let fakeClaude = Fixture.path("fake-claude", in: .targetNamed("CLIProcessTests"))
 
 let cliEnvironment: [(key: String, value: String)] = [("PATH", "/usr/local/bin:/usr/bin:/bin")]
 
@@ -24,7 +21,7 @@ func makeTempDirectory() -> String {
     var template = Array((base + "/botapi-test-XXXXXX").utf8CString)
     let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
     precondition(made != nil, "mkdtemp failed")
-    return stringUpToNUL(template)
+    return String(cBuffer: template)
 }
 
 func readText(_ path: String) -> String? {

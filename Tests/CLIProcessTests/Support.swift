@@ -1,17 +1,15 @@
 import CLIProcess
 import EventLoop
 import JSON
+import TestSupport
 import Testing
+import Text
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// The directory holding the fake CLI; also the workspace the fake runs in.
-let fixturesDirectory: String = {
-    var parts = "\(#filePath)".split(separator: "/", omittingEmptySubsequences: false)
-    parts.removeLast()
-    return parts.joined(separator: "/") + "/Fixtures"
-}()
+let fixturesDirectory = Fixture.directory()
 
 let fakeClaude = fixturesDirectory + "/fake-claude"
 
@@ -52,7 +50,7 @@ func processIsAlive(_ pid: Int32) -> Bool {
     defer { fclose(file) }
     var buffer = [CChar](repeating: 0, count: 512)
     guard fgets(&buffer, Int32(buffer.count), file) != nil else { return false }
-    let line = stringUpToNUL(buffer)
+    let line = String(cBuffer: buffer)
     // "pid (comm) S ...": the state follows the last ')'.
     guard let close = line.lastIndex(of: ")") else { return true }
     let state = line[line.index(after: close)...].trimmingPrefix(" ").first

@@ -21,7 +21,7 @@ import Testing
                 client.onUpdate = { c in
                     if c.ended {
                         response = TestResponse.parseAll(c.received, closed: true).first
-                        server.beginShutdown(timeoutMs: 500) {}
+                        server.beginShutdown(timeout: .milliseconds(500)) {}
                     }
                 }
                 client.send("GET / \(version)\r\nHost: x\r\nConnection: close\r\n\r\n")

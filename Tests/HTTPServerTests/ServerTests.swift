@@ -214,7 +214,7 @@ import TestSupport
 
     @Test func slowHeadersTimeOutWith408() throws {
         var config = HTTPServerConfig()
-        config.headerTimeoutMs = 50
+        config.headerTimeout = .milliseconds(50)
         var client: LoopHTTPClient?
         var sentBytes = 0
         let script = Array("GET / HTTP/1.1\r\nHost: x\r\nX-Slow: \(String(repeating: "s", count: 300))\r\n\r\n".utf8)
@@ -239,7 +239,7 @@ import TestSupport
 
     @Test func stalledBodyTimesOutWith408() throws {
         var config = HTTPServerConfig()
-        config.idleTimeoutMs = 50
+        config.idleTimeout = .milliseconds(50)
         let response = try expectErrorAndClose(config: config, script: [
             "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc",
         ])
@@ -266,7 +266,7 @@ import TestSupport
 
     @Test func idleKeepAliveConnectionIsClosedSilently() throws {
         var config = HTTPServerConfig()
-        config.idleTimeoutMs = 50
+        config.idleTimeout = .milliseconds(50)
         var client: LoopHTTPClient?
         var bytesAfterResponse = -1
         try withServer(config: config, handler: { _, responder in okText(responder, "hi") }) { loop, server, port, done in
@@ -291,7 +291,7 @@ import TestSupport
 
     @Test func freshConnectionThatNeverSpeaksIsClosedAfterTheIdleTimeout() throws {
         var config = HTTPServerConfig()
-        config.idleTimeoutMs = 30
+        config.idleTimeout = .milliseconds(30)
         var client: LoopHTTPClient?
         try withServer(config: config, handler: { _, responder in okText(responder, "x") }) { loop, _, port, done in
             try LoopHTTPClient.connectOrRecordIssue(loop, port: port) { c in

@@ -247,7 +247,7 @@ import TestSupport
                 c.onReceive = { c in
                     guard c.text.contains("first"), !server.isShuttingDown else { return }
                     #expect(server.openConnections == 2)
-                    server.beginShutdown(timeoutMs: 5000) {
+                    server.beginShutdown(timeout: .milliseconds(5000)) {
                         completed = true
                         #expect(server.openConnections == 0)
                     }
@@ -290,7 +290,7 @@ import TestSupport
                 try? later.start(after: .milliseconds(10)) {
                     later.close()
                     #expect(server.inFlightRequests == 1)
-                    server.beginShutdown(timeoutMs: 30) { completed = true }
+                    server.beginShutdown(timeout: .milliseconds(30)) { completed = true }
                 }
             }
         }
@@ -304,7 +304,7 @@ import TestSupport
         var completed = false
         try withLoop { loop in
             let server = HTTPServer(loop: loop) { _, responder in okText(responder, "x") }
-            server.beginShutdown(timeoutMs: 100) { completed = true }
+            server.beginShutdown(timeout: .milliseconds(100)) { completed = true }
             #expect(!completed)
         }
         #expect(completed)

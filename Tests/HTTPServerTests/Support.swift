@@ -19,7 +19,7 @@ func withServer(config: HTTPServerConfig = HTTPServerConfig(),
         try client(loop, server, port) {
             if finished { return }
             finished = true
-            server.beginShutdown(timeoutMs: 1000) {}
+            server.beginShutdown(timeout: .milliseconds(1000)) {}
         }
     }
 }

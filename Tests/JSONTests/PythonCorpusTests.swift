@@ -1,14 +1,10 @@
-import Foundation
 import JSON
+import TestSupport
 import Testing
 
 /// Expected outputs written by `scripts/gen_json_cases.py` from Python's json module.
-private let dataDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Data")
-private let fixturesDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-    .deletingLastPathComponent().appendingPathComponent("Fixtures/claude-cli-2.1.332")
-
-private func loadJSON(_ url: URL) throws -> JSONValue {
-    try JSONValue.parse(Array(try Data(contentsOf: url)))
+private func loadJSON(_ name: String, in directory: Fixture.Directory = .target) throws -> JSONValue {
+    try JSONValue.parse(Fixture.bytes(name, in: directory))
 }
 
 private func containsNonFinite(_ value: JSONValue) -> Bool {
@@ -22,7 +18,7 @@ private func containsNonFinite(_ value: JSONValue) -> Bool {
 
 @Suite struct PythonCorpusTests {
     @Test func pythonDumpsMatchesCorpus() throws {
-        let corpus = try loadJSON(dataDirectory.appendingPathComponent("python_dumps_cases.json"))
+        let corpus = try loadJSON("python_dumps_cases.json")
         let cases = try #require(corpus["cases"]?.arrayValue)
         #expect(cases.count > 500)
         for testCase in cases {
@@ -40,10 +36,10 @@ private func containsNonFinite(_ value: JSONValue) -> Bool {
     }
 
     @Test func pythonDumpsMatchesRecordedRequests() throws {
-        let expected = try #require(try loadJSON(dataDirectory.appendingPathComponent("python_dumps_fixtures.json")).objectValue)
+        let expected = try #require(try loadJSON("python_dumps_fixtures.json").objectValue)
         #expect(expected.count == 7)
         for entry in expected {
-            let fixture = try loadJSON(fixturesDirectory.appendingPathComponent(entry.key))
+            let fixture = try loadJSON("claude-cli-2.1.332/\(entry.key)", in: .shared)
             let body = try #require(fixture["body"])
             #expect(body.pythonDumps() == entry.value.stringValue, "\(entry.key)")
             #expect(try JSONValue.parse(body.compactBytes()) == body, "\(entry.key)")

@@ -123,7 +123,7 @@ import Testing
         var s = Settings()
         s.upstream.caFile = "/nonexistent/ca.pem"
         #expect(NIMProvider.startupProblem(s)?.hasPrefix("UPSTREAM_CA_FILE=/nonexistent/ca.pem cannot be read") == true)
-        s.upstream.caFile = repositoryPath("Package.swift")
+        s.upstream.caFile = Fixture.repositoryPath("Package.swift")
         #expect(NIMProvider.startupProblem(s) == nil)
     }
 }

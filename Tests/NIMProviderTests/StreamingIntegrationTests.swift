@@ -166,7 +166,7 @@ func expectedUpstreamBody(_ body: String, settings: Settings) throws -> JSONValu
         "text-2-after-422", "tool-1-system-role-message", "tool-2-after-422", "tool-3-tool-result",
     ])
     func claudeCodeFixtureStreamsToCompletion(name: String) throws {
-        let file = try #require(repositoryFile("Tests/Fixtures/claude-cli-2.1.332/\(name).json"))
+        let file = try Fixture.bytes("claude-cli-2.1.332/\(name).json", in: .shared)
         let body = try #require(try JSONValue.parse(file)["body"]).compactString()
         var response: TestResponse?
         var sent: RecordedRequest?

@@ -122,7 +122,8 @@ final class Harness {
     var settings: Settings
 
     /// Retries fast enough for tests, with the reference's count and doubling.
-    static let fastRetry = RetryPolicy(maxRetries: 3, baseDelay: 0.02, maxDelay: 0.1, jitter: 0, exhaustedBlock: 0.05)
+    static let fastRetry = RetryPolicy(maxRetries: 3, baseDelay: .milliseconds(20), maxDelay: .milliseconds(100), jitter: .zero,
+                                      exhaustedBlock: .milliseconds(50))
 
     /// `http2`: the upstream speaks HTTP/2 with prior knowledge and the proxy is told to as well.
     init(loop: EventLoop, http2: Bool = false, configure: (inout Settings) -> Void = { _ in }) throws {

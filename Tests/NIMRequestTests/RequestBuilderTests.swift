@@ -1,9 +1,7 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import AnthropicAPI
 import JSON
 import ProxyConfig
+import TestSupport
 import Testing
 
 @testable import NIMRequest
@@ -165,20 +163,6 @@ let fixtureNames = [
 ]
 
 func fixtureRequest(_ name: String) throws -> MessagesRequest {
-    var dir = #filePath.split(separator: "/").dropLast(2).map(String.init)
-    dir.append(contentsOf: ["Fixtures", "claude-cli-2.1.332", name + ".json"])
-    let path = "/" + dir.joined(separator: "/")
-    guard let file = fopen(path, "rb") else { throw FixtureMissing(path: path) }
-    defer { fclose(file) }
-    var bytes: [UInt8] = []
-    var buf = [UInt8](repeating: 0, count: 65536)
-    while true {
-        let n = fread(&buf, 1, buf.count, file)
-        if n <= 0 { break }
-        bytes.append(contentsOf: buf[0..<n])
-    }
-    let doc = try JSONValue.parse(bytes)
+    let doc = try JSONValue.parse(Fixture.bytes("claude-cli-2.1.332/\(name).json", in: .shared))
     return try MessagesRequest.decode(doc["body"]!, routing: ModelRouting(default: "test-model"))
 }
-
-struct FixtureMissing: Error { let path: String }

@@ -42,19 +42,3 @@ private let pythonCases: [(String, [String]?)] = [
         }
     }
 }
-
-@Suite struct PythonTextTests {
-    @Test func splitUsesPythonWhitespace() {
-        #expect(pythonSplit("  a\u{A0}b\tc  ") == ["a", "b", "c"])
-        #expect(pythonSplit(" ") == [])
-    }
-
-    @Test func findAndRfindOnUTF8() {
-        let t = ByteText("é Command: a Command: b")
-        #expect(t.find("Command:") == 3)
-        #expect(t.rfind("Command:") == 14)
-        #expect(t.find("Command:", from: 4) == 14)
-        #expect(t.find("missing") == nil)
-        #expect(t.slice(t.rfind("Command:")! + 8) == " b")
-    }
-}

@@ -129,7 +129,7 @@ func firstText(_ r: TestResponse?) -> String? { r?.json?["content"]?.arrayValue?
         var requests: [(method: String, path: String, body: String)] = []
         let names = expected.keys.sorted()
         for name in names {
-            let file = try #require(repositoryFile("Tests/Fixtures/claude-cli-2.1.332/\(name).json"))
+            let file = try Fixture.bytes("claude-cli-2.1.332/\(name).json", in: .shared)
             let body = try #require(try JSONValue.parse(file)["body"]).compactString()
             requests.append(("POST", "/v1/messages/count_tokens", body))
             requests.append(("POST", "/v1/messages?beta=true", body))

@@ -6,6 +6,7 @@ import Darwin
 import JSON
 import Testing
 @testable import SessionStore
+@testable import SessionStoreFile
 
 @Suite struct PersistenceTests {
     @Test func writeAtomicallyReplacesContentAndLeavesNoTempFile() throws {

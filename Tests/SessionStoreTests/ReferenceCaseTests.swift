@@ -1,6 +1,7 @@
 import JSON
 import Testing
 @testable import SessionStore
+@testable import SessionStoreFile
 
 /// Cases from the reference's tests/test_session_store_edge_cases.py,
 /// tests/test_messaging.py (TestSessionStore), tests/test_tree_queue.py

@@ -1,11 +1,13 @@
 import JSON
+import TestSupport
 import Testing
 @testable import SessionStore
+import Text
 
-/// `Data/reference_sessions.json` was written by the reference's SessionStore
+/// `Fixtures/reference_sessions.json` was written by the reference's SessionStore
 /// (legacy sessions loaded, trees saved and replaced, nodes registered, message
 /// ids recorded with and without a cap, then `flush_pending_save`), and
-/// `Data/reference_expectations.json` holds what its getters returned after
+/// `Fixtures/reference_expectations.json` holds what its getters returned after
 /// reloading that file, plus its `cleanup_old_trees` results at a fixed time
 /// and `datetime.fromisoformat` / `isoformat` results.
 @Suite struct ReferenceFile {
@@ -13,8 +15,8 @@ import Testing
     let expected: JSONValue
 
     init() throws {
-        fileBytes = try #require(readFileBytes(testDataPath("reference_sessions.json")))
-        expected = try JSONValue.parse(try #require(readFileBytes(testDataPath("reference_expectations.json"))))
+        fileBytes = try Fixture.bytes("reference_sessions.json")
+        expected = try JSONValue.parse(Fixture.bytes("reference_expectations.json"))
     }
 
     func sessionsJSON(_ state: SessionStoreState) -> JSONValue {

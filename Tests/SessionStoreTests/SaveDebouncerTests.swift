@@ -1,18 +1,11 @@
 import Testing
+import TestSupport
 @testable import SessionStore
 
-/// A hand-driven instant: milliseconds since an arbitrary origin.
-struct FakeInstant: InstantProtocol {
-    var ms: Int64
-    init(_ ms: Int64) { self.ms = ms }
-    func advanced(by duration: Duration) -> FakeInstant {
-        FakeInstant(ms + duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)
-    }
-    func duration(to other: FakeInstant) -> Duration { .milliseconds(other.ms - ms) }
-    static func < (a: FakeInstant, b: FakeInstant) -> Bool { a.ms < b.ms }
-}
+/// `ms` milliseconds after the test clock's origin.
+private func at(_ ms: Int64) -> TestInstant { .milliseconds(ms) }
 
-typealias Debouncer = SaveDebouncer<FakeInstant>
+typealias Debouncer = SaveDebouncer<TestInstant>
 
 @Suite struct SaveDebouncerTests {
     @Test func referenceDelayIsHalfASecond() {
@@ -21,95 +14,95 @@ typealias Debouncer = SaveDebouncer<FakeInstant>
 
     @Test func saveComesHalfASecondAfterTheLastMutation() {
         var d = Debouncer()
-        #expect(d.mutated(now: FakeInstant(0)) == .armTimer(deadline: FakeInstant(500)))
-        #expect(d.mutated(now: FakeInstant(300)) == .armTimer(deadline: FakeInstant(800)))
+        #expect(d.mutated(now: at(0)) == .armTimer(deadline: at(500)))
+        #expect(d.mutated(now: at(300)) == .armTimer(deadline: at(800)))
         // The first timer, if the loop did not re-arm it, fires early and is ignored.
-        #expect(d.timerFired(now: FakeInstant(500)) == .none)
-        #expect(d.mutated(now: FakeInstant(700)) == .armTimer(deadline: FakeInstant(1200)))
-        #expect(d.timerFired(now: FakeInstant(800)) == .none)
-        #expect(d.timerFired(now: FakeInstant(1200)) == .startSave)
+        #expect(d.timerFired(now: at(500)) == .none)
+        #expect(d.mutated(now: at(700)) == .armTimer(deadline: at(1200)))
+        #expect(d.timerFired(now: at(800)) == .none)
+        #expect(d.timerFired(now: at(1200)) == .startSave)
         #expect(d.isSaving && !d.isDirty)
-        #expect(d.saveCompleted(now: FakeInstant(1210), succeeded: true) == .none)
+        #expect(d.saveCompleted(now: at(1210), succeeded: true) == .none)
         #expect(d.isIdle)
         // A late duplicate fire does nothing.
-        #expect(d.timerFired(now: FakeInstant(1300)) == .none)
+        #expect(d.timerFired(now: at(1300)) == .none)
     }
 
     @Test func flushSavesAtOnceEvenWhenClean() {
         var d = Debouncer()
-        #expect(d.flush(now: FakeInstant(0)) == .startSave)
-        #expect(d.saveCompleted(now: FakeInstant(5), succeeded: true) == .none)
+        #expect(d.flush(now: at(0)) == .startSave)
+        #expect(d.saveCompleted(now: at(5), succeeded: true) == .none)
         #expect(d.isIdle)
     }
 
     @Test func flushCancelsThePendingTimer() {
         var d = Debouncer()
-        _ = d.mutated(now: FakeInstant(0))
-        #expect(d.flush(now: FakeInstant(100)) == .startSave)
+        _ = d.mutated(now: at(0))
+        #expect(d.flush(now: at(100)) == .startSave)
         #expect(d.deadline == nil)
-        #expect(d.timerFired(now: FakeInstant(500)) == .none)
-        #expect(d.saveCompleted(now: FakeInstant(120), succeeded: true) == .none)
+        #expect(d.timerFired(now: at(500)) == .none)
+        #expect(d.saveCompleted(now: at(120), succeeded: true) == .none)
         #expect(d.isIdle)
     }
 
     @Test func mutationDuringSaveIsSavedAfterIt() {
         var d = Debouncer()
-        _ = d.mutated(now: FakeInstant(0))
-        #expect(d.timerFired(now: FakeInstant(500)) == .startSave)
+        _ = d.mutated(now: at(0))
+        #expect(d.timerFired(now: at(500)) == .startSave)
         // Mutation while the write runs: re-armed, and the timer fires before the
         // write is done, so the next save waits for it.
-        #expect(d.mutated(now: FakeInstant(510)) == .armTimer(deadline: FakeInstant(1010)))
-        #expect(d.timerFired(now: FakeInstant(1010)) == .none)
+        #expect(d.mutated(now: at(510)) == .armTimer(deadline: at(1010)))
+        #expect(d.timerFired(now: at(1010)) == .none)
         #expect(!d.isIdle)
-        #expect(d.saveCompleted(now: FakeInstant(2000), succeeded: true) == .startSave)
-        #expect(d.saveCompleted(now: FakeInstant(2010), succeeded: true) == .none)
+        #expect(d.saveCompleted(now: at(2000), succeeded: true) == .startSave)
+        #expect(d.saveCompleted(now: at(2010), succeeded: true) == .none)
         #expect(d.isIdle)
     }
 
     @Test func mutationDuringSaveWithTimerAfterIt() {
         var d = Debouncer()
-        _ = d.mutated(now: FakeInstant(0))
-        _ = d.timerFired(now: FakeInstant(500))
-        _ = d.mutated(now: FakeInstant(510))
+        _ = d.mutated(now: at(0))
+        _ = d.timerFired(now: at(500))
+        _ = d.mutated(now: at(510))
         // The write ends before the new deadline: the armed timer does the next save.
-        #expect(d.saveCompleted(now: FakeInstant(520), succeeded: true) == .none)
+        #expect(d.saveCompleted(now: at(520), succeeded: true) == .none)
         #expect(d.isDirty)
-        #expect(d.timerFired(now: FakeInstant(1010)) == .startSave)
+        #expect(d.timerFired(now: at(1010)) == .startSave)
     }
 
     @Test func flushDuringSaveRunsRightAfterIt() {
         var d = Debouncer()
-        _ = d.mutated(now: FakeInstant(0))
-        _ = d.timerFired(now: FakeInstant(500))
-        _ = d.mutated(now: FakeInstant(510))
-        #expect(d.flush(now: FakeInstant(520)) == .cancelTimer)
-        #expect(d.timerFired(now: FakeInstant(1010)) == .none)
-        #expect(d.saveCompleted(now: FakeInstant(530), succeeded: true) == .startSave)
-        #expect(d.saveCompleted(now: FakeInstant(540), succeeded: true) == .none)
+        _ = d.mutated(now: at(0))
+        _ = d.timerFired(now: at(500))
+        _ = d.mutated(now: at(510))
+        #expect(d.flush(now: at(520)) == .cancelTimer)
+        #expect(d.timerFired(now: at(1010)) == .none)
+        #expect(d.saveCompleted(now: at(530), succeeded: true) == .startSave)
+        #expect(d.saveCompleted(now: at(540), succeeded: true) == .none)
         #expect(d.isIdle)
     }
 
     @Test func failedSaveIsRetried() {
         var d = Debouncer()
-        _ = d.mutated(now: FakeInstant(0))
-        _ = d.timerFired(now: FakeInstant(500))
-        #expect(d.saveCompleted(now: FakeInstant(600), succeeded: false) == .armTimer(deadline: FakeInstant(1100)))
+        _ = d.mutated(now: at(0))
+        _ = d.timerFired(now: at(500))
+        #expect(d.saveCompleted(now: at(600), succeeded: false) == .armTimer(deadline: at(1100)))
         #expect(d.isDirty)
-        #expect(d.timerFired(now: FakeInstant(1100)) == .startSave)
-        #expect(d.saveCompleted(now: FakeInstant(1200), succeeded: true) == .none)
+        #expect(d.timerFired(now: at(1100)) == .startSave)
+        #expect(d.saveCompleted(now: at(1200), succeeded: true) == .none)
         #expect(d.isIdle)
     }
 
     @Test func failedFlushIsRetried() {
         var d = Debouncer()
-        #expect(d.flush(now: FakeInstant(0)) == .startSave)
-        #expect(d.saveCompleted(now: FakeInstant(10), succeeded: false) == .armTimer(deadline: FakeInstant(510)))
+        #expect(d.flush(now: at(0)) == .startSave)
+        #expect(d.saveCompleted(now: at(10), succeeded: false) == .armTimer(deadline: at(510)))
         #expect(!d.isIdle)
     }
 
     @Test func timerWithoutChangesDoesNotSave() {
         var d = Debouncer()
-        #expect(d.timerFired(now: FakeInstant(1000)) == .none)
+        #expect(d.timerFired(now: at(1000)) == .none)
         #expect(d.isIdle)
     }
 
@@ -120,13 +113,13 @@ typealias Debouncer = SaveDebouncer<FakeInstant>
         var d = Debouncer()
         var written: [UInt8]? = nil
         var inFlight: [UInt8]? = nil
-        var timer: FakeInstant? = nil
+        var timer: TestInstant? = nil
         var now: Int64 = 0
 
         func run(_ action: Debouncer.Action) {
             switch action {
             case .none: break
-            case .armTimer(let at): timer = at
+            case .armTimer(let deadline): timer = deadline
             case .cancelTimer: timer = nil
             case .startSave:
                 #expect(inFlight == nil, "two saves at once")
@@ -136,8 +129,8 @@ typealias Debouncer = SaveDebouncer<FakeInstant>
         func apply() {
             switch state.takePendingSave() {
             case .none: break
-            case .debounced: run(d.mutated(now: FakeInstant(now)))
-            case .immediate: run(d.flush(now: FakeInstant(now)))
+            case .debounced: run(d.mutated(now: at(now)))
+            case .immediate: run(d.flush(now: at(now)))
             }
         }
         // A deterministic mix: mutations, timer ticks and save completions.
@@ -151,11 +144,11 @@ typealias Debouncer = SaveDebouncer<FakeInstant>
             default: break
             }
             apply()
-            if let t = timer, t.ms <= now { timer = nil; run(d.timerFired(now: FakeInstant(now))) }
+            if let t = timer, t <= at(now) { timer = nil; run(d.timerFired(now: at(now))) }
             if step % 3 == 0, let bytes = inFlight {
                 written = bytes
                 inFlight = nil
-                run(d.saveCompleted(now: FakeInstant(now), succeeded: true))
+                run(d.saveCompleted(now: at(now), succeeded: true))
             }
         }
         // Let it settle.
@@ -164,9 +157,9 @@ typealias Debouncer = SaveDebouncer<FakeInstant>
             if let bytes = inFlight {
                 written = bytes
                 inFlight = nil
-                run(d.saveCompleted(now: FakeInstant(now), succeeded: true))
+                run(d.saveCompleted(now: at(now), succeeded: true))
             }
-            if let t = timer, t.ms <= now { timer = nil; run(d.timerFired(now: FakeInstant(now))) }
+            if let t = timer, t <= at(now) { timer = nil; run(d.timerFired(now: at(now))) }
         }
         #expect(d.isIdle)
         #expect(inFlight == nil)

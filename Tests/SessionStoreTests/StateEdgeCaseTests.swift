@@ -100,18 +100,6 @@ import Testing
 }
 
 @Suite struct MessageLogCap {
-    @Test("MAX_MESSAGE_LOG_ENTRIES_PER_CHAT is read like Python's int(raw.strip())", arguments: [
-        (" 3 ", 3), ("3_0", 30), ("+7", 7), ("0", nil), ("-5", nil), ("abc", nil), ("1e3", nil), ("3__0", nil),
-        ("_3", nil), ("3_", nil), ("", nil), (" ", nil), ("99999999999999999999999", Int.max),
-    ] as [(String, Int?)])
-    func parse(raw: String, cap: Int?) {
-        #expect(PythonText.messageLogCap(environmentValue: raw) == cap)
-    }
-
-    @Test func unsetMeansNoCap() {
-        #expect(PythonText.messageLogCap(environmentValue: nil) == nil)
-    }
-
     @Test func capDropsOldestAndForgetsThem() {
         var state = SessionStoreState(messageLogCap: 2)
         let now = UTCTime.utc(2025, 1, 1)

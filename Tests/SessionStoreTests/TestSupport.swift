@@ -4,7 +4,9 @@ import Glibc
 import Darwin
 #endif
 import JSON
+import Text
 @testable import SessionStore
+@testable import SessionStoreFile
 
 /// A fresh directory under the system temp dir, removed by `remove()`.
 struct TemporaryDirectory {
@@ -16,7 +18,7 @@ struct TemporaryDirectory {
         var template = Array("\(base)/session-store-test-XXXXXX".utf8CString)
         let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
         guard made != nil else { throw SessionFileIOError(operation: "mkdtemp", path: "", code: errno) }
-        path = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        path = String(cBuffer: template)
     }
 
     func file(_ name: String) -> String { "\(path)/\(name)" }
@@ -55,12 +57,6 @@ func readFileBytes(_ path: String) -> [UInt8]? {
 }
 
 func fileExists(_ path: String) -> Bool { access(path, F_OK) == 0 }
-
-/// Directory of this test file's data, found from the source location.
-func testDataPath(_ name: String, filePath: String = #filePath) -> String {
-    let dir = filePath[..<filePath.lastIndex(of: "/")!]
-    return "\(dir)/Data/\(name)"
-}
 
 /// A JSON object literal as `JSONObject`.
 func obj(_ value: JSONValue) -> JSONObject { value.objectValue! }

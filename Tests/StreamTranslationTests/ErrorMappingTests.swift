@@ -15,7 +15,7 @@ import Testing
 
     @Test func rateLimitBlocksSixtySeconds() {
         let e = mapUpstreamError(status: 429, body: body, transport: nil)
-        #expect(e.type == .rateLimit && e.status == 429 && e.rateLimitBlock == 60)
+        #expect(e.type == .rateLimit && e.status == 429 && e.rateLimitBlock == .seconds(60))
     }
 
     @Test func badRequest() {

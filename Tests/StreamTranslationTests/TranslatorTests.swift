@@ -1,5 +1,6 @@
 import Foundation
 import JSON
+import TestSupport
 import Testing
 import Tokenizer
 @testable import StreamTranslation
@@ -99,19 +100,14 @@ func stopReason(_ e: [Event]) -> String? {
 }
 
 @Suite struct ReferenceStreams {
-    static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .appendingPathComponent("Fixtures/reference-streams")
-    static let scenarios: JSONObject = {
-        let data = try! Data(contentsOf: directory.appendingPathComponent("scenarios.json"))
-        return try! JSONValue.parse([UInt8](data)).objectValue!
-    }()
+    static let scenarios: JSONObject = try! JSONValue.parse(Fixture.bytes("reference-streams/scenarios.json")).objectValue!
 
     /// Byte-for-byte against the reference's output for the same chunks (generated
     /// by running the reference with sequential uuids and the real cl100k counts).
     @Test(arguments: scenarios.keys)
     func sameBytesAsTheReference(name: String) throws {
         let scenario = try #require(Self.scenarios[name])
-        let expected = try String(contentsOf: Self.directory.appendingPathComponent("\(name).sse"), encoding: .utf8)
+        let expected = try Fixture.text("reference-streams/\(name).sse")
         let out = translate(scenario["chunks"]!.arrayValue!, error: scenario["error"]?.stringValue)
         let actual = String(decoding: out, as: UTF8.self)
         #expect(actual == expected)

@@ -1,6 +1,6 @@
 import AnthropicAPI
-import Foundation
 import JSON
+import TestSupport
 import Testing
 import Tokenizer
 
@@ -200,9 +200,7 @@ private func user(_ content: String) -> String { #"{"role": "user", "content": \
         ("tool-3-tool-result.json", 11493),
     ])
     func claudeCodeFixtures(file: String, expected: Int) throws {
-        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-            .appendingPathComponent("../Fixtures/claude-cli-2.1.332/\(file)")
-        let fixture = try JSONValue.parse([UInt8](try Data(contentsOf: url)))
+        let fixture = try JSONValue.parse(Fixture.bytes("claude-cli-2.1.332/\(file)", in: .shared))
         let body = try #require(fixture["body"])
         let routing = ModelRouting(default: "m")
         #expect(try TokenCountRequest.decode(body, routing: routing).inputTokens() == expected)

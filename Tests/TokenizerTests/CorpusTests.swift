@@ -1,9 +1,10 @@
 import Foundation
+import TestSupport
 import Testing
 
 @testable import Tokenizer
 
-/// `Data/corpus.jsonl` holds tiktoken's own ids (cl100k_base, `encode_ordinary`) for a few thousand
+/// `Fixtures/corpus.jsonl` holds tiktoken's own ids (cl100k_base, `encode_ordinary`) for a few thousand
 /// strings; `scripts/gen_tokenizer_corpus.py` regenerates it.
 struct CorpusEntry: Sendable {
     let line: Int
@@ -11,9 +12,7 @@ struct CorpusEntry: Sendable {
     let tokens: [Int]
 
     static func load() throws -> [CorpusEntry] {
-        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-            .appendingPathComponent("Data/corpus.jsonl")
-        let data = try Data(contentsOf: url)
+        let data = Data(try Fixture.bytes("corpus.jsonl"))
         var entries: [CorpusEntry] = []
         for (index, line) in data.split(separator: UInt8(ascii: "\n")).enumerated() {
             let object = try #require(

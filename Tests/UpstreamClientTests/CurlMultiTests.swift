@@ -52,7 +52,7 @@ func withUpstream(
             guard !finished else { return }
             finished = true
             curl.close()
-            server.beginShutdown(timeoutMs: 500) {}
+            server.beginShutdown(timeout: .milliseconds(500)) {}
         }
     }
     withExtendedLifetime(keep) {}

@@ -80,7 +80,12 @@ public struct Logger: Sendable {
     static func timestamp() -> String {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
-        var seconds = ts.tv_sec
+        return timestamp(secondsSinceEpoch: ts.tv_sec, nanoseconds: ts.tv_nsec)
+    }
+
+    /// The `ts` field for a given wall-clock time (split out so tests can fix the time).
+    static func timestamp(secondsSinceEpoch: Int, nanoseconds: Int) -> String {
+        var seconds = secondsSinceEpoch
         var parts = tm()
         gmtime_r(&seconds, &parts)
         func pad(_ v: Int32, _ width: Int) -> String {
@@ -88,6 +93,6 @@ public struct Logger: Sendable {
             return String(repeating: "0", count: max(0, width - s.count)) + s
         }
         return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
-            + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2)).\(pad(Int32(ts.tv_nsec / 1_000_000), 3))Z"
+            + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2)).\(pad(Int32(nanoseconds / 1_000_000), 3))Z"
     }
 }

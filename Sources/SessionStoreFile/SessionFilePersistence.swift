@@ -1,8 +1,12 @@
+// The session store's file: the blocking reads, writes and renames, kept out of `SessionStore`
+// (state, file format and save policy), which does no I/O.
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import SessionStore
 
 /// A failed file operation, with the `errno` it failed on.
 public struct SessionFileIOError: Error, Equatable, Sendable, CustomStringConvertible {
@@ -36,8 +40,7 @@ public struct SessionFileLoadResult: Sendable {
 }
 
 /// The store's file I/O: plain blocking calls, meant for a worker thread (the
-/// loop hands over a snapshot and gets the outcome back). Everything else in
-/// the module is pure.
+/// loop hands over a snapshot and gets the outcome back) or for start-up.
 public enum SessionFilePersistence {
     /// Replaces the file at `path` with `bytes` so that a reader, or the file
     /// after a crash or power loss, shows either the old or the new content,
