@@ -29,6 +29,9 @@ public final class NIMProvider: MessageStreamer {
     var limiter: Limiter
     private let limiterTimer: Timer
     private var limiterTimerDeadline: LoopInstant?
+    /// Sees each rate-limit grant as it is made. Tests check the window against the grants
+    /// themselves: arrival times at an upstream are blurred by connection set-up.
+    var grantObserver: ((LoopInstant) -> Void)?
     /// Streams waiting for a slot, by ticket.
     private var waiting: [Limiter.Ticket: UpstreamStream] = [:]
     private var nextTicket = 0
@@ -158,6 +161,7 @@ public final class NIMProvider: MessageStreamer {
         let ticket = nextTicket
         switch limiter.request(ticket, now: now) {
         case .granted:
+            grantObserver?(now)
             return nil
         case .wait:
             waiting[ticket] = s
@@ -187,6 +191,7 @@ public final class NIMProvider: MessageStreamer {
     private func limiterTimerFired() {
         limiterTimerDeadline = nil
         for ticket in limiter.grantReady(now: now) {
+            grantObserver?(now)
             if let s = waiting.removeValue(forKey: ticket) { s.slotGranted() }
         }
         armLimiterTimer()

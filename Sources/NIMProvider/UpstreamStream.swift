@@ -339,7 +339,7 @@ final class UpstreamStream: UpstreamTransferDelegate {
         responder.finish(lastBytes: last)
         provider.log.info("upstream stream finished", [
             ("request_id", .int(Int(requestID))), ("outcome", .string(outcome)),
-            ("ms", .int(Int(provider.loop.now.milliseconds - started.milliseconds))), ("retries", .int(attempt)),
+            ("ms", .int(started.duration(to: provider.loop.now).wholeMilliseconds)), ("retries", .int(attempt)),
         ])
         provider.finished(self)
     }

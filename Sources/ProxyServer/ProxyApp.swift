@@ -91,9 +91,9 @@ public final class ProxyApp {
         try server.start()
     }
 
-    /// Stops accepting and lets responses in progress finish, up to `timeoutMs`.
-    public func shutdown(timeoutMs: UInt64, completion: @escaping () -> Void) {
-        server.beginShutdown(timeout: .milliseconds(timeoutMs), completion: completion)
+    /// Stops accepting and lets responses in progress finish, up to `timeout`.
+    public func shutdown(timeout: Duration, completion: @escaping () -> Void) {
+        server.beginShutdown(timeout: timeout, completion: completion)
     }
 
     // MARK: routing

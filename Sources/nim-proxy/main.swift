@@ -126,7 +126,7 @@ let signals = [SIGINT, SIGTERM].compactMap { sig -> SignalWatcher? in
         log.info("shutting down", [("signal", .int(Int(received)))])
         // Stop accepting and let streams finish (bounded), then stop every CLI session and
         // write the session store, then release the upstream client.
-        app.shutdown(timeoutMs: UInt64(settings.http.shutdownTimeout / .milliseconds(1))) {
+        app.shutdown(timeout: settings.http.shutdownTimeout) {
             botAPI.shutdown {
                 provider.close()
                 log.info("stopped")

@@ -121,7 +121,7 @@ final class Harness {
     /// Stops CLIs, writes the store, closes the server.
     func finish(_ then: @escaping () -> Void = {}) {
         api.shutdown { [self] in
-            app.shutdown(timeoutMs: 1000) { then() }
+            app.shutdown(timeout: .seconds(1)) { then() }
         }
     }
 }

@@ -151,7 +151,7 @@ final class Harness {
     }
 
     func shutdown() {
-        app.shutdown(timeoutMs: 500) { [self] in
+        app.shutdown(timeout: .milliseconds(500)) { [self] in
             provider.close()
             upstream.shutdown {}
         }

@@ -26,7 +26,7 @@ func withApp(
         let port = try app.start()
         func next(_ i: Int) {
             guard i < requests.count else {
-                app.shutdown(timeoutMs: 1000) {}
+                app.shutdown(timeout: .seconds(1)) {}
                 return
             }
             let r = requests[i]
