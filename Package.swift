@@ -38,7 +38,7 @@ let package = Package(
         // SessionStore: the reference's rule for MAX_MESSAGE_LOG_ENTRIES_PER_CHAT (`PythonText`).
         .target(name: "ProxyConfig", dependencies: ["Text"]),
         .target(name: "AnthropicAPI", dependencies: ["JSON"]),
-        .target(name: "Optimizations", dependencies: ["AnthropicAPI", "Text"]),
+        .target(name: "LocalAnswers", dependencies: ["AnthropicAPI", "Text"]),
         .target(name: "TokenCounting", dependencies: ["JSON", "AnthropicAPI", "Tokenizer"]),
         .target(name: "RateLimit"),
         .target(name: "NIMRequest", dependencies: ["JSON", "AnthropicAPI", "ProxyConfig", "Text"]),
@@ -57,7 +57,7 @@ let package = Package(
         .target(
             name: "ProxyServer",
             dependencies: [
-                "JSON", "ProxyConfig", "AnthropicAPI", "Optimizations", "TokenCounting",
+                "JSON", "ProxyConfig", "AnthropicAPI", "LocalAnswers", "TokenCounting",
                 "Tokenizer", "EventLoop", "HTTPServer", "Logging",
             ]),
         // An OpenAI-compatible upstream that plays named scenarios (tests and benchmarks).
@@ -81,7 +81,7 @@ let package = Package(
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "ProxyConfigTests", dependencies: ["ProxyConfig"]),
         .testTarget(name: "AnthropicAPITests", dependencies: ["AnthropicAPI", "JSON", "TestSupport"]),
-        .testTarget(name: "OptimizationsTests", dependencies: ["Optimizations", "AnthropicAPI", "JSON"]),
+        .testTarget(name: "LocalAnswersTests", dependencies: ["LocalAnswers", "AnthropicAPI", "JSON"]),
         .testTarget(name: "TokenCountingTests", dependencies: ["TokenCounting", "AnthropicAPI", "JSON", "Tokenizer", "TestSupport"]),
         .testTarget(name: "SessionStoreTests", dependencies: ["SessionStore", "SessionStoreFile", "JSON", "Text", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "NIMRequestTests", dependencies: ["NIMRequest", "AnthropicAPI", "JSON", "ProxyConfig", "TestSupport"]),

@@ -1,6 +1,6 @@
 import AnthropicAPI
 import JSON
-import Optimizations
+import LocalAnswers
 
 /// What the HTTP layer must do with one request. Deciding it touches no socket, so
 /// every route's answer is testable with plain values.
@@ -9,8 +9,8 @@ public enum RouteOutcome: Sendable {
     case json(status: Int, body: JSONValue)
     /// A `/v1/messages` request no fast path answered: stream it from upstream.
     case stream(MessagesRequest, inputTokens: Int)
-    /// A fast path answered: the response and which optimization it was, for the log.
-    case optimized(JSONValue, Optimization)
+    /// Answered locally: the response and which kind of local answer it was, for the log.
+    case answeredLocally(JSONValue, LocalAnswerKind)
 }
 
 /// Counts input tokens the reference's way for a request's messages, system and tools.
@@ -19,13 +19,13 @@ public typealias InputTokenCounter = @Sendable (_ messages: [Message], _ system:
 /// The Anthropic-facing routes: `/`, `/health`, `/v1/messages`, `/v1/messages/count_tokens`.
 public struct APIRoutes: Sendable {
     public var routing: ModelRouting
-    public var switches: OptimizationSwitches
+    public var switches: LocalAnswerSwitches
     public var defaultModel: String
     public var countTokens: InputTokenCounter
     public var makeMessageID: @Sendable () -> String
 
     public init(
-        routing: ModelRouting, switches: OptimizationSwitches, countTokens: @escaping InputTokenCounter,
+        routing: ModelRouting, switches: LocalAnswerSwitches, countTokens: @escaping InputTokenCounter,
         makeMessageID: @escaping @Sendable () -> String
     ) {
         self.routing = routing
@@ -55,8 +55,8 @@ public struct APIRoutes: Sendable {
         } catch {
             return errorOutcome(error)
         }
-        if let optimized = tryOptimizations(request, switches: switches, makeID: makeMessageID) {
-            return .optimized(optimized.response.json, optimized.optimization)
+        if let local = answerLocally(request, switches: switches, makeID: makeMessageID) {
+            return .answeredLocally(local.response.json, local.kind)
         }
         let tokens = countTokens(request.messages, request.system, request.tools)
         return .stream(request, inputTokens: tokens)

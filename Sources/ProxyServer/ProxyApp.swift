@@ -3,7 +3,7 @@ import EventLoop
 import HTTPServer
 import JSON
 import Logging
-import Optimizations
+import LocalAnswers
 import ProxyConfig
 import TokenCounting
 import Tokenizer
@@ -51,7 +51,7 @@ public final class ProxyApp {
             default: settings.upstream.model, opus: settings.upstream.modelOpus,
             sonnet: settings.upstream.modelSonnet, haiku: settings.upstream.modelHaiku)
         let local = settings.localAnswers
-        let switches = OptimizationSwitches(
+        let switches = LocalAnswerSwitches(
             quotaMock: local.networkProbeMock, prefixDetection: local.fastPrefixDetection,
             titleSkip: local.titleGenerationSkip, suggestionSkip: local.suggestionModeSkip,
             filepathMock: local.filepathExtractionMock)
@@ -171,8 +171,8 @@ public final class ProxyApp {
         switch outcome {
         case .json(let status, let body):
             responder.respondJSON(status: status, body: body)
-        case .optimized(let body, let optimization):
-            log.debug("optimization", [("kind", .string(optimization.rawValue)), ("request_id", .int(Int(request.requestID)))])
+        case .answeredLocally(let body, let kind):
+            log.debug("answered locally", [("kind", .string(kind.rawValue)), ("request_id", .int(Int(request.requestID)))])
             responder.respondJSON(status: 200, body: body)
         case .stream(let messagesRequest, let inputTokens):
             guard let streamer else {

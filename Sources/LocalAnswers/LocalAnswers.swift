@@ -3,7 +3,7 @@ import AnthropicAPI
 /// Which fast paths are on; each mirrors one of the reference's settings
 /// (`ENABLE_NETWORK_PROBE_MOCK`, `FAST_PREFIX_DETECTION`, `ENABLE_TITLE_GENERATION_SKIP`,
 /// `ENABLE_SUGGESTION_MODE_SKIP`, `ENABLE_FILEPATH_EXTRACTION_MOCK`), all on by default.
-public struct OptimizationSwitches: Sendable, Equatable {
+public struct LocalAnswerSwitches: Sendable, Equatable {
     public var quotaMock: Bool
     public var prefixDetection: Bool
     public var titleSkip: Bool
@@ -21,12 +21,12 @@ public struct OptimizationSwitches: Sendable, Equatable {
         self.filepathMock = filepathMock
     }
 
-    public static let allOff = OptimizationSwitches(
+    public static let allOff = LocalAnswerSwitches(
         quotaMock: false, prefixDetection: false, titleSkip: false, suggestionSkip: false, filepathMock: false)
 }
 
 /// The fast path that answered a request, for logging.
-public enum Optimization: String, Sendable, Equatable {
+public enum LocalAnswerKind: String, Sendable, Equatable {
     case quotaMock = "quota_mock"
     case prefixDetection = "prefix_detection"
     case titleSkip = "title_skip"
@@ -34,21 +34,22 @@ public enum Optimization: String, Sendable, Equatable {
     case filepathMock = "filepath_mock"
 }
 
-public struct OptimizedResponse: Sendable, Equatable {
-    public var optimization: Optimization
+/// A request answered without the upstream, and which fast path answered it.
+public struct LocalAnswer: Sendable, Equatable {
+    public var kind: LocalAnswerKind
     public var response: MessagesResponse
 }
 
 /// Answers a request locally when it is one of Claude Code's housekeeping calls, trying
 /// the fast paths in the reference's order (quota, prefix, title, suggestion, filepath);
 /// nil when the request must go upstream.
-public func tryOptimizations(
-    _ request: MessagesRequest, switches: OptimizationSwitches,
+public func answerLocally(
+    _ request: MessagesRequest, switches: LocalAnswerSwitches,
     makeID: () -> String = { MessageID.make() }
-) -> OptimizedResponse? {
-    func answer(_ kind: Optimization, _ text: String, input: Int, output: Int) -> OptimizedResponse {
-        OptimizedResponse(
-            optimization: kind,
+) -> LocalAnswer? {
+    func answer(_ kind: LocalAnswerKind, _ text: String, input: Int, output: Int) -> LocalAnswer {
+        LocalAnswer(
+            kind: kind,
             response: MessagesResponse(
                 id: makeID(), model: request.model, content: [.text(text)], stopReason: .endTurn,
                 usage: Usage(inputTokens: input, outputTokens: output)))

@@ -2,10 +2,10 @@ import AnthropicAPI
 import JSON
 import Testing
 
-@testable import Optimizations
+@testable import LocalAnswers
 
-private func run(_ r: MessagesRequest, _ switches: OptimizationSwitches = OptimizationSwitches()) -> OptimizedResponse? {
-    tryOptimizations(r, switches: switches, makeID: { "msg_test" })
+private func run(_ r: MessagesRequest, _ switches: LocalAnswerSwitches = LocalAnswerSwitches()) -> LocalAnswer? {
+    answerLocally(r, switches: switches, makeID: { "msg_test" })
 }
 
 private func expected(_ text: String, input: Int, output: Int) -> JSONValue {
@@ -16,34 +16,34 @@ private func expected(_ text: String, input: Int, output: Int) -> JSONValue {
     ]
 }
 
-@Suite struct TryOptimizationsTests {
+@Suite struct AnswerLocallyTests {
     @Test func quotaMock() {
         let result = run(request([message(.user, "quota check")], maxTokens: 1))
-        #expect(result?.optimization == .quotaMock)
+        #expect(result?.kind == .quotaMock)
         #expect(result?.response.json == expected("Quota check passed.", input: 10, output: 5))
     }
 
     @Test func prefixDetection() {
         let result = run(request([message(.user, "<policy_spec>x</policy_spec>\nCommand: git commit -m 'x'")]))
-        #expect(result?.optimization == .prefixDetection)
+        #expect(result?.kind == .prefixDetection)
         #expect(result?.response.json == expected("git commit", input: 100, output: 5))
     }
 
     @Test func titleSkip() {
         let result = run(request([message(.user, "Please write a 5-10 word title for this")]))
-        #expect(result?.optimization == .titleSkip)
+        #expect(result?.kind == .titleSkip)
         #expect(result?.response.json == expected("Conversation", input: 100, output: 5))
     }
 
     @Test func suggestionSkip() {
         let result = run(request([message(.user, "[SUGGESTION MODE: Suggest what the user might naturally type next]")]))
-        #expect(result?.optimization == .suggestionSkip)
+        #expect(result?.kind == .suggestionSkip)
         #expect(result?.response.json == expected("", input: 100, output: 1))
     }
 
     @Test func filepathMock() {
         let result = run(request([message(.user, "Command: head -n 5 a.txt\nOutput: x\n\nExtract <filepaths>")]))
-        #expect(result?.optimization == .filepathMock)
+        #expect(result?.kind == .filepathMock)
         #expect(result?.response.json == expected("<filepaths>\na.txt\n</filepaths>", input: 100, output: 10))
     }
 
@@ -52,29 +52,29 @@ private func expected(_ text: String, input: Int, output: Int) -> JSONValue {
     }
 
     @Test func eachSwitchTurnsItsPathOff() {
-        #expect(run(request([message(.user, "quota")], maxTokens: 1), OptimizationSwitches(quotaMock: false)) == nil)
-        #expect(run(request([message(.user, "<policy_spec>Command: ls")]), OptimizationSwitches(prefixDetection: false)) == nil)
-        #expect(run(request([message(.user, "write a 5-10 word title")]), OptimizationSwitches(titleSkip: false)) == nil)
-        #expect(run(request([message(.user, "[SUGGESTION MODE: x]")]), OptimizationSwitches(suggestionSkip: false)) == nil)
-        #expect(run(request([message(.user, "Command: cat a\nOutput: b filepaths")]), OptimizationSwitches(filepathMock: false)) == nil)
+        #expect(run(request([message(.user, "quota")], maxTokens: 1), LocalAnswerSwitches(quotaMock: false)) == nil)
+        #expect(run(request([message(.user, "<policy_spec>Command: ls")]), LocalAnswerSwitches(prefixDetection: false)) == nil)
+        #expect(run(request([message(.user, "write a 5-10 word title")]), LocalAnswerSwitches(titleSkip: false)) == nil)
+        #expect(run(request([message(.user, "[SUGGESTION MODE: x]")]), LocalAnswerSwitches(suggestionSkip: false)) == nil)
+        #expect(run(request([message(.user, "Command: cat a\nOutput: b filepaths")]), LocalAnswerSwitches(filepathMock: false)) == nil)
         #expect(run(request([message(.user, "quota")], maxTokens: 1), .allOff) == nil)
     }
 
     /// When several match, the reference's order decides: quota, prefix, title, suggestion, filepath.
     @Test func orderOfPaths() {
         let all = "quota <policy_spec> Command: ls\nOutput: x filepaths write a 5-10 word title [SUGGESTION MODE:"
-        #expect(run(request([message(.user, all)], maxTokens: 1))?.optimization == .quotaMock)
-        #expect(run(request([message(.user, all)], maxTokens: 2))?.optimization == .prefixDetection)
+        #expect(run(request([message(.user, all)], maxTokens: 1))?.kind == .quotaMock)
+        #expect(run(request([message(.user, all)], maxTokens: 2))?.kind == .prefixDetection)
         let noPrefix = "Command: ls\nOutput: x filepaths write a 5-10 word title [SUGGESTION MODE:"
-        #expect(run(request([message(.user, noPrefix)]))?.optimization == .titleSkip)
-        #expect(run(request([message(.user, noPrefix)]), OptimizationSwitches(titleSkip: false))?.optimization == .suggestionSkip)
+        #expect(run(request([message(.user, noPrefix)]))?.kind == .titleSkip)
+        #expect(run(request([message(.user, noPrefix)]), LocalAnswerSwitches(titleSkip: false))?.kind == .suggestionSkip)
         #expect(
-            run(request([message(.user, noPrefix)]), OptimizationSwitches(titleSkip: false, suggestionSkip: false))?.optimization
+            run(request([message(.user, noPrefix)]), LocalAnswerSwitches(titleSkip: false, suggestionSkip: false))?.kind
                 == .filepathMock)
     }
 
     @Test func defaultIDIsMsgUUID() {
-        let id = tryOptimizations(request([message(.user, "quota")], maxTokens: 1), switches: OptimizationSwitches())?.response.id
+        let id = answerLocally(request([message(.user, "quota")], maxTokens: 1), switches: LocalAnswerSwitches())?.response.id
         #expect(id?.hasPrefix("msg_") == true)
         #expect(id?.count == 40)
         #expect(id == id?.lowercased())

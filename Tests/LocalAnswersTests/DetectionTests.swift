@@ -2,7 +2,7 @@ import AnthropicAPI
 import JSON
 import Testing
 
-@testable import Optimizations
+@testable import LocalAnswers
 
 func message(_ role: Role, _ text: String) -> Message { Message(role: role, content: .text(text)) }
 

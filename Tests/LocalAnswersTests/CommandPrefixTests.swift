@@ -1,6 +1,6 @@
 import Testing
 
-@testable import Optimizations
+@testable import LocalAnswers
 
 @Suite struct CommandPrefixTests {
     /// The reference's own cases (tests/test_request_utils.py), all kept.

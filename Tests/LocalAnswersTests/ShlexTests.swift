@@ -1,6 +1,6 @@
 import Testing
 
-@testable import Optimizations
+@testable import LocalAnswers
 
 /// Expected tokens produced by CPython 3.11 `shlex.split(s, posix=False)`; nil where it
 /// raises `ValueError("No closing quotation")`.
