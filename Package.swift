@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Pure modules (the README lists them) never import libuv or libcurl and do no I/O; loop
-// modules (EventLoop, HTTPServer, ProxyServer, ...) and the two I/O modules (Logging,
+// modules (EventLoop, HTTPServer, App, ...) and the two I/O modules (Logging,
 // SessionStoreFile) do.
 /// The byte-crunching pure modules are compiled with optimization in debug builds too, so the
 /// test suite can push realistic volumes (megabyte streams, the tokenizer corpus) quickly.
@@ -54,8 +54,9 @@ let package = Package(
         // The session store's file (blocking I/O, run on a worker thread or at start-up).
         .target(name: "SessionStoreFile", dependencies: ["SessionStore"]),
         .target(name: "HTTPServer", dependencies: ["EventLoop", "CHTTPParser", "Text"]),
+        // The HTTP application: the router, the middleware and the Anthropic-facing endpoints.
         .target(
-            name: "ProxyServer",
+            name: "App",
             dependencies: [
                 "JSON", "ProxyConfig", "AnthropicAPI", "LocalAnswers", "TokenCounting",
                 "Tokenizer", "EventLoop", "HTTPServer", "Logging",
@@ -63,7 +64,7 @@ let package = Package(
         // An OpenAI-compatible upstream that plays named scenarios (tests and benchmarks).
         .target(name: "ScriptedUpstream", dependencies: ["EventLoop", "HTTPServer", "JSON", "Text", "CNGHTTP2"]),
         .executableTarget(name: "scripted-upstream", dependencies: ["ScriptedUpstream", "EventLoop", "JSON"]),
-        .target(name: "BotAPI", dependencies: ["ProxyServer", "Logging", "HTTPServer", "EventLoop", "JSON", "SessionStore", "SessionStoreFile", "CLIProcess", "ProxyConfig", "AnthropicAPI", "Text"]),
+        .target(name: "BotAPI", dependencies: ["App", "Logging", "HTTPServer", "EventLoop", "JSON", "SessionStore", "SessionStoreFile", "CLIProcess", "ProxyConfig", "AnthropicAPI", "Text"]),
         // Shared by the test targets (fixture paths, a test clock, loop scaffolding, loopback HTTP
         // client); no product uses it.
         .target(name: "TestSupport", dependencies: ["EventLoop", "JSON"]),
@@ -71,10 +72,10 @@ let package = Package(
         .target(
             name: "NIMProvider",
             dependencies: [
-                "ProxyServer", "HTTPServer", "EventLoop", "UpstreamClient", "StreamTranslation", "RateLimit",
+                "App", "HTTPServer", "EventLoop", "UpstreamClient", "StreamTranslation", "RateLimit",
                 "NIMRequest", "AnthropicAPI", "ProxyConfig", "JSON", "Tokenizer", "Logging",
             ]),
-        .executableTarget(name: "nim-proxy", dependencies: ["ProxyServer", "NIMProvider", "BotAPI", "CLIProcess", "ProxyConfig", "EventLoop", "Tokenizer", "Logging"]),
+        .executableTarget(name: "nim-proxy", dependencies: ["App", "NIMProvider", "BotAPI", "CLIProcess", "ProxyConfig", "EventLoop", "Tokenizer", "Logging"]),
 
         .testTarget(name: "TextTests", dependencies: ["Text"]),
         .testTarget(name: "JSONTests", dependencies: ["JSON", "TestSupport"], exclude: ["Fixtures"]),
@@ -95,11 +96,11 @@ let package = Package(
         .testTarget(
             name: "NIMProviderTests",
             dependencies: [
-                "NIMProvider", "ProxyServer", "ScriptedUpstream", "TestSupport", "EventLoop", "JSON", "ProxyConfig",
+                "NIMProvider", "App", "ScriptedUpstream", "TestSupport", "EventLoop", "JSON", "ProxyConfig",
                 "AnthropicAPI", "RateLimit", "NIMRequest", "CCurl", "UpstreamClient",
             ]),
-        .testTarget(name: "ProxyServerTests", dependencies: ["ProxyServer", "EventLoop", "JSON", "ProxyConfig", "TestSupport"]),
+        .testTarget(name: "AppTests", dependencies: ["App", "EventLoop", "JSON", "ProxyConfig", "TestSupport"]),
         .testTarget(name: "LoggingTests", dependencies: ["Logging", "JSON"]),
-        .testTarget(name: "BotAPITests", dependencies: ["BotAPI", "ProxyServer", "EventLoop", "JSON", "ProxyConfig", "Text", "TestSupport"]),
+        .testTarget(name: "BotAPITests", dependencies: ["BotAPI", "App", "EventLoop", "JSON", "ProxyConfig", "Text", "TestSupport"]),
     ]
 )

@@ -5,7 +5,7 @@
 
 import AnthropicAPI
 import HTTPServer
-import ProxyServer
+import App
 
 public enum AccessControl {
     /// Whether `host` (a bind address) only accepts connections from this machine.

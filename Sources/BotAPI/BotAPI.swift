@@ -10,7 +10,7 @@ import HTTPServer
 import JSON
 import Logging
 import ProxyConfig
-import ProxyServer
+import App
 import SessionStore
 import SessionStoreFile
 import Text

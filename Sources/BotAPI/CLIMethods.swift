@@ -7,7 +7,7 @@ import CLIProcess
 import EventLoop
 import HTTPServer
 import JSON
-import ProxyServer
+import App
 
 /// One `CLISessionManager` method: reads its keyword arguments, calls the manager, answers.
 typealias ManagerMethod = @Sendable (BotAPI, CLISessionManager, Arguments, Reply) throws(APIError) -> Void

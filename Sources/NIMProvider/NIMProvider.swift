@@ -8,7 +8,7 @@ import JSON
 import Logging
 import NIMRequest
 import ProxyConfig
-import ProxyServer
+import App
 import RateLimit
 import StreamTranslation
 import Tokenizer

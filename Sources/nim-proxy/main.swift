@@ -12,7 +12,7 @@ import EventLoop
 import Logging
 import NIMProvider
 import ProxyConfig
-import ProxyServer
+import App
 import Tokenizer
 
 func fail(_ message: String, status: Int32 = 2) -> Never {

@@ -2,7 +2,7 @@ import BotAPI
 import AnthropicAPI
 import HTTPServer
 import JSON
-import ProxyServer
+import App
 import TestSupport
 import Testing
 

@@ -2,7 +2,7 @@ import BotAPI
 import EventLoop
 import JSON
 import ProxyConfig
-import ProxyServer
+import App
 import TestSupport
 import Testing
 import Text

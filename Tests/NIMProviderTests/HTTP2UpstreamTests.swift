@@ -10,7 +10,7 @@ import EventLoop
 import JSON
 import NIMProvider
 import ProxyConfig
-import ProxyServer
+import App
 import ScriptedUpstream
 import TestSupport
 import UpstreamClient

@@ -4,7 +4,7 @@ import EventLoop
 import JSON
 import NIMProvider
 import ProxyConfig
-import ProxyServer
+import App
 import RateLimit
 import ScriptedUpstream
 import TestSupport

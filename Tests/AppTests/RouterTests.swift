@@ -1,4 +1,4 @@
-import ProxyServer
+import App
 import Testing
 
 /// The router alone: handlers are names, so every decision is a plain value.
