@@ -23,7 +23,7 @@ public final class ProxyApp {
     public let loop: EventLoop
     public let settings: Settings
     public let log: Logger
-    let routes: APIRoutes
+    let endpoints: AnthropicEndpoints
     public let server: HTTPServer
     private let pipeline: RequestPipeline
     /// Set before `start()` to stream requests upstream; without one, they answer 501.
@@ -55,7 +55,7 @@ public final class ProxyApp {
             quotaMock: local.networkProbeMock, prefixDetection: local.fastPrefixDetection,
             titleSkip: local.titleGenerationSkip, suggestionSkip: local.suggestionModeSkip,
             filepathMock: local.filepathExtractionMock)
-        routes = APIRoutes(
+        endpoints = AnthropicEndpoints(
             routing: routing, switches: switches,
             countTokens: { messages, system, tools in
                 tokenCount(messages: messages, system: system, tools: tools, tokenizer: tokenizer())
@@ -116,16 +116,16 @@ public final class ProxyApp {
 
     private func registerAnthropicRoutes() {
         register("GET", "/") { [unowned self] request, _, responder in
-            send(routes.root(), request, responder)
+            send(endpoints.root(), request, responder)
         }
         register("GET", "/health") { [unowned self] request, _, responder in
-            send(routes.health(extra: JSONObject(healthFields())), request, responder)
+            send(endpoints.health(extra: JSONObject(healthFields())), request, responder)
         }
         register("POST", "/v1/messages") { [unowned self] request, _, responder in
-            decodeThenSend(request, responder) { routes, body in routes.messages(body: body) }
+            decodeThenSend(request, responder) { endpoints, body in endpoints.messages(body: body) }
         }
         register("POST", "/v1/messages/count_tokens") { [unowned self] request, _, responder in
-            decodeThenSend(request, responder) { routes, body in routes.countTokens(body: body) }
+            decodeThenSend(request, responder) { endpoints, body in endpoints.countTokens(body: body) }
         }
         register("POST", "/stop") { _, _, responder in
             // The reference answers this when no CLI manager runs.
@@ -147,23 +147,23 @@ public final class ProxyApp {
 
     private func decodeThenSend(
         _ request: HTTPRequest, _ responder: HTTPResponder,
-        _ work: @escaping @Sendable (APIRoutes, [UInt8]) -> RouteOutcome
+        _ work: @escaping @Sendable (AnthropicEndpoints, [UInt8]) -> RouteOutcome
     ) {
-        let routes = self.routes
+        let endpoints = self.endpoints
         let body = request.body
         // Until the tokenizer's tables exist (built on first use), counting would make the loop
         // wait for them: count on a worker thread instead, which builds them there.
         if body.count < offLoopBodyBytes && (CL100KTokenizer.isLoaded || !countsTokensWithSharedTokenizer) {
-            send(work(routes, body), request, responder)
+            send(work(endpoints, body), request, responder)
             return
         }
         do {
-            try loop.runOnWorker({ work(routes, body) }) { [weak self] outcome in
+            try loop.runOnWorker({ work(endpoints, body) }) { [weak self] outcome in
                 guard let self, !responder.isClosed else { return }
                 self.send(outcome, request, responder)
             }
         } catch {
-            send(work(routes, body), request, responder)
+            send(work(endpoints, body), request, responder)
         }
     }
 

@@ -16,8 +16,8 @@ public enum RouteOutcome: Sendable {
 /// Counts input tokens the reference's way for a request's messages, system and tools.
 public typealias InputTokenCounter = @Sendable (_ messages: [Message], _ system: SystemPrompt?, _ tools: [Tool]?) -> Int
 
-/// The Anthropic-facing routes: `/`, `/health`, `/v1/messages`, `/v1/messages/count_tokens`.
-public struct APIRoutes: Sendable {
+/// The Anthropic-facing endpoints, socket-free: `/`, `/health`, `/v1/messages`, `/v1/messages/count_tokens`.
+public struct AnthropicEndpoints: Sendable {
     public var routing: ModelRouting
     public var switches: LocalAnswerSwitches
     public var defaultModel: String
