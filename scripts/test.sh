@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One command: install what is needed, build, and run every test suite:
 #   1. the Swift tests (swift test),
-#   2. the Python client's tests against a live server (pytest),
+#   2. the Python client's tests against a live server, and the black-box tests that try the server
+#      as a separate process the way an attacker on the same machine would (pytest),
 #   3. the end-to-end run of the real Claude Code CLI against the proxy and the scripted upstream.
 # Exits non-zero if any of them fails; the last line adds up the tests of all three.
 set -uo pipefail
@@ -35,7 +36,7 @@ python_env() {
 step swift-build swift build --build-tests
 step swift-test swift test --skip-build
 step python-setup python_env
-step python-tests env NIM_PROXY_BIN="$PWD/.build/debug/nim-proxy" .build/pyenv/bin/python -m pytest -q clients/python/tests
+step python-tests env NIM_PROXY_BIN="$PWD/.build/debug/nim-proxy" .build/pyenv/bin/python -m pytest -q clients/python/tests tests/blackbox
 step claude-e2e bash scripts/e2e-claude-cli.sh
 
 # Counts from each runner's own closing line.
