@@ -35,7 +35,7 @@ let package = Package(
             name: "CL100KRanks", path: "CL100KRanks", exclude: ["cl100k_base.tiktoken"],
             cSettings: [.unsafeFlags(["-std=c23"])]),
         .target(name: "Tokenizer", dependencies: ["CL100KRanks"], swiftSettings: optimizedInDebug),
-        // SessionStore: the reference's rule for MAX_MESSAGE_LOG_ENTRIES_PER_CHAT (`PythonText`).
+        // Text: the reference's rule for MAX_MESSAGE_LOG_ENTRIES_PER_CHAT (`PythonText`).
         .target(name: "ProxyConfig", dependencies: ["Text"]),
         .target(name: "AnthropicAPI", dependencies: ["JSON"]),
         .target(name: "LocalAnswers", dependencies: ["AnthropicAPI", "Text"]),
