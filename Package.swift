@@ -52,7 +52,7 @@ let package = Package(
         // Structured log lines (JSON) on a file descriptor.
         .target(name: "Logging", dependencies: ["JSON"]),
         // The session store's file (blocking I/O, run on a worker thread or at start-up).
-        .target(name: "SessionStoreFile", dependencies: ["SessionStore"]),
+        .target(name: "SessionStoreFile", dependencies: ["EventLoop", "SessionStore"]),
         .target(name: "HTTPServer", dependencies: ["EventLoop", "CHTTPParser", "Text"]),
         // The HTTP application: the router, the middleware and the Anthropic-facing endpoints.
         .target(

@@ -6,6 +6,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import EventLoop
 import SessionStore
 
 /// A failed file operation, with the `errno` it failed on.
@@ -152,21 +153,7 @@ public enum SessionFilePersistence {
     }
 
     static func readFile(_ path: String) -> Result<[UInt8], SessionFileIOError> {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return .failure(SessionFileIOError(operation: "open", path: path, code: errno)) }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n > 0 {
-                bytes.append(contentsOf: chunk[0..<n])
-            } else if n == 0 {
-                return .success(bytes)
-            } else if errno != EINTR {
-                return .failure(SessionFileIOError(operation: "read", path: path, code: errno))
-            }
-        }
+        readWholeFile(path).mapError { SessionFileIOError(operation: $0.operation, path: $0.path, code: $0.code) }
     }
 
     private static func writeAll(fd: Int32, bytes: [UInt8], path: String) -> SessionFileIOError? {

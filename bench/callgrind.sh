@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Instructions per stream and per relayed chunk, counted by callgrind (repeatable whatever the
+# machine's load, unlike CPU time): the proxy serves N streams of 10 chunks, then 25, then 25 of 210,
+# from the scripted upstream on 127.0.0.1, and the differences give the per-stream and per-chunk cost.
+#
+#   bash bench/callgrind.sh PROXY_BINARY [PROXY_BINARY ...]     (e.g. two commits' release builds)
+#   UPSTREAM=path/to/scripted-upstream (default: .build-bench/release/scripted-upstream)
+#
+# valgrind 3.19 cannot read the toolchain's DWARF 5, so each binary is copied and stripped of debug
+# information first. Needs valgrind and curl (apt-get install -y valgrind curl).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+UPSTREAM="${UPSTREAM:-$ROOT/.build-bench/release/scripted-upstream}"
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+body='{"model":"claude-3-5-sonnet-20241022","max_tokens":100,"stream":true,"messages":[{"role":"user","content":"Tell me something."}]}'
+
+instructions() { # binary chunks requests -> total instructions of the proxy's run
+    local bin=$1 chunks=$2 n=$3 log="$work/up.$RANDOM" out="$work/cg.$RANDOM"
+    "$UPSTREAM" --port 0 --default-scenario synthetic --chunks "$chunks" --chunk-bytes 16 --delay-ms 0 >"$log" &
+    local upid=$!; pids+=("$upid")
+    for _ in $(seq 100); do grep -q listening "$log" && break; sleep 0.1; done
+    local uport port; uport=$(awk '/listening/{print $2}' "$log")
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    NVIDIA_NIM_BASE_URL="http://127.0.0.1:$uport/v1" NVIDIA_NIM_API_KEY=bench NVIDIA_NIM_RATE_LIMIT=1000 \
+        LOG_LEVEL=error HOST=127.0.0.1 PORT="$port" \
+        valgrind --tool=callgrind --callgrind-out-file="$out" "$bin" >/dev/null 2>"$out.err" &
+    local vpid=$!; pids+=("$vpid")
+    for _ in $(seq 300); do curl -sf -o /dev/null "http://127.0.0.1:$port/health" && break; sleep 0.1; done
+    for _ in $(seq "$n"); do
+        curl -sf -o /dev/null -H 'content-type: application/json' -d "$body" "http://127.0.0.1:$port/v1/messages"
+    done
+    kill -TERM "$vpid"; wait "$vpid" 2>/dev/null || true
+    kill "$upid"; wait "$upid" 2>/dev/null || true
+    awk '/^(summary|totals):/{print $2; exit}' "$out"
+}
+
+echo "| binary | instructions per stream (10 chunks) | instructions per relayed chunk |"
+echo "|---|---|---|"
+for binary in "$@"; do
+    copy="$work/$(basename "$binary").$RANDOM"
+    cp "$binary" "$copy"; strip --strip-debug "$copy"
+    # The first streams build the tokenizer's tables: 5 streams first, then the difference to 25.
+    a=$(instructions "$copy" 10 5); b=$(instructions "$copy" 10 25); c=$(instructions "$copy" 210 25)
+    echo "| $binary | $(( (b - a) / 20 )) | $(( (c - b) / (25 * 200) )) |"
+done
