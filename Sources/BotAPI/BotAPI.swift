@@ -104,12 +104,7 @@ public final class BotAPI {
     /// and resolved once (symlinks included) so every later check compares resolved paths.
     private static func openConfinement(settings: Settings, log: Logger) -> Result<Confinement, ConfinementError> {
         let root = settings.cli.allowedDir.isEmpty ? settings.cli.workspace : settings.cli.allowedDir
-        let confinement: Result<Confinement, ConfinementError>
-        if let problem = ProcessEnvironment.makeDirectories(root) {
-            confinement = .failure(ConfinementError(path: root, reason: problem))
-        } else {
-            confinement = Confinement.resolving(root)
-        }
+        let confinement = Confinement.creating(root)
         if case .failure(let error) = confinement {
             log.error("the directory CLI sessions are confined to is unavailable: every manager is refused", [
                 ("setting", .string(settings.cli.allowedDir.isEmpty ? "CLAUDE_WORKSPACE" : "ALLOWED_DIR")),

@@ -7,6 +7,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import EventLoop
 
 /// A resolved root directory and the check that keeps paths inside it.
 public struct Confinement: Sendable, Equatable {
@@ -19,6 +20,15 @@ public struct Confinement: Sendable, Equatable {
             return .failure(ConfinementError(path: directory, reason: "cannot be resolved: \(lastErrorText())"))
         }
         return .success(Confinement(root: resolved))
+    }
+
+    /// `directory` created when it is missing (`mkdir -p`, as the reference creates its workspace),
+    /// then resolved.
+    public static func creating(_ directory: String) -> Result<Confinement, ConfinementError> {
+        if let problem = ProcessEnvironment.makeDirectories(directory) {
+            return .failure(ConfinementError(path: directory, reason: problem))
+        }
+        return resolving(directory)
     }
 
     public init(root: String) {
@@ -91,11 +101,6 @@ public struct Confinement: Sendable, Equatable {
 public struct ConfinementError: Error, Sendable, Equatable, CustomStringConvertible {
     public let path: String
     public let reason: String
-
-    public init(path: String, reason: String) {
-        self.path = path
-        self.reason = reason
-    }
 
     public var description: String { "\(path) \(reason)" }
 }

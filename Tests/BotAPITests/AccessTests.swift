@@ -223,6 +223,17 @@ import Glibc
         #expect(message(r[4])?.contains("allowed_dirs") == true)
     }
 
+    @Test func anAllowedDirThatCannotBeMadeRefusesEveryManager() throws {
+        let top = makeTempDirectory()
+        writeText(top + "/file", "not a directory")
+        let r = try Harness.responses(workspace: top + "/data", configure: { $0.cli.allowedDir = top + "/file/sub" }, [
+            ("POST", "/cli/managers", #"{"workspace_path":\#(quoted(top + "/file/sub")),"api_url":"u"}"#),
+            ("POST", "/store/get_all_trees", ""),
+        ])
+        #expect(r.map { $0?.status } == [503, 200])
+        #expect(message(r[0])?.hasPrefix("CLI sessions are unavailable: ALLOWED_DIR \(top)/file/sub") == true)
+    }
+
     @Test func optionLikeAndControlCharacterIDsAreRefused() throws {
         let dir = makeTempDirectory()
         var r: [TestResponse?] = []
