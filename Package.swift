@@ -23,6 +23,8 @@ let package = Package(
         .systemLibrary(name: "CLibUV", path: "CLibUV", pkgConfig: "libuv"),
         .systemLibrary(name: "CCurl", path: "CCurl", pkgConfig: "libcurl"),
         .systemLibrary(name: "CHTTPParser", path: "CHTTPParser"),
+        // prctl(2) for the server's start-up (the call is variadic, so Swift needs a wrapper).
+        .systemLibrary(name: "CProcessControl"),
         // HTTP/2 framing for the scripted upstream only (libnghttp2-dev); the proxy never links it.
         .systemLibrary(name: "CNGHTTP2", pkgConfig: "libnghttp2"),
 
@@ -75,7 +77,7 @@ let package = Package(
                 "App", "HTTPServer", "EventLoop", "UpstreamClient", "StreamTranslation", "RateLimit",
                 "NIMRequest", "AnthropicAPI", "ProxyConfig", "JSON", "Tokenizer", "Logging",
             ]),
-        .executableTarget(name: "nim-proxy", dependencies: ["App", "NIMProvider", "BotAPI", "CLIProcess", "ProxyConfig", "EventLoop", "Tokenizer", "Logging"]),
+        .executableTarget(name: "nim-proxy", dependencies: ["App", "NIMProvider", "BotAPI", "CLIProcess", "ProxyConfig", "EventLoop", "Tokenizer", "Logging", "CProcessControl"]),
 
         .testTarget(name: "TextTests", dependencies: ["Text"]),
         .testTarget(name: "JSONTests", dependencies: ["JSON", "TestSupport"], exclude: ["Fixtures"]),

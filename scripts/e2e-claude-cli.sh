@@ -2,7 +2,8 @@
 # End to end with the real Claude Code CLI: claude -p -> nim-proxy -> scripted upstream.
 #
 # (a) a plain text answer; (b) a tool round trip: the upstream asks for a Bash call, the CLI runs
-# it and sends the result back, the upstream answers with the command's output.
+# it and sends the result back, the upstream answers with the command's output; (c) the CLI run by
+# the server through the bot API, with option-like prompts and a resume.
 #
 # The CLI comes from PyPI's claude-agent-sdk wheel, which bundles it; it is cached under
 # .cache/claude-cli (git-ignored). Needs the debug build (swift build) of nim-proxy and
@@ -100,6 +101,47 @@ print("e2e [upstream] tool result follows its call:", ok)
 sys.exit(0 if ok else 1)
 EOF
 then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+
+# The bot API drives the real CLI: its arguments must keep client text out of its options (a prompt
+# of `--help` is a prompt, `--resume=<id>` resumes), and it must call the server back with the CLI
+# token the server gave it (the server requires PROXY_AUTH_TOKEN, which the CLI never sees).
+run_bot_case() {
+  local log="$work/proxy-bot.log"
+  : >"$log"
+  HOME="$work/home" IS_SANDBOX=1 CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 PORT=0 MODEL="scenario:text" \
+    NVIDIA_NIM_API_KEY=e2e NVIDIA_NIM_BASE_URL="http://127.0.0.1:$upstream_port/v1" CLAUDE_WORKSPACE="$work/bot-ws" \
+    PROXY_AUTH_TOKEN=e2e-operator CLAUDE_CLI_BIN="$claude_bin" "$bin_dir/nim-proxy" --env-file /dev/null 2>"$log" &
+  pids+=($!)
+  wait_for_line "$log" '"msg":"listening"' 15 || return 1
+  local port
+  port=$(sed -n 's/.*"msg":"listening".*"port":\([0-9]*\).*/\1/p' "$log" | head -1)
+  python3 - "$port" "$work/bot-ws" "$work/upstream-bodies.jsonl" <<'EOF'
+import json, sys, urllib.request
+port, workspace, recorded = sys.argv[1:]
+def call(path, args):
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=json.dumps(args).encode(),
+                                     headers={"Content-Type": "application/json", "x-api-key": "e2e-operator"})
+    with urllib.request.urlopen(request, timeout=120) as response:
+        return response.read().decode()
+manager = json.loads(call("/cli/managers", {"workspace_path": workspace, "api_url": "http://ignored/v1"}))["result"]["manager_id"]
+handle = json.loads(call(f"/cli/managers/{manager}/get_or_create_session", {}))["result"]["session_handle"]
+def task(prompt, session_id=None):
+    text = call(f"/cli/sessions/{handle}/start_task", {"prompt": prompt, "session_id": session_id})
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+def answered(events):
+    return events[-1] == {"type": "exit", "code": 0, "stderr": None} and "Hello, world!" in json.dumps(events)
+first = task("--help")
+session_id = next((e["session_id"] for e in first if e.get("type") == "session_info"), None)
+resumed = task("--version", session_id)
+same = session_id is not None and any(e.get("session_id") == session_id for e in resumed if e.get("type") == "session_info")
+prompts = [str(m.get("content")) for line in open(recorded) for m in json.loads(line).get("messages", []) if m.get("role") == "user"]
+as_prompts = any("--help" in p for p in prompts) and any("--version" in p for p in prompts)
+ok = answered(first) and answered(resumed) and same and as_prompts
+print(f"e2e [bot] answered: {answered(first)}/{answered(resumed)}, resumed: {same}, options sent as prompts: {as_prompts}")
+sys.exit(0 if ok else 1)
+EOF
+}
+if run_bot_case; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 
 echo "e2e: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

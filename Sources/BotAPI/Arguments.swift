@@ -1,6 +1,7 @@
 // Arguments: a JSON request body read as the keyword arguments of the reference's method.
 
 import AnthropicAPI
+import CLIProcess
 import JSON
 import SessionStore
 
@@ -57,6 +58,30 @@ struct Arguments {
         guard let value = object[name], !value.isNull else { throw missing(name) }
         guard case .string(let s) = value else { throw wrongType(name, "a string", value) }
         return s
+    }
+
+    /// A session id, which may reach the CLI's command line: one that could read as an option or
+    /// holds control characters is refused.
+    func sessionID(_ name: String) throws(APIError) -> String {
+        try checkedString(name, CLIArgumentCheck.problem(sessionID:))
+    }
+
+    func optionalSessionID(_ name: String) throws(APIError) -> String? {
+        guard let value = object[name], !value.isNull else { return nil }
+        return try sessionID(name)
+    }
+
+    /// Text passed to the CLI as one argument.
+    func argument(_ name: String) throws(APIError) -> String {
+        try checkedString(name, CLIArgumentCheck.problem(argument:))
+    }
+
+    private func checkedString(_ name: String, _ problem: (String) -> String?) throws(APIError) -> String {
+        let text = try string(name)
+        if let problem = problem(text) {
+            throw APIError.invalidRequest("\(method)(): argument '\(name)' \(problem)")
+        }
+        return text
     }
 
     func optionalString(_ name: String) throws(APIError) -> String? {

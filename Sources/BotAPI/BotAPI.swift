@@ -27,8 +27,13 @@ public final class BotAPI {
     let storeProblem: String?
     /// The CLI each session runs (`CLAUDE_CLI_BIN`).
     public let executable: String
-    /// Environment for the CLI; nil inherits this process's at each start.
-    let cliEnvironment: [(key: String, value: String)]?
+    /// The environment every CLI starts from: this process's without its secrets, plus the CLI token.
+    let cliEnvironment: [(key: String, value: String)]
+    /// Where the server listens: the CLIs call it back there, whatever `api_url` a client names.
+    let listening: ListeningAddress
+    /// The tree CLI sessions may work in (`ALLOWED_DIR`, by default `CLAUDE_WORKSPACE`), or why it
+    /// cannot be used (then opening a manager answers 503).
+    let confinement: Result<Confinement, ConfinementError>
     let killEscalation: Duration
 
     var managers: [String: CLISessionManager] = [:]
@@ -50,19 +55,24 @@ public final class BotAPI {
     }
 
     /// Opens the store from `<CLAUDE_WORKSPACE>/sessions.json` (creating the directory, as the
-    /// reference does; a failure is logged and `/store/*` then answers 503) and adds the routes to
-    /// `app`. Access control is not added here: it is a middleware step of the app (see `main`).
-    /// `cliEnvironment` replaces the environment the CLI inherits (tests); by default it is this
-    /// process's, with `ANTHROPIC_API_KEY` set to the proxy token when one is configured so the CLI
-    /// can call this server back.
+    /// reference does; a failure is logged and `/store/*` then answers 503), creates and resolves the
+    /// directory CLI sessions are confined to, and adds the routes to `app`. Access control is not
+    /// added here: it is a middleware step of the app (see `main`). The CLIs get `credentials`' CLI
+    /// token and call the server back at `listening`. `inheritedEnvironment` replaces this process's
+    /// environment as the one CLIs start from (tests); secrets are removed from either.
     @discardableResult
-    public static func install(into app: ProxyApp, settings: Settings, log: Logger,
-                               cliEnvironment: [(key: String, value: String)]? = nil,
+    public static func install(into app: ProxyApp, settings: Settings, log: Logger, credentials: Credentials,
+                               listening: ListeningAddress,
+                               inheritedEnvironment: [(key: String, value: String)]? = nil,
                                killEscalation: Duration = .seconds(5),
                                storeSaveDelay: Duration = .milliseconds(500)) -> BotAPI {
         let store = openStore(loop: app.loop, settings: settings, log: log, saveDelay: storeSaveDelay)
-        let api = BotAPI(app: app, settings: settings, log: log, store: store,
-                         cliEnvironment: environmentForCLI(inherited: cliEnvironment, token: settings.http.authToken),
+        let environment = CLICommand.childEnvironment(
+            inherited: inheritedEnvironment ?? ProcessEnvironment.entries,
+            secretValues: [settings.upstream.apiKey, credentials.operatorToken ?? ""],
+            credential: credentials.cliToken)
+        let api = BotAPI(app: app, settings: settings, log: log, store: store, cliEnvironment: environment,
+                         listening: listening, confinement: openConfinement(settings: settings, log: log),
                          killEscalation: killEscalation)
         api.registerRoutes()
         app.healthContributors.append { [unowned api] in api.healthFields }
@@ -70,13 +80,16 @@ public final class BotAPI {
     }
 
     private init(app: ProxyApp, settings: Settings, log: Logger, store: Result<SessionStoreService, StoreUnavailable>,
-                 cliEnvironment: [(key: String, value: String)]?, killEscalation: Duration) {
+                 cliEnvironment: [(key: String, value: String)], listening: ListeningAddress,
+                 confinement: Result<Confinement, ConfinementError>, killEscalation: Duration) {
         self.app = app
         self.settings = settings
         self.log = log
         self.executable = settings.cli.executable
         self.killEscalation = killEscalation
         self.cliEnvironment = cliEnvironment
+        self.listening = listening
+        self.confinement = confinement
         switch store {
         case .success(let service):
             self.store = service
@@ -87,14 +100,18 @@ public final class BotAPI {
         }
     }
 
-    /// With a token, the CLI gets it as `ANTHROPIC_API_KEY` (and no other Anthropic credential).
-    private static func environmentForCLI(inherited: [(key: String, value: String)]?, token: String?) -> [(key: String, value: String)]? {
-        let token = token ?? ""
-        if token.isEmpty { return inherited }
-        var env = inherited ?? ProcessEnvironment.entries
-        env.removeAll { $0.key == "ANTHROPIC_API_KEY" || $0.key == "ANTHROPIC_AUTH_TOKEN" }
-        env.append((key: "ANTHROPIC_API_KEY", value: token))
-        return env
+    /// `ALLOWED_DIR`, or `CLAUDE_WORKSPACE` when it is empty, created as the reference creates it
+    /// and resolved once (symlinks included) so every later check compares resolved paths.
+    private static func openConfinement(settings: Settings, log: Logger) -> Result<Confinement, ConfinementError> {
+        let root = settings.cli.allowedDir.isEmpty ? settings.cli.workspace : settings.cli.allowedDir
+        let confinement = Confinement.creating(root)
+        if case .failure(let error) = confinement {
+            log.error("the directory CLI sessions are confined to is unavailable: every manager is refused", [
+                ("setting", .string(settings.cli.allowedDir.isEmpty ? "CLAUDE_WORKSPACE" : "ALLOWED_DIR")),
+                ("error", .string(error.description)),
+            ])
+        }
+        return confinement
     }
 
     struct StoreUnavailable: Error, CustomStringConvertible {
@@ -154,6 +171,12 @@ public final class BotAPI {
         AccessControl.startupWarning(host: settings.http.host, token: settings.http.authToken)
     }
 
+    /// Sessions that exist across every manager, including ones no manager holds any more whose
+    /// CLI still runs: what `MAX_CLI_SESSIONS` caps.
+    var liveSessions: Int {
+        sessionsByHandle.values.reduce(0) { $0 + ($1.session == nil ? 0 : 1) }
+    }
+
     /// Stops every CLI and writes the store; call when the server shuts down.
     public func shutdown(_ completion: @escaping () -> Void) {
         stopAll { [self] in
@@ -174,7 +197,6 @@ public final class BotAPI {
     /// in one place.
     private func registerRoutes() {
         app.register("POST", "/stop") { [unowned self] _, _, responder in
-            guard guardBotEndpoint(responder) else { return }
             stopAll {
                 // The reference's answer when it has a CLI manager but no message handler, which is
                 // this server's situation: the bot (and its task queue) lives in another process.
@@ -207,24 +229,17 @@ public final class BotAPI {
         }
     }
 
-    /// A route of the CLI and store endpoints: refused (403) on an unprotected non-loopback bind
-    /// before anything else, then, for another HTTP method, 405 naming the one to use.
+    /// A route of the CLI and store endpoints; another HTTP method gets 405 naming the one to use.
+    /// Who may call it is decided before routing (`AccessControl`, a middleware step).
     private func botCall(_ method: String, _ pattern: String, _ handler: @escaping (HTTPRequest, RouteParameters, Reply) -> Void) {
-        app.register(method, pattern) { [unowned self] request, parameters, responder in
-            guard guardBotEndpoint(responder) else { return }
+        precondition(AccessControl.isBotPath(pattern), "\(pattern) is outside the paths access control guards")
+        app.register(method, pattern) { request, parameters, responder in
             handler(request, parameters, Reply(responder: responder))
         }
-        app.refuseOtherMethods(pattern) { [unowned self] request, _, responder in
-            guard guardBotEndpoint(responder) else { return }
+        app.refuseOtherMethods(pattern) { request, _, responder in
             responder.respondError(APIError(status: 405, type: "invalid_request_error",
                                             message: "Method Not Allowed: \(request.method) \(request.path) (use \(method))"))
         }
-    }
-
-    private func guardBotEndpoint(_ responder: HTTPResponder) -> Bool {
-        if AccessControl.botEndpointsAllowed(host: settings.http.host, token: settings.http.authToken) { return true }
-        responder.respondError(AccessControl.unprotectedBindError)
-        return false
     }
 }
 

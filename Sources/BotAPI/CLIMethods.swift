@@ -17,7 +17,7 @@ typealias SessionMethod = @Sendable (BotAPI, CLISession, HTTPRequest, Reply) -> 
 extension BotAPI {
     static let managerMethods: [(name: String, call: ManagerMethod)] = [
         ("get_or_create_session", { api, manager, args, reply throws(APIError) in
-            let requested = try args.optionalString("session_id")
+            let requested = try args.optionalSessionID("session_id")
             do {
                 let (session, sessionID, isNew) = try manager.getOrCreateSession(sessionID: requested)
                 guard let handle = api.handle(of: session) else {
@@ -36,14 +36,14 @@ extension BotAPI {
             }
         }),
         ("register_real_session_id", { _, manager, args, reply throws(APIError) in
-            let temp = try args.string("temp_id"), real = try args.string("real_session_id")
+            let temp = try args.sessionID("temp_id"), real = try args.sessionID("real_session_id")
             reply.result(.bool(manager.registerRealSessionID(tempID: temp, realSessionID: real)))
         }),
         ("get_real_session_id", { _, manager, args, reply throws(APIError) in
-            reply.result(manager.getRealSessionID(tempID: try args.string("temp_id")).map { .string($0) } ?? .null)
+            reply.result(manager.getRealSessionID(tempID: try args.sessionID("temp_id")).map { .string($0) } ?? .null)
         }),
         ("remove_session", { _, manager, args, reply throws(APIError) in
-            let sessionID = try args.string("session_id")
+            let sessionID = try args.sessionID("session_id")
             var removed = false
             removed = manager.removeSession(sessionID: sessionID) {
                 reply.result(.bool(removed))
@@ -81,26 +81,45 @@ extension BotAPI {
         }),
     ]
 
-    /// The reference constructs a manager from these four arguments; the same arguments give the
-    /// same manager (and id), so several clients built alike share sessions.
+    /// The reference constructs a manager from these four arguments, all chosen by the bot. Here the
+    /// server has the last word: the workspace and every allowed directory must resolve inside
+    /// `ALLOWED_DIR` (403 otherwise), `max_sessions` is capped by `MAX_CLI_SESSIONS`, and `api_url` is
+    /// accepted and ignored (the CLIs always call this server back). The same resolved configuration
+    /// gives the same manager (and id), so several clients built alike share sessions.
     func openManager(_ request: HTTPRequest, _ reply: Reply) {
         do throws(APIError) {
             let args = try Arguments(method: "CLISessionManager", body: request.body)
-            let workspace = try args.string("workspace_path")
-            let apiURL = try args.string("api_url")
-            let allowed = try args.stringList("allowed_dirs")
-            let maxSessions = try args.int("max_sessions", default: 10)
-            guard maxSessions >= 1 else { throw APIError.invalidRequest("CLISessionManager(): max_sessions must be >= 1") }
-            let id = Self.managerID(workspace: workspace, apiURL: apiURL, allowedDirs: allowed, maxSessions: maxSessions)
+            let workspaceArgument = try args.string("workspace_path")
+            let allowedArguments = try args.stringList("allowed_dirs")
+            let requested = try args.int("max_sessions", default: 10)
+            guard requested >= 1 else { throw APIError.invalidRequest("CLISessionManager(): max_sessions must be >= 1") }
+            let confinement: Confinement
+            switch self.confinement {
+            case .success(let c): confinement = c
+            case .failure(let error):
+                throw APIError.api("CLI sessions are unavailable: ALLOWED_DIR \(error)", status: 503)
+            }
+            let workspace = try admit(workspaceArgument, "workspace_path", confinement)
+            var allowed: [String] = []
+            for directory in allowedArguments {
+                allowed.append(try admit(directory, "allowed_dirs", confinement))
+            }
+            let maxSessions = min(requested, settings.cli.maxSessions)
+            let id = Self.managerID(workspace: workspace, allowedDirs: allowed, maxSessions: maxSessions)
             if managers[id] == nil {
-                managers[id] = CLISessionManager(loop: app.loop, maxSessions: maxSessions) { [unowned self] in
-                    let session = CLISession(loop: app.loop, workspace: workspace, apiURL: apiURL,
+                let shared = SharedSessionLimit(limit: settings.cli.maxSessions) { [unowned self] in liveSessions }
+                managers[id] = CLISessionManager(loop: app.loop, maxSessions: maxSessions, sharedLimit: shared) {
+                    [unowned self] in
+                    let session = CLISession(loop: app.loop, workspace: workspace, apiURL: listening.localURL + "/v1",
                                              allowedDirectories: allowed, executable: executable,
-                                             killEscalation: killEscalation, inheritedEnvironment: cliEnvironment)
+                                             killEscalation: killEscalation, inheritedEnvironment: cliEnvironment,
+                                             confinement: confinement)
                     registerHandle(for: session)
                     return session
                 }
-                log.info("CLI session manager created", [("manager_id", .string(id)), ("max_sessions", .int(maxSessions))])
+                log.info("CLI session manager created", [
+                    ("manager_id", .string(id)), ("workspace", .string(workspace)), ("max_sessions", .int(maxSessions)),
+                ])
             }
             reply.result(.object(JSONObject([("manager_id", .string(id))])))
         } catch {
@@ -108,10 +127,22 @@ extension BotAPI {
         }
     }
 
+    /// `path` resolved, or 403 when it lies outside the confinement.
+    private func admit(_ path: String, _ argument: String, _ confinement: Confinement) throws(APIError) -> String {
+        switch confinement.admit(path) {
+        case .success(let resolved):
+            return resolved
+        case .failure(let error):
+            throw APIError.permission(
+                "CLISessionManager(): \(argument) \(error); CLI sessions may only work inside ALLOWED_DIR "
+                    + "(\(confinement.root)).")
+        }
+    }
+
     /// A stable id for a manager configuration: FNV-1a (64 bit) over its canonical JSON, so a client
     /// may keep using it across a server restart after re-opening the manager.
-    static func managerID(workspace: String, apiURL: String, allowedDirs: [String], maxSessions: Int) -> String {
-        let canonical = JSONValue.array([.string(workspace), .string(apiURL), .array(allowedDirs.map { .string($0) }),
+    static func managerID(workspace: String, allowedDirs: [String], maxSessions: Int) -> String {
+        let canonical = JSONValue.array([.string(workspace), .array(allowedDirs.map { .string($0) }),
                                          .int(maxSessions)]).compactBytes()
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for byte in canonical {
@@ -179,8 +210,8 @@ extension BotAPI {
         let prompt: String, sessionID: String?, fork: Bool
         do throws(APIError) {
             let args = try Arguments(method: "start_task", body: request.body)
-            prompt = try args.string("prompt")
-            sessionID = try args.optionalString("session_id")
+            prompt = try args.argument("prompt")
+            sessionID = try args.optionalSessionID("session_id")
             fork = args.flag("fork_session")
         } catch {
             reply.error(error)

@@ -84,6 +84,9 @@ public final class CLISession {
     /// The environment the CLI inherits before the session's overrides; nil means this process's.
     public let inheritedEnvironment: [(key: String, value: String)]?
     public let registry: ProcessRegistry
+    /// When set, the workspace and every allowed directory are resolved again before each run and the
+    /// run is refused if one now lies outside (a symlink made inside the root since the check).
+    public let confinement: Confinement?
 
     /// The id from the CLI's output, once one was seen.
     public private(set) var currentSessionID: String?
@@ -98,7 +101,7 @@ public final class CLISession {
     public init(loop: EventLoop, workspace: String, apiURL: String, allowedDirectories: [String] = [],
                 executable: String = "claude", killEscalation: Duration = .seconds(5), drainAfterExit: Duration = .seconds(2),
                 inheritedEnvironment: [(key: String, value: String)]? = nil,
-                registry: ProcessRegistry = .shared) {
+                registry: ProcessRegistry = .shared, confinement: Confinement? = nil) {
         self.loop = loop
         self.workspace = CLIText.absolutePath(workspace, currentDirectory: Self.currentDirectory())
         self.apiURL = apiURL
@@ -108,6 +111,7 @@ public final class CLISession {
         self.drainAfterExit = drainAfterExit
         self.inheritedEnvironment = inheritedEnvironment
         self.registry = registry
+        self.confinement = confinement
     }
 
     /// The command line for a task, as the reference builds it.
@@ -178,6 +182,10 @@ public final class CLISession {
     private func run(_ task: CLITask) {
         running = task
         task.markRunning()
+        if let problem = confinementProblem() {
+            refuse(task, message: problem, code: 126)
+            return
+        }
         let command = self.command(prompt: task.prompt, sessionID: task.sessionID, forkSession: task.forkSession)
         var decoder = CLIOutputDecoder()
         var lines = LineSplitter()
@@ -219,11 +227,26 @@ public final class CLISession {
             registry.register(pid: child.pid, processGroup: child.pid)
         } catch {
             let message = "Failed to start Claude CLI '\(executable)': \(error.error.name) (\(error.error.message))"
-            task.deliver(CLIOutputDecoder.errorEvent(message: message))
-            let code = error.error.isNotFound ? 127 : 126
-            task.deliver(.object(JSONObject([("type", "exit"), ("code", .int(code)), ("stderr", .null)])))
-            taskFinished(task)
+            refuse(task, message: message, code: error.error.isNotFound ? 127 : 126)
         }
+    }
+
+    /// Ends a task that could not run: an `error` event, then `exit` with `code`.
+    private func refuse(_ task: CLITask, message: String, code: Int) {
+        task.deliver(CLIOutputDecoder.errorEvent(message: message))
+        task.deliver(.object(JSONObject([("type", "exit"), ("code", .int(code)), ("stderr", .null)])))
+        taskFinished(task)
+    }
+
+    /// Why the directories may not be used now, or nil when they all still resolve inside the root.
+    private func confinementProblem() -> String? {
+        guard let confinement else { return nil }
+        for path in [workspace] + allowedDirectories {
+            if case .failure(let error) = confinement.admit(path) {
+                return "Refused to start Claude CLI: \(error)"
+            }
+        }
+        return nil
     }
 
     private func processExited(_ child: ChildProcess) {

@@ -71,6 +71,18 @@ struct OrderedSessions {
     }
 }
 
+/// A session limit several managers share (the server's `MAX_CLI_SESSIONS`): `inUse` counts the
+/// sessions that exist across all of them, including ones no manager holds any more whose CLI still runs.
+public struct SharedSessionLimit {
+    public let limit: Int
+    public let inUse: () -> Int
+
+    public init(limit: Int, inUse: @escaping () -> Int) {
+        self.limit = limit
+        self.inUse = inUse
+    }
+}
+
 /// Pool of `CLISession`s: new conversations get a session under a temporary `pending_xxxxxxxx` id,
 /// which moves to the CLI's real session id once the CLI reports it.
 ///
@@ -78,6 +90,8 @@ struct OrderedSessions {
 public final class CLISessionManager {
     public let loop: EventLoop
     public let maxSessions: Int
+    /// Checked besides `maxSessions` before a session is created.
+    public let sharedLimit: SharedSessionLimit?
     private let makeSession: () -> CLISession
     private var sessions = OrderedSessions()
     private var pendingSessions = OrderedSessions()
@@ -88,9 +102,11 @@ public final class CLISessionManager {
     }
 
     /// `makeSession` builds each new session (workspace, API URL, allowed dirs, executable...).
-    public init(loop: EventLoop, maxSessions: Int = 10, makeSession: @escaping () -> CLISession) {
+    public init(loop: EventLoop, maxSessions: Int = 10, sharedLimit: SharedSessionLimit? = nil,
+                makeSession: @escaping () -> CLISession) {
         self.loop = loop
         self.maxSessions = maxSessions
+        self.sharedLimit = sharedLimit
         self.makeSession = makeSession
     }
 
@@ -106,8 +122,9 @@ public final class CLISessionManager {
 
     /// The session for `sessionID` (a real id, or a temp id that was registered or is still pending);
     /// otherwise a new pending session under `sessionID` itself, or under a fresh `pending_` id when
-    /// none is given. At the limit, up to three idle active sessions are dropped first; if that frees
-    /// nothing, throws `maxSessionsReached`.
+    /// none is given. At the limit (this manager's, or the shared one), up to three idle active
+    /// sessions of this manager are dropped first; if that frees nothing, throws `maxSessionsReached`
+    /// with the limit that was hit.
     public func getOrCreateSession(sessionID: String? = nil) throws(CLISessionManagerError)
         -> (session: CLISession, sessionID: String, isNew: Bool)
     {
@@ -116,10 +133,10 @@ public final class CLISessionManager {
             if let session = sessions[lookup] { return (session, lookup, false) }
             if let session = pendingSessions[lookup] { return (session, lookup, false) }
         }
-        if sessions.count + pendingSessions.count >= maxSessions {
+        if reachedLimit() != nil {
             cleanupIdleSessions()
-            if sessions.count + pendingSessions.count >= maxSessions {
-                throw .maxSessionsReached(maxSessions)
+            if let limit = reachedLimit() {
+                throw .maxSessionsReached(limit)
             }
         }
         let id = (sessionID?.isEmpty == false) ? sessionID! : makeTempID()
@@ -182,6 +199,13 @@ public final class CLISessionManager {
         CLISessionStats(activeSessions: sessions.count, pendingSessions: pendingSessions.count,
                         maxSessions: maxSessions,
                         busyCount: sessions.sessions.filter(\.isBusy).count)
+    }
+
+    /// The limit a new session would exceed, if any.
+    private func reachedLimit() -> Int? {
+        if sessions.count + pendingSessions.count >= maxSessions { return maxSessions }
+        if let sharedLimit, sharedLimit.inUse() >= sharedLimit.limit { return sharedLimit.limit }
+        return nil
     }
 
     /// Drops up to three idle active sessions, oldest first. Their temp-id mappings stay, as in the

@@ -37,7 +37,8 @@ public struct Settings: Sendable, Equatable {
         public var idleTimeout = Duration.seconds(75)
         /// How long streams may go on after SIGTERM/SIGINT.
         public var shutdownTimeout = Duration.seconds(5)
-        /// Required on every endpoint when set; nil: the bot endpoints serve loopback only.
+        /// Required on every endpoint when set; nil: the bot endpoints are closed, and only a
+        /// loopback `host` may be bound.
         public var authToken: String? = nil
 
         public init() {}
@@ -96,8 +97,9 @@ public struct Settings: Sendable, Equatable {
     public struct CLI: Sendable, Equatable {
         /// Where sessions run and `sessions.json` lives.
         public var workspace = "./agent_workspace"
-        /// The directory sessions may work in; empty: no limit.
+        /// The tree sessions may work in; empty: `workspace`.
         public var allowedDir = ""
+        /// Sessions across all managers, and the cap of each manager's own limit.
         public var maxSessions = 10
         /// The `claude` executable.
         public var executable = "claude"

@@ -84,7 +84,8 @@ extension Settings {
             "time streams get to finish on SIGTERM/SIGINT"),
         SettingSpec(
             "PROXY_AUTH_TOKEN", \.http.authToken, .optionalText(unset: "(unset)"), .http,
-            "token required on every endpoint; unset: the CLI and store endpoints serve loopback only"),
+            "token required on every endpoint when set; unset: the CLI, store and `/stop` endpoints are closed (403), "
+                + "and a non-loopback `HOST` is refused at startup"),
 
         SettingSpec("NVIDIA_NIM_API_KEY", \.upstream.apiKey, .text, .upstream, "key for NVIDIA NIM"),
         SettingSpec("NVIDIA_NIM_BASE_URL", \.upstream.baseURL, .httpURL, .upstream, "any OpenAI-compatible server"),
@@ -193,9 +194,12 @@ extension Settings {
             "CLAUDE_WORKSPACE", \.cli.workspace, .text, .cli,
             "where CLI sessions run and the session store (`sessions.json`) is kept"),
         SettingSpec(
-            "ALLOWED_DIR", \.cli.allowedDir, .text, .cli, "the directory CLI sessions may work in (not enforced yet)"),
+            "ALLOWED_DIR", \.cli.allowedDir, .text, .cli,
+            "the directory tree CLI sessions may work in (`workspace_path`, `allowed_dirs`; symlinks resolved); "
+                + "empty: `CLAUDE_WORKSPACE`"),
         SettingSpec(
-            "MAX_CLI_SESSIONS", \.cli.maxSessions, .int(min: 1), .cli, "CLI sessions at once (not enforced yet)"),
+            "MAX_CLI_SESSIONS", \.cli.maxSessions, .int(min: 1), .cli,
+            "CLI sessions at once across all managers, and the cap of each manager's `max_sessions`"),
         SettingSpec("CLAUDE_CLI_BIN", \.cli.executable, .requiredText, .cli, "the `claude` executable"),
         SettingSpec(
             "MAX_MESSAGE_LOG_ENTRIES_PER_CHAT", \.cli.messageLogCap, .pythonIntCap, .cli,

@@ -8,6 +8,7 @@ import Glibc
 #endif
 import BotAPI
 import CLIProcess
+import CProcessControl
 import EventLoop
 import Logging
 import NIMProvider
@@ -21,6 +22,11 @@ func fail(_ message: String, status: Int32 = 2) -> Never {
     exit(status)
 }
 
+// First of all, before any secret is read: the Claude Code CLIs this server runs have the same user,
+// and a dumpable process lets them read its environment (`/proc/<pid>/environ`) and memory.
+if nimproxy_set_not_dumpable() != 0 {
+    fail("cannot make the process non-dumpable (prctl PR_SET_DUMPABLE): \(String(cString: strerror(errno)))", status: 1)
+}
 
 let options: CommandLineOptions
 do {
@@ -61,6 +67,15 @@ do {
 if let problem = NIMProvider.startupProblem(settings) { fail(problem) }
 if let host = options.host { settings.http.host = host }
 if let port = options.port { settings.http.port = port }
+if let problem = AccessControl.startupProblem(host: settings.http.host, token: settings.http.authToken) {
+    fail(problem)
+}
+// The CLIs' own token, new at each start; it opens the Anthropic endpoints only (see Credentials).
+guard let cliToken = Credentials.makeCLIToken() else {
+    fail("cannot get random bytes for the CLI token (getentropy): \(String(cString: strerror(errno)))", status: 1)
+}
+let credentials = Credentials(operatorToken: settings.http.authToken, cliToken: cliToken)
+let listening = ListeningAddress(host: settings.http.host)
 
 let log = Logger(minimum: {
     switch settings.logging.level {
@@ -83,9 +98,13 @@ do {
     fail("cannot create the event loop: \(error)", status: 1)
 }
 
-// Every request passes these steps, in this order, before the router sees it.
+// Every request passes these steps, in this order, before the router sees it: a page in a browser
+// is turned away first (foreign Host or Origin), then the token decides, then a body declared as
+// anything but JSON is refused.
 let middleware: [Middleware] = [
-    AccessControl.tokenCheck(settings.http.authToken),
+    BrowserDefenses.hostAndOrigin(listening: listening, credentials: credentials),
+    AccessControl.tokenCheck(credentials),
+    BrowserDefenses.jsonBodies(),
 ]
 let app = ProxyApp(loop: loop, settings: settings, log: log, middleware: middleware)
 let provider: NIMProvider
@@ -97,7 +116,7 @@ do {
 app.streamer = provider
 // The bot-facing API: CLI sessions and the session store (docs/bot-api.md). Installing it creates
 // the workspace and loads the sessions file; a failure is logged and the store answers 503.
-let botAPI = BotAPI.install(into: app, settings: settings, log: log)
+let botAPI = BotAPI.install(into: app, settings: settings, log: log, credentials: credentials, listening: listening)
 if let warning = botAPI.startupWarning { log.warning(warning) }
 let port: Int
 do {
@@ -105,6 +124,7 @@ do {
 } catch {
     fail("cannot listen on \(settings.http.host):\(settings.http.port): \(error)", status: 1)
 }
+listening.port = port
 log.info("listening", [
     ("host", .string(settings.http.host)), ("port", .int(port)), ("model", .string(settings.upstream.model)),
     ("upstream", .string(settings.upstream.baseURL)),

@@ -26,6 +26,7 @@ func openManager(_ h: Harness, _ body: String? = nil, _ then: @escaping (String)
         var resumed: TestResponse?
         let prompt = printLines([#"{"type":"system","subtype":"init","session_id":"real-1"}"#, #"{"type":"result","result":"hi"}"#])
             + "; echo oops >&2"
+        let resumePrompt = "\(printLines([#"{"type":"resumed"}"#])); print_args \"$@\""
         try withLoop { loop in
             let h = try Harness(loop: loop, workspace: dir)
             openManager(h) { m in
@@ -45,9 +46,8 @@ func openManager(_ h: Harness, _ body: String? = nil, _ then: @escaping (String)
                             ("POST", m + "/get_real_session_id", #"{"temp_id":"nope"}"#),
                         ]) { r in
                             later = r
-                            let resume = "\(printLines([#"{"type":"resumed"}"#])); print_args \"$@\""
                             h.call("POST", "/cli/sessions/\(handle)/start_task",
-                                   #"{"prompt":\#(quoted(resume)),"session_id":"real-1","fork_session":true}"#) { s in
+                                   #"{"prompt":\#(quoted(resumePrompt)),"session_id":"real-1","fork_session":true}"#) { s in
                                 resumed = s
                                 h.sequence([
                                     ("POST", m + "/remove_session", #"{"session_id":"real-1"}"#),
@@ -87,7 +87,8 @@ func openManager(_ h: Harness, _ body: String? = nil, _ then: @escaping (String)
         #expect(result(later[5]) == false)
         #expect(result(later[6]) == .null)
         let args = ndjsonEvents(resumed).compactMap { $0["content"]?.stringValue }
-        #expect(args.starts(with: ["arg:--resume", "arg:real-1", "arg:--fork-session", "arg:-p"]))
+        #expect(args.starts(with: ["arg:--resume=real-1", "arg:--fork-session", "arg:-p"]))
+        #expect(args.suffix(2) == ["arg:--", "arg:" + resumePrompt])
         #expect(ndjsonEvents(resumed).first == json(#"{"type":"resumed"}"#))
         #expect(result(later[7]) == true)
         #expect(result(later[8]) == false)
@@ -173,7 +174,7 @@ func openManager(_ h: Harness, _ body: String? = nil, _ then: @escaping (String)
             }
             let body = #"{"prompt":\#(quoted(printLines([#"{"type":"started"}"#]) + "; sleep 30"))}"#
             client.send(LoopHTTPClient.requestBytes(method: "POST", path: "/cli/sessions/\(handle)/start_task",
-                                                    headers: [("Content-Type", "application/json")], body: Array(body.utf8)))
+                                                    headers: h.authHeaders, body: Array(body.utf8)))
         }
     }
 

@@ -6,12 +6,12 @@ import App
 import TestSupport
 import Testing
 
-/// Which answer each kind of path gets, and in which order the checks apply (403 before 405 on the
-/// bot endpoints; 404 before 403 for a path that names no method).
+/// Which answer each kind of path gets, and in which order the checks apply (access control before
+/// routing: 403 before 405 and 404 on the bot endpoints).
 @Suite(.serialized) struct EndpointRoutingTests {
     func message(_ r: TestResponse?) -> String? { r?.json?["error"]?["message"]?.stringValue }
 
-    @Test func everyRouteIsDeclaredOnceWithItsMethods() throws {
+    func routeTable() throws -> [(pattern: String, methods: [String])] {
         let dir = makeTempDirectory()
         var table: [(pattern: String, methods: [String])] = []
         try withLoop { loop in
@@ -19,6 +19,11 @@ import Testing
             table = h.app.routeTable
             h.finish()
         }
+        return table
+    }
+
+    @Test func everyRouteIsDeclaredOnceWithItsMethods() throws {
+        let table = try routeTable()
         let store = [
             "record_message_id", "get_message_ids_for_chat", "clear_all", "save_tree", "get_tree",
             "get_tree_root_for_node", "register_node", "get_all_trees", "get_node_mapping",
@@ -74,9 +79,8 @@ import Testing
         #expect(message(r[10])?.hasPrefix("Unknown CLI session handle: cs_x_1") == true)
     }
 
-    @Test func unprotectedBindRefusesBeforeTheMethodCheck() throws {
-        // Binds every interface; the test still connects over loopback.
-        let r = try Harness.responses(workspace: makeTempDirectory(), configure: { $0.http.host = "0.0.0.0" }, [
+    @Test func aClosedBotAPIRefusesEveryPathUnderItBeforeTheMethodCheck() throws {
+        let r = try Harness.responses(workspace: makeTempDirectory(), configure: { $0.http.authToken = nil }, [
             ("GET", "/store/get_all_trees", ""),
             ("GET", "/cli/sessions/cs_x_1", ""),
             ("POST", "/cli/sessions/cs_x_1", ""),
@@ -85,8 +89,21 @@ import Testing
             ("GET", "/stop", ""),
             ("POST", "/v1/messages", "{}"),
         ])
-        #expect(r.map { $0?.status } == [403, 403, 403, 404, 404, 405, 400])
+        #expect(r.map { $0?.status } == [403, 403, 403, 403, 403, 403, 400])
         #expect(errorType(r[0]) == "permission_error")
+    }
+
+    /// Access control decides from the path before routing: every route the bot API adds must be
+    /// under the paths it guards, or it would be open without a token.
+    @Test func everyBotRouteIsUnderTheGuardedPaths() throws {
+        let table = try routeTable()
+        let anthropic: Set<String> = ["/", "/health", "/v1/messages", "/v1/messages/count_tokens"]
+        for route in table where !anthropic.contains(route.pattern) {
+            #expect(AccessControl.isBotPath(route.pattern), "\(route.pattern)")
+        }
+        for pattern in anthropic {
+            #expect(!AccessControl.isBotPath(pattern))
+        }
     }
 
     @Test func withATokenEvenUnknownPathsNeedIt() throws {
@@ -107,15 +124,17 @@ import Testing
     }
 
     @Test func tokenCheckDecidesFromTheHeadersAlone() {
-        func decision(_ token: String?, _ headers: [(name: String, value: String)]) -> String {
-            let request = HTTPRequest(method: "POST", target: "/v1/messages", headers: headers)
-            switch AccessControl.tokenCheck(token).inspect(request) {
+        func decision(_ token: String?, _ headers: [(name: String, value: String)], path: String = "/v1/messages") -> String {
+            let request = HTTPRequest(method: "POST", target: path, headers: headers)
+            let credentials = Credentials(operatorToken: token, cliToken: "cli-1")
+            switch AccessControl.tokenCheck(credentials).inspect(request) {
             case .pass: return "pass"
             case .refuse(let error): return "\(error.status) \(error.type)"
             }
         }
         #expect(decision(nil, []) == "pass")
         #expect(decision("", []) == "pass")
+        #expect(decision(nil, [], path: "/store/get_all_trees") == "403 permission_error")
         #expect(decision("t1", []) == "401 authentication_error")
         #expect(decision("t1", [("X-Api-Key", "t1")]) == "pass")
         #expect(decision("t1", [("x-api-key", "t2")]) == "401 authentication_error")
@@ -123,5 +142,9 @@ import Testing
         #expect(decision("t1", [("Authorization", "Basic t1")]) == "401 authentication_error")
         // Either header may carry it.
         #expect(decision("t1", [("x-api-key", "wrong"), ("authorization", "bearer t1")]) == "pass")
+        // The CLI token: the Anthropic endpoints, never the bot API.
+        #expect(decision("t1", [("x-api-key", "cli-1")]) == "pass")
+        #expect(decision("t1", [("x-api-key", "cli-1")], path: "/cli/managers") == "403 permission_error")
+        #expect(decision("t1", [("x-api-key", "t1")], path: "/cli/managers") == "pass")
     }
 }

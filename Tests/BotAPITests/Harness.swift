@@ -45,7 +45,11 @@ func writeText(_ path: String, _ text: String) {
 
 func json(_ text: String) -> JSONValue { try! JSONValue.parse(text) }
 
+/// The token the harness's CLIs get (fixed, so tests can present it).
+let testCLIToken = "cli-test-token"
+
 /// One server (ProxyApp + BotAPI) on 127.0.0.1:0 and helpers to call it; `finish()` shuts it down.
+/// PROXY_AUTH_TOKEN is `test-token` unless `configure` changes it: without one the bot API is closed.
 final class Harness {
     let loop: EventLoop
     let app: ProxyApp
@@ -57,16 +61,24 @@ final class Harness {
         var settings = Settings()
         settings.http.host = "127.0.0.1"
         settings.http.port = 0
+        settings.http.authToken = "test-token"
         settings.cli.workspace = workspace
         settings.cli.executable = fakeClaude
         configure(&settings)
         self.loop = loop
+        let credentials = Credentials(operatorToken: settings.http.authToken, cliToken: testCLIToken)
+        let listening = ListeningAddress(host: settings.http.host)
         // The middleware `main` assembles.
-        app = ProxyApp(loop: loop, settings: settings, log: .silent,
-                       middleware: [AccessControl.tokenCheck(settings.http.authToken)])
-        api = BotAPI.install(into: app, settings: settings, log: .silent, cliEnvironment: cliEnvironment,
+        app = ProxyApp(loop: loop, settings: settings, log: .silent, middleware: [
+            BrowserDefenses.hostAndOrigin(listening: listening, credentials: credentials),
+            AccessControl.tokenCheck(credentials),
+            BrowserDefenses.jsonBodies(),
+        ])
+        api = BotAPI.install(into: app, settings: settings, log: .silent, credentials: credentials,
+                             listening: listening, inheritedEnvironment: cliEnvironment,
                              killEscalation: .seconds(2), storeSaveDelay: .milliseconds(50))
         port = try app.start()
+        listening.port = port
         token = settings.http.authToken
     }
 

@@ -2,34 +2,78 @@ import CLIProcess
 import Testing
 
 @Suite struct CLICommandTests {
-    let tail = ["--output-format", "stream-json", "--dangerously-skip-permissions", "--verbose"]
+    let options = ["-p", "--output-format", "stream-json", "--dangerously-skip-permissions", "--verbose"]
 
     @Test func newSession() {
         #expect(CLICommand.arguments(executable: "claude", prompt: "Hello", sessionID: nil, forkSession: false,
-                                     allowedDirectories: []) == ["claude", "-p", "Hello"] + tail)
+                                     allowedDirectories: []) == ["claude"] + options + ["--", "Hello"])
     }
 
-    // Reference: test_start_task_with_session_resume(_and_fork).
+    // Reference: test_start_task_with_session_resume(_and_fork); the id is glued to its option.
     @Test func resumeAndFork() {
         #expect(CLICommand.arguments(executable: "claude", prompt: "Hello", sessionID: "sess_abc", forkSession: false,
-                                     allowedDirectories: []) == ["claude", "--resume", "sess_abc", "-p", "Hello"] + tail)
+                                     allowedDirectories: []) == ["claude", "--resume=sess_abc"] + options + ["--", "Hello"])
         #expect(CLICommand.arguments(executable: "claude", prompt: "Hello", sessionID: "sess_abc", forkSession: true,
                                      allowedDirectories: [])
-                == ["claude", "--resume", "sess_abc", "--fork-session", "-p", "Hello"] + tail)
+                == ["claude", "--resume=sess_abc", "--fork-session"] + options + ["--", "Hello"])
     }
 
     @Test func pendingAndEmptyIDsStartFresh() {
         for id in ["pending_1a2b3c4d", ""] {
             #expect(CLICommand.arguments(executable: "claude", prompt: "x", sessionID: id, forkSession: true,
-                                         allowedDirectories: []) == ["claude", "-p", "x"] + tail)
+                                         allowedDirectories: []) == ["claude"] + options + ["--", "x"])
         }
     }
 
-    // Reference: test_start_task_allowed_dirs.
-    @Test func allowedDirectoriesComeLast() {
+    // Reference: test_start_task_allowed_dirs; the prompt still comes last, after `--`.
+    @Test func allowedDirectoriesThenThePrompt() {
         #expect(CLICommand.arguments(executable: "/opt/bin/claude", prompt: "test", sessionID: "s", forkSession: false,
                                      allowedDirectories: ["/dir1", "/dir2"])
-                == ["/opt/bin/claude", "--resume", "s", "-p", "test"] + tail + ["--add-dir", "/dir1", "--add-dir", "/dir2"])
+                == ["/opt/bin/claude", "--resume=s"] + options + ["--add-dir", "/dir1", "--add-dir", "/dir2", "--", "test"])
+    }
+
+    @Test func optionLikeClientTextStaysAnArgument() {
+        let args = CLICommand.arguments(executable: "claude", prompt: "--help", sessionID: "--mcp-config={}",
+                                        forkSession: false, allowedDirectories: [])
+        #expect(args == ["claude", "--resume=--mcp-config={}"] + options + ["--", "--help"])
+        // Nothing after the separator but the prompt.
+        #expect(args.split(separator: "--", maxSplits: 1).last.map(Array.init) == ["--help"])
+    }
+
+    @Test func sessionIDsThatCouldReadAsOptionsOrHoldControlsAreRefused() {
+        for id in ["-x", "--resume", "--mcp-config={\"a\":1}", "a\u{0}b", "line\nbreak", "tab\there", "del\u{7F}", "c1\u{85}"] {
+            #expect(CLIArgumentCheck.problem(sessionID: id) != nil, "\(id)")
+        }
+        for id in ["sess_abc", "pending_1a2b3c4d", "8c3f-11ee-b962", "a-b", "é", ""] {
+            #expect(CLIArgumentCheck.problem(sessionID: id) == nil, "\(id)")
+        }
+        #expect(CLIArgumentCheck.problem(argument: "a\u{0}b") != nil)
+        #expect(CLIArgumentCheck.problem(argument: "--help\n") == nil)
+    }
+
+    @Test func secretsAreRecognizedByName() {
+        for name in ["NVIDIA_NIM_API_KEY", "nvidia_nim_base_url", "PROXY_AUTH_TOKEN", "OPENROUTER_API_KEY",
+                     "TELEGRAM_BOT_TOKEN", "GITHUB_TOKEN", "AWS_SECRET_ACCESS_KEY", "DB_PASSWORD", "APP_SECRET"] {
+            #expect(CLICommand.isSecretName(name), "\(name)")
+        }
+        for name in ["PATH", "HOME", "TERM", "LANG", "ANTHROPIC_MODEL", "TOKENIZERS_PARALLELISM", "KEYBOARD"] {
+            #expect(!CLICommand.isSecretName(name), "\(name)")
+        }
+    }
+
+    @Test func childEnvironmentCarriesOnlyTheCLICredential() {
+        let inherited: [(key: String, value: String)] = [
+            ("PATH", "/bin"), ("NVIDIA_NIM_API_KEY", "nvapi-1"), ("PROXY_AUTH_TOKEN", "admin"),
+            ("ANTHROPIC_API_KEY", "sk-old"), ("ANTHROPIC_AUTH_TOKEN", "old"), ("RENAMED", "nvapi-1"),
+            ("KEPT", "yes"),
+        ]
+        let env = CLICommand.childEnvironment(inherited: inherited, secretValues: ["nvapi-1", "admin", ""],
+                                              credential: "cli-tok")
+        #expect(env.map(\.key) == ["PATH", "KEPT", "ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN"])
+        #expect(value(env, "ANTHROPIC_API_KEY") == "cli-tok")
+        #expect(value(env, "ANTHROPIC_AUTH_TOKEN") == "cli-tok")
+        // The session's overrides keep the credential.
+        #expect(value(CLICommand.environment(inherited: env, apiURL: "http://127.0.0.1:1/v1"), "ANTHROPIC_API_KEY") == "cli-tok")
     }
 
     func value(_ env: [(key: String, value: String)], _ key: String) -> String? {

@@ -42,6 +42,34 @@ import TestSupport
         }
     }
 
+    /// Two managers under one shared limit: either one refuses at it, naming the shared limit, and an
+    /// idle active session of the asking manager is dropped first to make room.
+    @Test func sharedLimitAcrossManagers() throws {
+        try withLoop { loop in
+            var managers: [CLISessionManager] = []
+            let shared = SharedSessionLimit(limit: 2) {
+                managers.reduce(0) { $0 + $1.getStats().activeSessions + $1.getStats().pendingSessions }
+            }
+            for _ in 0..<2 {
+                managers.append(CLISessionManager(loop: loop, maxSessions: 10, sharedLimit: shared) {
+                    makeSession(loop, registry: ProcessRegistry(), killEscalation: .milliseconds(500))
+                })
+            }
+            let (_, first, _) = try managers[0].getOrCreateSession()
+            _ = try managers[1].getOrCreateSession()
+            for manager in managers {
+                #expect(throws: CLISessionManagerError.maxSessionsReached(2)) { try manager.getOrCreateSession() }
+            }
+            #expect(CLISessionManagerError.maxSessionsReached(2).description == "Maximum concurrent sessions (2) reached.")
+            // An idle active session of the asking manager makes room; one of another manager does not.
+            #expect(managers[0].registerRealSessionID(tempID: first, realSessionID: "real"))
+            #expect(throws: CLISessionManagerError.maxSessionsReached(2)) { try managers[1].getOrCreateSession() }
+            let (_, _, isNew) = try managers[0].getOrCreateSession()
+            #expect(isNew)
+            #expect(managers[0].getStats().activeSessions == 0)
+        }
+    }
+
     // Reference: test_manager_stats.
     @Test func stats() throws {
         try withLoop { loop in

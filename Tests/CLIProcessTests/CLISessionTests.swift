@@ -42,9 +42,9 @@ import Glibc
             let session = makeSession(loop, allowedDirectories: ["/dir1", "/dir2/"])
             let prompt = #"print_args "$@""#
             let events = try runTask(session, prompt: prompt, sessionID: "sess_abc", forkSession: true)
-            #expect(rawLines(events) == ["--resume", "sess_abc", "--fork-session", "-p", prompt, "--output-format",
+            #expect(rawLines(events) == ["--resume=sess_abc", "--fork-session", "-p", "--output-format",
                                          "stream-json", "--dangerously-skip-permissions", "--verbose",
-                                         "--add-dir", "/dir1", "--add-dir", "/dir2"].map { "arg:" + $0 })
+                                         "--add-dir", "/dir1", "--add-dir", "/dir2", "--", prompt].map { "arg:" + $0 })
         }
     }
 
@@ -54,6 +54,7 @@ import Glibc
             let events = try runTask(session, prompt: "print_env")
             #expect(rawLines(events) == [
                 "env:ANTHROPIC_API_KEY=sk-placeholder-key-for-proxy",
+                "env:ANTHROPIC_AUTH_TOKEN=<unset>",
                 "env:ANTHROPIC_API_URL=http://127.0.0.1:9000/v1",
                 "env:ANTHROPIC_BASE_URL=http://127.0.0.1:9000",
                 "env:TERM=dumb",

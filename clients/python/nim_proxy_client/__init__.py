@@ -5,8 +5,8 @@ Drop-in stand-ins for the in-process classes a Telegram bot of free-claude-code 
 ``messaging.session.SessionStore``. Same names, constructor keywords, method names, arguments,
 return values, and sync/async split; the state lives in the server, so several client objects built
 with the same arguments see the same data. Extra keywords: ``base_url`` and ``auth_token`` (the
-server's ``PROXY_AUTH_TOKEN``), defaulting to the ``NIM_PROXY_URL`` and ``NIM_PROXY_TOKEN``
-environment variables.
+server's ``PROXY_AUTH_TOKEN``, without which its bot API answers 403), defaulting to the
+``NIM_PROXY_URL`` and ``NIM_PROXY_TOKEN`` environment variables.
 
 Wire format: docs/bot-api.md.
 """

@@ -1,11 +1,13 @@
 """End-to-end tests of nim_proxy_client against the real server binary.
 
-The server runs on 127.0.0.1 with a free port, a temporary CLAUDE_WORKSPACE, and the fake `claude`
-of the Swift tests (it runs its `-p` prompt as shell code), so each test states its CLI output in
-the prompt. The binary is $NIM_PROXY_BIN, default .build/debug/nim-proxy in the repository.
+The server runs on 127.0.0.1 with a free port, a token (the bot API is closed without one), a
+temporary CLAUDE_WORKSPACE and ALLOWED_DIR, and the fake `claude` of the Swift tests (it runs its
+prompt as shell code), so each test states its CLI output in the prompt. The binary is
+$NIM_PROXY_BIN, default .build/debug/nim-proxy in the repository.
 """
 
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -29,8 +31,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+TOKEN = "client-test-token"
+
+
 class Server:
-    def __init__(self, workspace: Path, token: str = ""):
+    def __init__(self, workspace: Path, token: str = TOKEN):
         self.workspace = workspace
         self.token = token
         self.port = free_port()
@@ -43,9 +48,12 @@ class Server:
             HOST="127.0.0.1",
             PORT=str(self.port),
             CLAUDE_WORKSPACE=str(self.workspace / "data"),
+            ALLOWED_DIR=str(self.workspace),
             CLAUDE_CLI_BIN=str(FAKE_CLAUDE),
             LOG_LEVEL="error",
         )
+        env.pop("PROXY_AUTH_TOKEN", None)
+        env.pop("NIM_PROXY_TOKEN", None)
         if self.token:
             env["PROXY_AUTH_TOKEN"] = self.token
         self.process = subprocess.Popen([str(BINARY)], cwd=self.workspace, env=env)
@@ -87,8 +95,13 @@ def manager(server, **kw):
         allowed_dirs=kw.pop("allowed_dirs", None),
         max_sessions=kw.pop("max_sessions", 10),
         base_url=server.base_url,
+        auth_token=server.token,
         **kw,
     )
+
+
+def store_of(server) -> SessionStore:
+    return SessionStore(base_url=server.base_url, auth_token=server.token)
 
 
 def lines(*objects) -> str:
@@ -128,7 +141,8 @@ def test_session_task_streams_to_exit_then_resumes_with_real_id(server):
 
         resumed = await collect(session.start_task('print_args "$@"', session_id="sess-42", fork_session=True))
         args = [e["content"] for e in resumed if e["type"] == "raw"]
-        assert args[:4] == ["arg:--resume", "arg:sess-42", "arg:--fork-session", "arg:-p"]
+        assert args[:3] == ["arg:--resume=sess-42", "arg:--fork-session", "arg:-p"]
+        assert args[-2:] == ["arg:--", 'arg:print_args "$@"']
         assert resumed[-1] == {"type": "exit", "code": 0, "stderr": None}
 
         assert await mgr.remove_session("sess-42") is True
@@ -164,7 +178,7 @@ def test_stop_endpoint_cancels_a_running_task(server):
             events.append(event)
             if event == {"type": "started"}:
                 assert session.is_busy is True
-                assert await stop(server.base_url) == {"status": "stopped", "source": "cli_manager"}
+                assert await stop(server.base_url, server.token) == {"status": "stopped", "source": "cli_manager"}
         assert events[-1]["type"] == "exit" and events[-1]["code"] != 0
         assert session.is_busy is False
 
@@ -188,8 +202,8 @@ def test_closing_the_generator_stops_the_cli(server):
 
 
 def test_store_round_trips_and_survives_restart(server):
-    store = SessionStore(base_url=server.base_url)
-    other = SessionStore(base_url=server.base_url)
+    store = store_of(server)
+    other = store_of(server)
     store.record_message_id("telegram", 100, 1, "in", "command")
     store.record_message_id("telegram", "100", "2", "out", "status")
     store.record_message_id("telegram", "100", "1", "out", "dup")
@@ -240,11 +254,20 @@ def test_manager_survives_server_restart(server):
     asyncio.run(scenario())
 
 
-def test_auth_token_required_when_configured(tmp_path):
+@contextlib.contextmanager
+def running(tmp_path, token: str = TOKEN):
+    """A server of its own for a test that needs another token than the fixture's."""
     if not BINARY.exists():
         pytest.skip(f"server binary not built: {BINARY}")
-    s = Server(tmp_path, token="s3cret").start()
+    s = Server(tmp_path, token=token).start()
     try:
+        yield s
+    finally:
+        s.stop()
+
+
+def test_auth_token_required_when_configured(tmp_path):
+    with running(tmp_path, token="s3cret") as s:
         with pytest.raises(BotAPIError) as denied:
             SessionStore(base_url=s.base_url, auth_token="").get_all_trees()
         assert denied.value.status == 401 and denied.value.error_type == "authentication_error"
@@ -252,8 +275,32 @@ def test_auth_token_required_when_configured(tmp_path):
         r = httpx.get(s.base_url + "/health", headers={"Authorization": "Bearer s3cret"})
         assert r.status_code == 200
         assert httpx.get(s.base_url + "/health").status_code == 401
-    finally:
-        s.stop()
+
+
+def test_token_from_the_environment(tmp_path, monkeypatch):
+    with running(tmp_path) as s:
+        monkeypatch.setenv("NIM_PROXY_URL", s.base_url)
+        monkeypatch.setenv("NIM_PROXY_TOKEN", s.token)
+        assert SessionStore().get_all_trees() == {}
+
+
+def test_without_a_server_token_the_bot_api_is_closed(tmp_path):
+    with running(tmp_path, token="") as s:
+        with pytest.raises(BotAPIError) as denied:
+            SessionStore(base_url=s.base_url, auth_token="").get_all_trees()
+        assert denied.value.status == 403 and denied.value.error_type == "permission_error"
+        assert "PROXY_AUTH_TOKEN" in denied.value.message
+        # The Anthropic endpoints stay open on loopback.
+        assert httpx.get(s.base_url + "/health").status_code == 200
+
+
+def test_a_workspace_outside_allowed_dir_is_refused(server, tmp_path_factory):
+    outside = tmp_path_factory.mktemp("outside")
+    mgr = CLISessionManager(workspace_path=str(outside), api_url="http://x/v1",
+                            base_url=server.base_url, auth_token=server.token)
+    with pytest.raises(BotAPIError) as denied:
+        mgr.get_stats()
+    assert denied.value.status == 403 and "ALLOWED_DIR" in denied.value.message
 
 
 def pid_alive(pid: int) -> bool:
@@ -322,7 +369,7 @@ def test_store_file_is_complete_after_sigkill_during_a_burst(tmp_path):
     store_path = tmp_path / "data" / "sessions.json"
     acknowledged = 0
     try:
-        store = SessionStore(base_url=server.base_url)
+        store = store_of(server)
         start = time.time()
         while time.time() - start < 1.5:
             root = f"root-{acknowledged}"
@@ -353,7 +400,7 @@ def test_health_reports_cli_sessions_and_keeps_the_reference_status(server):
     async def scenario():
         mgr = manager(server)
         await mgr.get_or_create_session(session_id=None)
-        health = httpx.get(server.base_url + "/health", timeout=5).json()
+        health = httpx.get(server.base_url + "/health", headers={"x-api-key": server.token}, timeout=5).json()
         assert health["status"] == "healthy"
         assert health["cli"]["pending_sessions"] == 1
         assert health["cli"]["active_sessions"] == 0
