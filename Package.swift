@@ -42,9 +42,9 @@ let package = Package(
         .target(name: "AnthropicAPI", dependencies: ["JSON"]),
         .target(name: "LocalAnswers", dependencies: ["AnthropicAPI", "Text"]),
         .target(name: "TokenCounting", dependencies: ["JSON", "AnthropicAPI", "Tokenizer"]),
-        .target(name: "RateLimit"),
+        .target(name: "RateLimit", dependencies: ["Text"]),
         .target(name: "NIMRequest", dependencies: ["JSON", "AnthropicAPI", "ProxyConfig", "Text"]),
-        .target(name: "SessionStore", dependencies: ["JSON"]),
+        .target(name: "SessionStore", dependencies: ["JSON", "Text"]),
         .target(name: "StreamTranslation", dependencies: ["JSON", "Text"], swiftSettings: optimizedInDebug),
 
         // Loop modules.

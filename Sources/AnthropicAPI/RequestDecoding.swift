@@ -314,9 +314,12 @@ struct FieldReader {
         }
     }
 
+    /// JSON has no infinity, but `1e999` parses to one, and the upstream body could not carry
+    /// it: refused with pydantic's wording for a float field that disallows it.
     func optionalDouble(_ key: String) throws(RequestValidationError) -> Double? {
         guard let v = present(key) else { return nil }
         guard let d = v.numberValue else { throw error(at: key, "Input should be a valid number") }
+        guard d.isFinite else { throw error(at: key, "Input should be a finite number") }
         return d
     }
 }

@@ -55,6 +55,12 @@ public struct AnthropicEndpoints: Sendable {
         } catch {
             return errorOutcome(error)
         }
+        // Anthropic's API refuses an empty conversation, and so would any model behind the
+        // upstream, after a rate-limit slot was spent on it. (`count_tokens` keeps counting it,
+        // as the reference does.)
+        if request.messages.isEmpty {
+            return errorOutcome(RequestValidationError(location: "messages", reason: "at least one message is required"))
+        }
         if let local = answerLocally(request, switches: switches, makeID: makeMessageID) {
             return .answeredLocally(local.response.json, local.kind)
         }

@@ -89,6 +89,9 @@ public final class NIMProvider: MessageStreamer {
         var base = settings.upstream.baseURL
         while base.hasSuffix("/") { base.removeLast() }
         endpoint = base + "/chat/completions"
+        // The schedule may be a test's; the limit on waiting is always the setting.
+        var retry = retry
+        retry.maxRetryAfter = settings.upstream.maxRetryAfter
         limiter = try Limiter(limit: settings.upstream.rateLimit, window: settings.upstream.rateWindow, retry: retry)
         limiterTimer = try Timer(loop: loop)
     }

@@ -38,10 +38,12 @@ final class UpstreamStream: UpstreamTransferDelegate {
     private let responder: HTTPResponder
     private let requestID: UInt64
     private var translator: StreamTranslator
-    private var parser = OpenAISSEParser()
+    private var parser: OpenAISSEParser
     private var phase = Phase.created
     private var transfer: UpstreamTransfer?
     private var attempt = 0
+    /// The last answer's `Retry-After`, as sent and as read.
+    private var retryAfterHeader: String?
     private var retryAfterSeconds: Double?
     private var errorBody: [UInt8] = []
     private var pingTimer: Timer?
@@ -60,6 +62,7 @@ final class UpstreamStream: UpstreamTransferDelegate {
         self.responder = responder
         self.requestID = requestID
         started = provider.loop.now
+        parser = OpenAISSEParser(maxLineBytes: provider.settings.upstream.maxLineBytes)
         let count = provider.countTokens
         translator = StreamTranslator(
             model: request.model, inputTokens: inputTokens, messageID: MessageID.make(),
@@ -119,6 +122,7 @@ final class UpstreamStream: UpstreamTransferDelegate {
         stopPings()
         phase = .requesting
         errorBody.removeAll()
+        retryAfterHeader = nil
         retryAfterSeconds = nil
         let settings = provider.settings
         if bodyBytes == nil, let request {
@@ -163,7 +167,8 @@ final class UpstreamStream: UpstreamTransferDelegate {
             bodyBytes = nil
         } else {
             phase = .failedStatus(status)
-            retryAfterSeconds = headers.first { $0.name == "retry-after" }.flatMap { parseRetryAfter($0.value) }
+            retryAfterHeader = headers.first { $0.name == "retry-after" }?.value
+            retryAfterSeconds = retryAfterHeader.flatMap { parseRetryAfter($0, now: time(nil)) }
         }
     }
 
@@ -178,13 +183,21 @@ final class UpstreamStream: UpstreamTransferDelegate {
                 handle(event)
                 if case .done = phase { break }
             }
-        case .failedStatus:
-            // Error bodies are small; keep enough to show the upstream's message.
-            if errorBody.count < 64 * 1024 { errorBody += bytes.prefix(64 * 1024 - errorBody.count) }
+        case .failedStatus(let status):
+            // Error bodies are small; keep enough to show the upstream's message, and stop
+            // reading there: an endless error body would otherwise hold the client forever.
+            errorBody += bytes.prefix(Self.maxErrorBodyBytes - errorBody.count)
+            if errorBody.count >= Self.maxErrorBodyBytes {
+                transfer.cancel()
+                self.transfer = nil
+                upstreamRefused(status: status)
+            }
         default:
             break
         }
     }
+
+    static let maxErrorBodyBytes = 64 * 1024
 
     func transferDidEndDelivery(_ transfer: UpstreamTransfer) {
         guard batching else { return }
@@ -244,6 +257,10 @@ final class UpstreamStream: UpstreamTransferDelegate {
             transfer?.cancel()
             transfer = nil
             fail(mapUpstreamError(status: nil, body: nil, transport: .malformedStream(reason: reason)), note: nil)
+        case .tooLong(let limit):
+            transfer?.cancel()
+            transfer = nil
+            fail(mapUpstreamError(status: nil, body: nil, transport: .lineTooLong(limit: limit)), note: nil)
         }
     }
 
@@ -255,6 +272,14 @@ final class UpstreamStream: UpstreamTransferDelegate {
             let decision = provider.limiter.on429(
                 attempt: attempt, retryAfter: retryAfterSeconds.flatMap(RetryPolicy.retryAfter(seconds:)), random: provider.random(),
                 now: provider.now)
+            if case .retryAfterTooLong(let asked) = decision {
+                let error = UpstreamError.retryAfterTooLong(
+                    body: body, retryAfter: asked, headerValue: retryAfterHeader ?? "",
+                    limit: provider.limiter.retry.maxRetryAfter)
+                // The limiter is already blocked for as long as the server allows.
+                fail(error, note: "status 429, Retry-After beyond the limit")
+                return
+            }
             if case .retry(let after) = decision {
                 attempt += 1
                 provider.log.warning("upstream 429, retrying", [
@@ -364,28 +389,6 @@ final class UpstreamStream: UpstreamTransferDelegate {
         provider.log.info("client left, upstream cancelled", [("request_id", .int(Int(requestID)))])
         provider.finished(self)
     }
-}
-
-/// `Retry-After` as seconds: a number, or an HTTP date (`Sun, 06 Nov 1994 08:49:37 GMT`,
-/// RFC 9110's preferred form) measured from `now` (seconds since 1970).
-func parseRetryAfter(_ value: String, now: Int = time(nil)) -> Double? {
-    let v = value.split(whereSeparator: { $0 == " " || $0 == "\t" })
-    if v.count == 1, let seconds = Double(v[0]), seconds.isFinite, seconds >= 0 { return seconds }
-    let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-    guard v.count == 6, v[5] == "GMT", let day = Int(v[1]), let month = months.firstIndex(of: String(v[2])),
-        let year = Int(v[3])
-    else { return nil }
-    let clock = v[4].split(separator: ":").compactMap { Int($0) }
-    guard clock.count == 3 else { return nil }
-    var parts = tm()
-    parts.tm_year = Int32(year - 1900)
-    parts.tm_mon = Int32(month)
-    parts.tm_mday = Int32(day)
-    parts.tm_hour = Int32(clock[0])
-    parts.tm_min = Int32(clock[1])
-    parts.tm_sec = Int32(clock[2])
-    let when = timegm(&parts)
-    return Double(max(0, when - now))
 }
 
 @available(*, unavailable)

@@ -179,9 +179,12 @@ extension SettingKind where Value == Duration {
         return Self(allowed: "seconds >= 0", describe: secondsText) { decimal.parse($0).flatMap { duration(seconds: $0) } }
     }
 
-    /// A whole number of seconds, at least `min` (the reference's integer rate window).
+    /// A whole number of seconds, at least `min` (the reference's integer rate window), at
+    /// most `maxSeconds` like every other time: a window of 10^16 s overflowed the loop clock's
+    /// milliseconds and trapped at the first request.
     public static func wholeSeconds(min: Int) -> Self {
-        SettingKind<Int>.int(min: min).map(allowed: "whole seconds >= \(min)", { .seconds($0) }, describe: secondsText)
+        SettingKind<Int>.int(min: min, max: Int(maxSeconds))
+            .map(allowed: "whole seconds >= \(min)", { .seconds($0) }, describe: secondsText)
     }
 }
 

@@ -68,6 +68,13 @@ public struct Settings: Sendable, Equatable {
         /// PEM certificates trusted for the upstream's TLS instead of the system's (a NIM behind a
         /// private certificate authority); nil: the system's.
         public var caFile: String? = nil
+        /// The longest `Retry-After` waited on; a longer one ends the request at once, and no
+        /// rate-limit block lasts longer.
+        public var maxRetryAfter = Duration.seconds(60)
+        /// The longest SSE line (and one event's data) taken from the upstream: a peer that
+        /// never sends a newline cannot grow the server without bound. NIM's longest lines are
+        /// a few kilobytes.
+        public var maxLineBytes = 4 * 1024 * 1024
         /// The `NVIDIA_NIM_*` sampling and request options.
         public var nim = NimSettings()
 

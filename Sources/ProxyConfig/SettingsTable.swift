@@ -121,6 +121,13 @@ extension Settings {
         SettingSpec(
             "UPSTREAM_CA_FILE", \.upstream.caFile, .optionalText(unset: "(unset: the system's)"), .upstream,
             "PEM certificates trusted for the upstream's TLS (a NIM behind a private CA)"),
+        SettingSpec(
+            "UPSTREAM_MAX_RETRY_AFTER", \.upstream.maxRetryAfter, .seconds, .upstream,
+            "the longest upstream `Retry-After` waited on; a longer one ends the request at once with a "
+                + "`rate_limit_error`, and no rate-limit block lasts longer"),
+        SettingSpec(
+            "UPSTREAM_MAX_LINE_BYTES", \.upstream.maxLineBytes, .int(min: 1024), .upstream,
+            "the longest SSE line (and event) taken from the upstream; a longer one ends the stream with an error"),
 
         SettingSpec(
             "NVIDIA_NIM_TEMPERATURE", \.upstream.nim.temperature, .decimal(min: 0), .sampling,

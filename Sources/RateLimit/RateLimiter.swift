@@ -94,10 +94,12 @@ public struct RateLimiter<Instant: InstantProtocol>: Sendable where Instant.Dura
 
     // MARK: Reactive block
 
-    /// Blocks every grant for `duration` from `now`. A shorter block never cuts an
-    /// existing longer one short (the reference overwrites; see the report).
+    /// Blocks every grant for `duration` from `now`, but never longer than
+    /// `retry.maxRetryAfter`: a peer's number cannot hold every later request for years.
+    /// A shorter block never cuts an existing longer one short (the reference overwrites;
+    /// see the report).
     public mutating func blocked(for duration: Duration, now: Instant) {
-        let end = now.advanced(by: max(.zero, duration))
+        let end = now.advanced(by: min(max(.zero, duration), retry.maxRetryAfter))
         blockedUntil = blockedUntil.map { max($0, end) } ?? end
     }
 
@@ -112,20 +114,24 @@ public struct RateLimiter<Instant: InstantProtocol>: Sendable where Instant.Dura
 
     /// Grants that still count against the window at `now`.
     public func usedSlots(now: Instant) -> Int {
-        grantTimes.count - firstGrant(after: now.advanced(by: .zero - window))
+        grantTimes.count - firstLiveGrant(at: now)
     }
 
-    /// Index of the first recorded grant later than `cutoff`. Grant times are recorded in
-    /// order, so this is a binary search: a high limit (thousands of grants in the window)
-    /// costs nothing per request.
-    private func firstGrant(after cutoff: Instant) -> Int {
+    /// Index of the first recorded grant still inside the window at `now`. Grant times are
+    /// recorded in order, so this is a binary search: a high limit (thousands of grants in
+    /// the window) costs nothing per request. Measured as a distance from `now` rather than
+    /// against `now - window`: a clock counting from boot cannot go back a long window
+    /// (an unsigned instant would wrap and every grant would look expired).
+    private func firstLiveGrant(at now: Instant) -> Int {
         var lo = grantHead, hi = grantTimes.count
         while lo < hi {
             let mid = (lo + hi) / 2
-            if grantTimes[mid] > cutoff { hi = mid } else { lo = mid + 1 }
+            if isLive(grantTimes[mid], at: now) { hi = mid } else { lo = mid + 1 }
         }
         return lo
     }
+
+    private func isLive(_ grant: Instant, at now: Instant) -> Bool { grant.duration(to: now) < window }
 
     public var waitingCount: Int { waiting.count - waitingHead }
 
@@ -141,6 +147,10 @@ public struct RateLimiter<Instant: InstantProtocol>: Sendable where Instant.Dura
         /// Retries exhausted: surface the 429 to the client. The limiter is blocked
         /// for the reference's cool-down (or the server's Retry-After).
         case giveUp
+        /// The upstream's Retry-After (carried here) is longer than `maxRetryAfter`: end the
+        /// request now rather than hold its client that long. The limiter is blocked for
+        /// `maxRetryAfter` only.
+        case retryAfterTooLong(Duration)
     }
 
     /// What to do after the upstream answered 429 to attempt `attempt` (0 for the
@@ -148,8 +158,12 @@ public struct RateLimiter<Instant: InstantProtocol>: Sendable where Instant.Dura
     /// `RetryPolicy.retryAfter(seconds:)`); `random` is a uniform draw from 0...1 for the jitter.
     public mutating func on429(attempt: Int, retryAfter: Duration?, random: Double, now: Instant) -> RetryDecision {
         let serverDelay = retryAfter.flatMap { $0 >= .zero ? $0 : nil }
+        if let serverDelay, serverDelay > retry.maxRetryAfter {
+            blocked(for: serverDelay, now: now)
+            return .retryAfterTooLong(serverDelay)
+        }
         if let backoff = retry.delay(attempt: attempt, random: random) {
-            let delay = serverDelay ?? backoff
+            let delay = min(serverDelay ?? backoff, retry.maxRetryAfter)
             blocked(for: delay, now: now)
             return .retry(after: delay)
         }
@@ -166,7 +180,7 @@ public struct RateLimiter<Instant: InstantProtocol>: Sendable where Instant.Dura
     /// Earliest time both the block has ended and a window slot has freed.
     private func earliestGrantTime(now: Instant) -> Instant {
         var t = blockedUntil.map { max(now, $0) } ?? now
-        let live = grantTimes.count - firstGrant(after: t.advanced(by: .zero - window))
+        let live = grantTimes.count - firstLiveGrant(at: t)
         if live >= limit {
             // The slot frees when the grant `limit` places from the end expires.
             t = max(t, grantTimes[grantTimes.count - limit].advanced(by: window))
@@ -175,8 +189,7 @@ public struct RateLimiter<Instant: InstantProtocol>: Sendable where Instant.Dura
     }
 
     private mutating func recordGrant(at now: Instant) {
-        let cutoff = now.advanced(by: .zero - window)
-        while grantHead < grantTimes.count, grantTimes[grantHead] <= cutoff { grantHead += 1 }
+        while grantHead < grantTimes.count, !isLive(grantTimes[grantHead], at: now) { grantHead += 1 }
         if grantHead > 64, grantHead * 2 > grantTimes.count {
             grantTimes.removeFirst(grantHead)
             grantHead = 0
@@ -214,21 +227,27 @@ public enum RateLimitConfigurationError: Error, Sendable, Equatable {
 /// The reference's retry schedule for a 429 received before the stream starts:
 /// up to `maxRetries` retries, delay `min(baseDelay * 2^attempt, maxDelay)` plus a
 /// uniform jitter in `0...jitter`; after the last one the limiter blocks for
-/// `exhaustedBlock` (the reference's fixed 60 s cool-down).
+/// `exhaustedBlock` (the reference's fixed 60 s cool-down). No wait, block or retry delay
+/// lasts longer than `maxRetryAfter` (`UPSTREAM_MAX_RETRY_AFTER`).
 public struct RetryPolicy: Sendable, Equatable {
     public var maxRetries: Int
     public var baseDelay: Duration
     public var maxDelay: Duration
     public var jitter: Duration
     public var exhaustedBlock: Duration
+    /// The longest the server waits on the upstream's word: a longer Retry-After ends the
+    /// request at once, and no block of the limiter lasts longer.
+    public var maxRetryAfter: Duration
 
     public init(maxRetries: Int = 3, baseDelay: Duration = .seconds(2), maxDelay: Duration = .seconds(60),
-                jitter: Duration = .seconds(1), exhaustedBlock: Duration = .seconds(60)) {
+                jitter: Duration = .seconds(1), exhaustedBlock: Duration = .seconds(60),
+                maxRetryAfter: Duration = .seconds(60)) {
         self.maxRetries = maxRetries
         self.baseDelay = baseDelay
         self.maxDelay = maxDelay
         self.jitter = jitter
         self.exhaustedBlock = exhaustedBlock
+        self.maxRetryAfter = maxRetryAfter
     }
 
     /// Delay before retry number `attempt + 1`, or nil when no retry is left.

@@ -1,3 +1,5 @@
+import Text
+
 /// A wall-clock instant in UTC with microsecond resolution (Python's `datetime`
 /// resolution). The store never reads a clock: callers pass the current time in,
 /// so tests can pin it and the loop owns the one clock read.
@@ -90,13 +92,7 @@ enum Calendar {
     }
 
     static func daysFromEpoch(year: Int, month: Int, day: Int) -> Int {
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yoe = y - era * 400
-        let mp = (month + 9) % 12
-        let doy = (153 * mp + 2) / 5 + day - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        return era * 146_097 + doe - 719_468
+        daysSince1970(year: year, month: month, day: day)
     }
 
     static func civilFromDays(_ days: Int) -> (Int, Int, Int) {

@@ -9,6 +9,9 @@ public enum OpenAIStreamEvent: Sendable, Equatable {
     /// A `data:` payload that is not JSON. The reference's client raises on it and
     /// the stream ends with an error.
     case malformed(payload: String, reason: String)
+    /// A line, or one event's data, grew past the parser's limit before it ended. Nothing
+    /// follows: the parser has dropped what it held and ignores the rest of the body.
+    case tooLong(limit: Int)
 }
 
 /// Incremental parser for `text/event-stream` bodies, per the WHATWG
@@ -19,15 +22,24 @@ public enum OpenAIStreamEvent: Sendable, Equatable {
 /// one event are joined with `\n`. `event:`, `id:` and `retry:` are accepted and
 /// ignored (NIM sends none). An event with no data is not dispatched: the OpenAI
 /// client would try to JSON-decode the empty string and fail the stream.
+///
+/// What it holds is bounded by `maxLineBytes`: an upstream that never ends a line (or an
+/// event) gets `.tooLong` instead of the server's memory.
 public struct OpenAISSEParser: Sendable {
+    public let maxLineBytes: Int
     private var line: [UInt8] = []
     private var data: [UInt8] = []
     private var hasData = false
     /// The last byte fed was `\r`: a `\n` at the start of the next chunk belongs to it.
     private var afterCR = false
     private var atStreamStart = true
+    /// Set once `.tooLong` was reported; every later byte is ignored.
+    private var overflowed = false
 
-    public init() {}
+    /// `maxLineBytes` bounds one line and also one event's data (its `data:` lines joined).
+    public init(maxLineBytes: Int = .max) {
+        self.maxLineBytes = max(1, maxLineBytes)
+    }
 
     public mutating func feed(_ bytes: some Sequence<UInt8>) -> [OpenAIStreamEvent] {
         let array = Array(bytes)
@@ -38,6 +50,7 @@ public struct OpenAISSEParser: Sendable {
     /// bytes between them in runs, not one byte at a time.
     public mutating func feed(_ buffer: UnsafeRawBufferPointer) -> [OpenAIStreamEvent] {
         var events: [OpenAIStreamEvent] = []
+        if overflowed { return events }
         let n = buffer.count
         var i = 0
         if afterCR, n > 0 {
@@ -51,7 +64,14 @@ public struct OpenAISSEParser: Sendable {
                 if b == 0x0A || b == 0x0D { break }
                 j += 1
             }
-            if j > i { line.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[i..<j])) }
+            if j > i {
+                // Checked before the copy, so the line never holds more than the limit.
+                if j - i > maxLineBytes - line.count {
+                    overflow(into: &events)
+                    return events
+                }
+                line.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[i..<j]))
+            }
             if j == n { break }
             if buffer[j] == 0x0D {
                 if j + 1 < n {
@@ -61,6 +81,7 @@ public struct OpenAISSEParser: Sendable {
                 }
             }
             endLine(into: &events)
+            if overflowed { return events }
             i = j + 1
         }
         // Between events nothing is pending: give the buffers back rather than keep them at
@@ -75,11 +96,19 @@ public struct OpenAISSEParser: Sendable {
     /// The body ended. An event without its terminating blank line is discarded,
     /// as both the spec and the OpenAI client do.
     public mutating func finish() -> [OpenAIStreamEvent] {
-        line.removeAll()
-        data.removeAll()
+        line = []
+        data = []
         hasData = false
         afterCR = false
         return []
+    }
+
+    private mutating func overflow(into events: inout [OpenAIStreamEvent]) {
+        overflowed = true
+        line = []
+        data = []
+        hasData = false
+        events.append(.tooLong(limit: maxLineBytes))
     }
 
     private mutating func endLine(into events: inout [OpenAIStreamEvent]) {
@@ -98,6 +127,11 @@ public struct OpenAISSEParser: Sendable {
         guard name.elementsEqual("data".utf8) else { return }
         var valueStart = colon.map { $0 + 1 } ?? line.count
         if valueStart < line.count, line[valueStart] == UInt8(ascii: " ") { valueStart += 1 }
+        // Many short `data:` lines with no blank line between them make one growing event.
+        if (hasData ? 1 : 0) + line.count - valueStart > maxLineBytes - data.count {
+            overflow(into: &events)
+            return
+        }
         if hasData { data.append(0x0A) }
         data.append(contentsOf: line[valueStart...])
         hasData = true

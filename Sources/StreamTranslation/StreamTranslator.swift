@@ -132,9 +132,10 @@ public struct StreamTranslator {
     // MARK: Chunk processing
 
     private mutating func process(_ chunk: JSONValue) {
-        // Any usage object replaces the previous one, as in the reference.
+        // Any usage object replaces the previous one, as in the reference. A negative count
+        // is no count: the estimate stands in, as it does when the count is missing.
         if case .object(let usage) = chunk["usage"] ?? .null {
-            completionTokens = usage["completion_tokens"]?.intValue
+            completionTokens = usage["completion_tokens"]?.intValue.flatMap { $0 >= 0 ? $0 : nil }
         }
         guard let choice = chunk["choices"]?.arrayValue?.first, case .object = choice else { return }
         if let reason = choice["finish_reason"]?.stringValue, !reason.isEmpty { finishReason = reason }

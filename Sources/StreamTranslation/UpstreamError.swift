@@ -22,6 +22,8 @@ public enum TransportFailure: Sendable, Equatable {
     case streamInterrupted(detail: String?)
     /// A `data:` payload was not JSON.
     case malformedStream(reason: String)
+    /// An SSE line (or event) longer than `limit` bytes; the transfer was cancelled.
+    case lineTooLong(limit: Int)
 }
 
 /// An upstream failure mapped to what the client sees: the Anthropic error type,
@@ -34,12 +36,33 @@ public struct UpstreamError: Error, Sendable, Equatable {
     /// How long the global rate limiter must block every request: the reference
     /// blocks for 60 s whenever an upstream 429 reaches the error mapper.
     public var rateLimitBlock: Duration?
+    /// The upstream's `Retry-After` when it was too long to wait for, to pass on to the client.
+    public var retryAfter: Duration?
 
-    public init(type: AnthropicErrorType, status: Int, message: String, rateLimitBlock: Duration? = nil) {
+    public init(
+        type: AnthropicErrorType, status: Int, message: String, rateLimitBlock: Duration? = nil,
+        retryAfter: Duration? = nil
+    ) {
         self.type = type
         self.status = status
         self.message = message
         self.rateLimitBlock = rateLimitBlock
+        self.retryAfter = retryAfter
+    }
+
+    /// A 429 whose `Retry-After` (`headerValue`, as sent) is longer than the server waits
+    /// (`limit`): the upstream's error, not retried, saying why.
+    public static func retryAfterTooLong(
+        body: String?, retryAfter: Duration, headerValue: String, limit: Duration
+    ) -> UpstreamError {
+        var error = mapUpstreamError(status: 429, body: body, transport: nil)
+        // A header can be kilobytes; the message needs only enough to recognise it.
+        var shown = String(headerValue.unicodeScalars.prefix(64))
+        if shown.unicodeScalars.count < headerValue.unicodeScalars.count { shown += "..." }
+        error.message += " (Retry-After: \(shown) is longer than UPSTREAM_MAX_RETRY_AFTER, \(limit), "
+            + "so the request was not retried; try again later)"
+        error.retryAfter = retryAfter
+        return error
     }
 
     /// `{"type": "error", "error": {"type": ..., "message": ...}}`.
@@ -78,6 +101,11 @@ public func mapUpstreamError(status: Int?, body: String?, transport: TransportFa
                 message: detail ?? "peer closed connection without sending complete message body (incomplete chunked read)")
         case .malformedStream(let reason):
             return UpstreamError(type: .api, status: 500, message: "Invalid JSON in upstream stream: \(reason)")
+        case .lineTooLong(let limit):
+            return UpstreamError(
+                type: .api, status: 500,
+                message: "The upstream sent an SSE line longer than UPSTREAM_MAX_LINE_BYTES (\(limit) bytes); "
+                    + "the stream was ended.")
         }
     }
     let code = status ?? 500

@@ -162,6 +162,24 @@ func firstText(_ r: TestResponse?) -> String? { r?.json?["content"]?.arrayValue?
         }
     }
 
+    /// An empty conversation is refused before any upstream call (no streamer here would answer
+    /// 501); `count_tokens` still counts it, as the reference does.
+    @Test func emptyMessagesAreRefusedButCounted() throws {
+        try withApp([
+            ("POST", "/v1/messages", #"{"model":"claude-3-sonnet","max_tokens":10,"messages":[]}"#),
+            ("POST", "/v1/messages?beta=true", #"{"model":"claude-3-sonnet","max_tokens":1,"stream":true,"messages":[],"system":"quota"}"#),
+            ("POST", "/v1/messages/count_tokens", #"{"model":"claude-3-sonnet","messages":[]}"#),
+        ]) { r in
+            for response in r.prefix(2) {
+                #expect(response?.status == 400)
+                #expect(errorType(response) == "invalid_request_error")
+                #expect(response?.json?["error"]?["message"] == "messages: at least one message is required")
+            }
+            #expect(r[2]?.status == 200)
+            #expect(r[2]?.json?["input_tokens"]?.intValue == 1)
+        }
+    }
+
     @Test func unknownPathAndWrongMethod() throws {
         try withApp([("GET", "/nope", ""), ("GET", "/v1/messages", ""), ("DELETE", "/health", "")]) { r in
             #expect(r[0]?.status == 404)

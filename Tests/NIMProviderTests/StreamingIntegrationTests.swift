@@ -203,16 +203,3 @@ func expectedUpstreamBody(_ body: String, settings: Settings) throws -> JSONValu
         #expect(response?.json?["error"]?["message"]?.stringValue?.contains("NVIDIA_NIM_API_KEY") == true)
     }
 }
-
-@Suite struct RetryAfterTests {
-    @Test func secondsAndHTTPDates() {
-        #expect(parseRetryAfter("7") == 7)
-        #expect(parseRetryAfter(" 2.5 ") == 2.5)
-        #expect(parseRetryAfter("-1") == nil)
-        #expect(parseRetryAfter("soon") == nil)
-        // 784111777 is Sun, 06 Nov 1994 08:49:37 GMT.
-        #expect(parseRetryAfter("Sun, 06 Nov 1994 08:49:37 GMT", now: 784_111_767) == 10)
-        #expect(parseRetryAfter("Sun, 06 Nov 1994 08:49:37 GMT", now: 784_111_800) == 0)
-        #expect(parseRetryAfter("Sun, 06 Nov 1994 08:49:37 PST", now: 0) == nil)
-    }
-}

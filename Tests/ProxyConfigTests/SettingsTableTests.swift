@@ -85,7 +85,7 @@ private func problems(_ environment: [String: String], dotEnv: String? = nil, sp
     }
 
     @Test func rateWindowStaysWholeSeconds() {
-        #expect(problems(["NVIDIA_NIM_RATE_WINDOW": "1.5"]) == ["NVIDIA_NIM_RATE_WINDOW=1.5 is not an integer: must be >= 1"])
+        #expect(problems(["NVIDIA_NIM_RATE_WINDOW": "1.5"]) == ["NVIDIA_NIM_RATE_WINDOW=1.5 is not an integer: must be between 1 and 1000000000"])
     }
 }
 
@@ -165,7 +165,7 @@ private let sampleValue: [String: String] = [
     "NVIDIA_NIM_API_KEY": "k", "NVIDIA_NIM_BASE_URL": "http://h", "MODEL": "m", "MODEL_OPUS": "o",
     "MODEL_SONNET": "s", "MODEL_HAIKU": "h", "NVIDIA_NIM_RATE_LIMIT": "4", "NVIDIA_NIM_RATE_WINDOW": "5",
     "UPSTREAM_CONNECT_TIMEOUT": "6", "UPSTREAM_STALL_TIMEOUT": "7", "UPSTREAM_TOTAL_TIMEOUT": "8",
-    "UPSTREAM_HTTP_VERSION": "2", "UPSTREAM_CA_FILE": "ca.pem",
+    "UPSTREAM_HTTP_VERSION": "2", "UPSTREAM_CA_FILE": "ca.pem", "UPSTREAM_MAX_RETRY_AFTER": "9", "UPSTREAM_MAX_LINE_BYTES": "2048",
     "NVIDIA_NIM_TEMPERATURE": "0.5", "NVIDIA_NIM_TOP_P": "0.5", "NVIDIA_NIM_TOP_K": "3", "NVIDIA_NIM_MAX_TOKENS": "9",
     "NVIDIA_NIM_PRESENCE_PENALTY": "1", "NVIDIA_NIM_FREQUENCY_PENALTY": "1", "NVIDIA_NIM_MIN_P": "0.5",
     "NVIDIA_NIM_REPETITION_PENALTY": "2", "NVIDIA_NIM_SEED": "1", "NVIDIA_NIM_STOP": "x",

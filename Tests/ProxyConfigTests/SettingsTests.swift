@@ -170,7 +170,7 @@ private func problems(_ environment: [String: String], dotEnv: String? = nil) ->
         ("NVIDIA_NIM_IGNORE_EOS", "maybe", "NVIDIA_NIM_IGNORE_EOS=maybe is not a boolean: must be one of true, false, 1, 0, yes, no, on, off, t, f, y, n"),
         ("NVIDIA_NIM_UNKNOWN_FIELD", "value", "NVIDIA_NIM_UNKNOWN_FIELD is not a known setting: NVIDIA_NIM_* keys must be one of " + Settings.knownNvidiaNimKeys.joined(separator: ", ")),
         ("NVIDIA_NIM_RATE_LIMIT", "0", "NVIDIA_NIM_RATE_LIMIT=0 is out of range: must be >= 1"),
-        ("NVIDIA_NIM_RATE_WINDOW", "-5", "NVIDIA_NIM_RATE_WINDOW=-5 is out of range: must be >= 1"),
+        ("NVIDIA_NIM_RATE_WINDOW", "-5", "NVIDIA_NIM_RATE_WINDOW=-5 is out of range: must be between 1 and 1000000000"),
         ("NVIDIA_NIM_BASE_URL", "ftp://example.com", "NVIDIA_NIM_BASE_URL=ftp://example.com is not an http(s) URL: must look like https://integrate.api.nvidia.com/v1"),
         ("NVIDIA_NIM_BASE_URL", "http://", "NVIDIA_NIM_BASE_URL=http:// is not an http(s) URL: must look like https://integrate.api.nvidia.com/v1"),
         ("MAX_CLI_SESSIONS", "0", "MAX_CLI_SESSIONS=0 is out of range: must be >= 1"),
@@ -187,6 +187,16 @@ private func problems(_ environment: [String: String], dotEnv: String? = nil) ->
         ("UPSTREAM_CONNECT_TIMEOUT", "-1", "UPSTREAM_CONNECT_TIMEOUT=-1 is out of range: must be a number of seconds > 0"),
         ("UPSTREAM_STALL_TIMEOUT", "0.0", "UPSTREAM_STALL_TIMEOUT=0.0 is out of range: must be a number of seconds > 0"),
         ("SHUTDOWN_TIMEOUT", "-0.5", "SHUTDOWN_TIMEOUT=-0.5 is out of range: must be >= 0.0"),
+        ("UPSTREAM_MAX_RETRY_AFTER", "-1", "UPSTREAM_MAX_RETRY_AFTER=-1 is out of range: must be >= 0.0"),
+        ("UPSTREAM_MAX_RETRY_AFTER", "1e300", "UPSTREAM_MAX_RETRY_AFTER=1e300 is out of range: must be at most 1000000000 seconds"),
+        ("UPSTREAM_MAX_RETRY_AFTER", "inf", "UPSTREAM_MAX_RETRY_AFTER=inf is not a number: must be >= 0.0"),
+        ("UPSTREAM_MAX_LINE_BYTES", "1023", "UPSTREAM_MAX_LINE_BYTES=1023 is out of range: must be >= 1024"),
+        ("UPSTREAM_MAX_LINE_BYTES", "99999999999999999999", "UPSTREAM_MAX_LINE_BYTES=99999999999999999999 is not an integer: must be >= 1024"),
+        // A window of 10^16 s once overflowed the loop clock's milliseconds at the first request.
+        ("NVIDIA_NIM_RATE_WINDOW", "10000000000000000", "NVIDIA_NIM_RATE_WINDOW=10000000000000000 is out of range: must be between 1 and 1000000000"),
+        ("NVIDIA_NIM_RATE_WINDOW", "1000000001", "NVIDIA_NIM_RATE_WINDOW=1000000001 is out of range: must be between 1 and 1000000000"),
+        ("UPSTREAM_STALL_TIMEOUT", "1e300", "UPSTREAM_STALL_TIMEOUT=1e300 is out of range: must be at most 1000000000 seconds"),
+        ("UPSTREAM_TOTAL_TIMEOUT", "1000000000.5", "UPSTREAM_TOTAL_TIMEOUT=1000000000.5 is out of range: must be at most 1000000000 seconds"),
     ])
     func rejects(key: String, value: String, message: String) {
         #expect(problems([key: value]) == [message])
@@ -319,5 +329,27 @@ private func problems(_ environment: [String: String], dotEnv: String? = nil) ->
         #expect(s.cli.maxSessions == 3)
         #expect(s.cli.executable == "/usr/bin/claude")
         #expect(s.upstream.rateLimit == 100 && s.upstream.rateWindow == .seconds(30))
+    }
+}
+
+/// The limits on what the upstream can make the server hold or wait for, and the largest
+/// times, which still fit the loop clock (their refusals are among `rejects` above).
+@Suite struct UpstreamLimitSettingsTests {
+    @Test func defaults() {
+        #expect(Settings().upstream.maxRetryAfter == .seconds(60))
+        #expect(Settings().upstream.maxLineBytes == 4_194_304)
+    }
+
+    @Test func values() throws {
+        let s = try load(["UPSTREAM_MAX_RETRY_AFTER": "2.5", "UPSTREAM_MAX_LINE_BYTES": "1024"])
+        #expect(s.upstream.maxRetryAfter == .milliseconds(2500))
+        #expect(s.upstream.maxLineBytes == 1024)
+        #expect(try load(["UPSTREAM_MAX_RETRY_AFTER": "0"]).upstream.maxRetryAfter == .zero)
+    }
+
+    @Test func theLargestAllowedTimesAreKept() throws {
+        let s = try load(["NVIDIA_NIM_RATE_WINDOW": "1000000000", "UPSTREAM_MAX_RETRY_AFTER": "1000000000"])
+        #expect(s.upstream.rateWindow == .seconds(1_000_000_000))
+        #expect(s.upstream.maxRetryAfter == .seconds(1_000_000_000))
     }
 }
