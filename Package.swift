@@ -38,7 +38,7 @@ let package = Package(
         // Text: the reference's rule for MAX_MESSAGE_LOG_ENTRIES_PER_CHAT (`PythonText`).
         .target(name: "ProxyConfig", dependencies: ["Text"]),
         .target(name: "AnthropicAPI", dependencies: ["JSON"]),
-        .target(name: "LocalAnswers", dependencies: ["AnthropicAPI", "Text"]),
+        .target(name: "LocalAnswers", dependencies: ["AnthropicAPI", "JSON", "Text"]),
         .target(name: "TokenCounting", dependencies: ["JSON", "AnthropicAPI", "Tokenizer"]),
         .target(name: "RateLimit"),
         .target(name: "NIMRequest", dependencies: ["JSON", "AnthropicAPI", "ProxyConfig", "Text"]),
@@ -59,7 +59,7 @@ let package = Package(
             name: "App",
             dependencies: [
                 "JSON", "ProxyConfig", "AnthropicAPI", "LocalAnswers", "TokenCounting",
-                "Tokenizer", "EventLoop", "HTTPServer", "Logging",
+                "Tokenizer", "EventLoop", "HTTPServer", "Logging", "StreamTranslation",
             ]),
         // An OpenAI-compatible upstream that plays named scenarios (tests and benchmarks).
         .target(name: "ScriptedUpstream", dependencies: ["EventLoop", "HTTPServer", "JSON", "Text", "CNGHTTP2"]),
@@ -82,7 +82,7 @@ let package = Package(
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "ProxyConfigTests", dependencies: ["ProxyConfig"]),
         .testTarget(name: "AnthropicAPITests", dependencies: ["AnthropicAPI", "JSON", "TestSupport"]),
-        .testTarget(name: "LocalAnswersTests", dependencies: ["LocalAnswers", "AnthropicAPI", "JSON"]),
+        .testTarget(name: "LocalAnswersTests", dependencies: ["LocalAnswers", "AnthropicAPI", "JSON", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "TokenCountingTests", dependencies: ["TokenCounting", "AnthropicAPI", "JSON", "Tokenizer", "TestSupport"]),
         .testTarget(name: "SessionStoreTests", dependencies: ["SessionStore", "SessionStoreFile", "JSON", "Text", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "NIMRequestTests", dependencies: ["NIMRequest", "AnthropicAPI", "JSON", "ProxyConfig", "TestSupport"]),
@@ -99,7 +99,7 @@ let package = Package(
                 "NIMProvider", "App", "ScriptedUpstream", "TestSupport", "EventLoop", "JSON", "ProxyConfig",
                 "AnthropicAPI", "RateLimit", "NIMRequest", "CCurl", "UpstreamClient",
             ]),
-        .testTarget(name: "AppTests", dependencies: ["App", "EventLoop", "JSON", "ProxyConfig", "TestSupport"]),
+        .testTarget(name: "AppTests", dependencies: ["App", "EventLoop", "JSON", "ProxyConfig", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "LoggingTests", dependencies: ["Logging", "JSON"]),
         .testTarget(name: "BotAPITests", dependencies: ["BotAPI", "App", "EventLoop", "JSON", "ProxyConfig", "Text", "TestSupport"]),
     ]

@@ -30,6 +30,7 @@ import Testing
         ]
         var expected: [(String, [String])] = [
             ("/", ["GET"]), ("/health", ["GET"]), ("/v1/messages", ["POST"]), ("/v1/messages/count_tokens", ["POST"]),
+            ("/api/hello", ["GET"]), ("/v1/models", ["GET"]), ("/v1/models/{id}", ["GET"]), ("/v1/models/{owner}/{name}", ["GET"]),
             ("/stop", ["POST"]),
         ]
         expected += store.map { ("/store/" + $0, ["POST"]) }
