@@ -21,6 +21,8 @@ func fail(_ message: String, status: Int32 = 2) -> Never {
     exit(status)
 }
 
+// `nim-proxy claude ...` and `nim-proxy stop` (Launcher.swift) never run the server in this process.
+if let launch = LauncherRequest.parse(Array(CommandLine.arguments.dropFirst())) { runLauncher(launch) }
 
 let options: CommandLineOptions
 do {
