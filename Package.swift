@@ -78,11 +78,11 @@ let package = Package(
         .executableTarget(name: "nim-proxy", dependencies: ["App", "NIMProvider", "BotAPI", "CLIProcess", "ProxyConfig", "EventLoop", "Tokenizer", "Logging"]),
 
         .testTarget(name: "TextTests", dependencies: ["Text"]),
-        .testTarget(name: "JSONTests", dependencies: ["JSON", "TestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "JSONTests", dependencies: ["JSON", "TestSupport"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "ProxyConfigTests", dependencies: ["ProxyConfig"]),
         .testTarget(name: "AnthropicAPITests", dependencies: ["AnthropicAPI", "JSON", "TestSupport"]),
-        .testTarget(name: "LocalAnswersTests", dependencies: ["LocalAnswers", "AnthropicAPI", "JSON", "TestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "LocalAnswersTests", dependencies: ["LocalAnswers", "AnthropicAPI", "JSON", "TestSupport"]),
         .testTarget(name: "TokenCountingTests", dependencies: ["TokenCounting", "AnthropicAPI", "JSON", "Tokenizer", "TestSupport"]),
         .testTarget(name: "SessionStoreTests", dependencies: ["SessionStore", "SessionStoreFile", "JSON", "Text", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "NIMRequestTests", dependencies: ["NIMRequest", "AnthropicAPI", "JSON", "ProxyConfig", "TestSupport"]),
@@ -99,7 +99,7 @@ let package = Package(
                 "NIMProvider", "App", "ScriptedUpstream", "TestSupport", "EventLoop", "JSON", "ProxyConfig",
                 "AnthropicAPI", "RateLimit", "NIMRequest", "CCurl", "UpstreamClient",
             ]),
-        .testTarget(name: "AppTests", dependencies: ["App", "EventLoop", "JSON", "ProxyConfig", "TestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "AppTests", dependencies: ["App", "EventLoop", "JSON", "ProxyConfig", "TestSupport"]),
         .testTarget(name: "LoggingTests", dependencies: ["Logging", "JSON"]),
         .testTarget(name: "BotAPITests", dependencies: ["BotAPI", "App", "EventLoop", "JSON", "ProxyConfig", "Text", "TestSupport"]),
     ]

@@ -4,26 +4,13 @@
 # (a) a plain text answer; (b) a tool round trip: the upstream asks for a Bash call, the CLI runs
 # it and sends the result back, the upstream answers with the command's output.
 #
-# The CLI comes from PyPI's claude-agent-sdk wheel, which bundles it; it is cached under
-# .cache/claude-cli (git-ignored). Needs the debug build (swift build) of nim-proxy and
-# scripted-upstream. Everything listens on 127.0.0.1 and stops by itself.
+# The CLI comes from PyPI's claude-agent-sdk wheel, which bundles it (scripts/fetch-claude-cli.sh).
+# Needs the debug build (swift build) of nim-proxy and scripted-upstream. Everything listens on 127.0.0.1 and stops by itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
-sdk_version="${CLAUDE_AGENT_SDK_VERSION:-0.2.189}"
-cache="$root/.cache/claude-cli/$sdk_version"
-claude_bin="$cache/claude_agent_sdk/_bundled/claude"
 bin_dir="${BIN_DIR:-$root/.build/debug}"
-
-if [ ! -x "$claude_bin" ]; then
-  echo "e2e: fetching claude-agent-sdk $sdk_version (bundles the Claude Code CLI)"
-  mkdir -p "$cache"
-  python3 -m pip download --quiet --no-deps --only-binary=:all: \
-    --platform manylinux_2_17_x86_64 --python-version 3.11 \
-    -d "$cache" "claude-agent-sdk==$sdk_version"
-  (cd "$cache" && python3 -m zipfile -e claude_agent_sdk-*.whl . >/dev/null)
-  chmod +x "$claude_bin"
-fi
+claude_bin=$(bash scripts/fetch-claude-cli.sh)
 echo "e2e: $("$claude_bin" --version)"
 
 work=$(mktemp -d)

@@ -68,7 +68,7 @@ func sseEvents(_ text: String) -> [(event: String, data: JSONValue?)] {
     }
 
     @Test func sessionTitleIsStreamedAsAnthropicSSE() throws {
-        let body = try Fixture.text("session-title.json")
+        let body = try Fixture.text("claude-cli-2.1.337-interactive/session-title.json", in: .shared)
         let recorded = try JSONValue.parse(Array(body.utf8))
         let requestBody = try #require(recorded["body"]).compactString()
         try withApp([("POST", "/v1/messages?beta=true", requestBody)]) { r in

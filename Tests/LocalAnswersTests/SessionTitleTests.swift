@@ -7,7 +7,7 @@ import Testing
 
 /// The body of a recorded request (the fixtures keep method, path and headers beside it).
 func recordedBody(_ name: String) throws -> JSONObject {
-    let recording = try JSONValue.parse(try Fixture.bytes(name))
+    let recording = try JSONValue.parse(try Fixture.bytes("claude-cli-2.1.337-interactive/" + name, in: .shared))
     return try #require(recording["body"]?.objectValue)
 }
 
