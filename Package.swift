@@ -78,7 +78,7 @@ let package = Package(
         .executableTarget(name: "nim-proxy", dependencies: ["App", "NIMProvider", "BotAPI", "CLIProcess", "ProxyConfig", "EventLoop", "Tokenizer", "Logging"]),
 
         .testTarget(name: "TextTests", dependencies: ["Text"]),
-        .testTarget(name: "JSONTests", dependencies: ["JSON", "TestSupport"]),
+        .testTarget(name: "JSONTests", dependencies: ["JSON", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "ProxyConfigTests", dependencies: ["ProxyConfig"]),
         .testTarget(name: "AnthropicAPITests", dependencies: ["AnthropicAPI", "JSON", "TestSupport"]),
