@@ -14,32 +14,12 @@
 # failure the screen and the logs go to the output.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-root=$(pwd)
-bin_dir="${BIN_DIR:-$root/.build/debug}"
-claude_bin=$(bash scripts/fetch-claude-cli.sh)
-echo "e2e-interactive: $("$claude_bin" --version)"
 command -v tmux >/dev/null || { echo "e2e-interactive: tmux is not installed"; exit 1; }
-
-work=$(mktemp -d)
+e2e_name=e2e-interactive
+source scripts/e2e-lib.sh
 session="nim-proxy-e2e-$$"
-pids=()
-cleanup() {
-  tmux kill-session -t "$session" 2>/dev/null || true
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  # The CLI may still be writing its HOME for a moment after its terminal went away.
-  sleep 0.5
-  rm -rf "$work" 2>/dev/null || rm -rf "$work" 2>/dev/null || true
-}
-trap cleanup EXIT
-
-wait_for_line() { # file pattern seconds
-  local file=$1 pattern=$2 deadline=$((SECONDS + $3))
-  until grep -q "$pattern" "$file" 2>/dev/null; do
-    [ $SECONDS -lt $deadline ] || { echo "e2e-interactive: timed out waiting for '$pattern' in $file"; cat "$file"; return 1; }
-    sleep 0.1
-  done
-}
+end_session() { tmux kill-session -t "$session" 2>/dev/null || true; }
+cleanup_hooks+=(end_session)
 
 screen() { tmux capture-pane -p -t "$session" 2>/dev/null || true; }
 
@@ -49,10 +29,7 @@ show_failure() {
   echo "--- requests the CLI sent"; cut -c1-200 "$work/recorded.jsonl" 2>/dev/null || true
 }
 
-"$bin_dir/scripted-upstream" --port 0 --record "$work/upstream-bodies.jsonl" >"$work/upstream.out" 2>&1 &
-pids+=($!)
-wait_for_line "$work/upstream.out" '^listening ' 10 || exit 1
-upstream_port=$(awk '/^listening /{print $2; exit}' "$work/upstream.out")
+start_upstream || exit 1
 
 PORT=0 MODEL="scenario:text" NVIDIA_NIM_API_KEY=e2e LOG_LEVEL=debug \
   NVIDIA_NIM_BASE_URL="http://127.0.0.1:$upstream_port/v1" CLAUDE_WORKSPACE="$work/ws" \
