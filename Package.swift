@@ -40,7 +40,7 @@ let package = Package(
         // Text: the reference's rule for MAX_MESSAGE_LOG_ENTRIES_PER_CHAT (`PythonText`).
         .target(name: "ProxyConfig", dependencies: ["Text"]),
         .target(name: "AnthropicAPI", dependencies: ["JSON"]),
-        .target(name: "LocalAnswers", dependencies: ["AnthropicAPI", "Text"]),
+        .target(name: "LocalAnswers", dependencies: ["AnthropicAPI", "JSON", "Text"]),
         .target(name: "TokenCounting", dependencies: ["JSON", "AnthropicAPI", "Tokenizer"]),
         .target(name: "RateLimit", dependencies: ["Text"]),
         .target(name: "NIMRequest", dependencies: ["JSON", "AnthropicAPI", "ProxyConfig", "Text"]),
@@ -61,7 +61,7 @@ let package = Package(
             name: "App",
             dependencies: [
                 "JSON", "ProxyConfig", "AnthropicAPI", "LocalAnswers", "TokenCounting",
-                "Tokenizer", "EventLoop", "HTTPServer", "Logging",
+                "Tokenizer", "EventLoop", "HTTPServer", "Logging", "StreamTranslation",
             ]),
         // An OpenAI-compatible upstream that plays named scenarios (tests and benchmarks).
         .target(name: "ScriptedUpstream", dependencies: ["EventLoop", "HTTPServer", "JSON", "Text", "CNGHTTP2"]),
@@ -84,7 +84,7 @@ let package = Package(
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "ProxyConfigTests", dependencies: ["ProxyConfig"]),
         .testTarget(name: "AnthropicAPITests", dependencies: ["AnthropicAPI", "JSON", "TestSupport"]),
-        .testTarget(name: "LocalAnswersTests", dependencies: ["LocalAnswers", "AnthropicAPI", "JSON"]),
+        .testTarget(name: "LocalAnswersTests", dependencies: ["LocalAnswers", "AnthropicAPI", "JSON", "TestSupport"]),
         .testTarget(name: "TokenCountingTests", dependencies: ["TokenCounting", "AnthropicAPI", "JSON", "Tokenizer", "TestSupport"]),
         .testTarget(name: "SessionStoreTests", dependencies: ["SessionStore", "SessionStoreFile", "JSON", "Text", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "NIMRequestTests", dependencies: ["NIMRequest", "AnthropicAPI", "JSON", "ProxyConfig", "TestSupport"]),

@@ -5,50 +5,14 @@
 # it and sends the result back, the upstream answers with the command's output; (c) the CLI run by
 # the server through the bot API, with option-like prompts and a resume.
 #
-# The CLI comes from PyPI's claude-agent-sdk wheel, which bundles it; it is cached under
-# .cache/claude-cli (git-ignored). Needs the debug build (swift build) of nim-proxy and
-# scripted-upstream. Everything listens on 127.0.0.1 and stops by itself.
+# The CLI comes from PyPI's claude-agent-sdk wheel, which bundles it (scripts/fetch-claude-cli.sh).
+# Needs the debug build (swift build) of nim-proxy and scripted-upstream. Everything listens on
+# 127.0.0.1 and stops by itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-root=$(pwd)
-sdk_version="${CLAUDE_AGENT_SDK_VERSION:-0.2.189}"
-cache="$root/.cache/claude-cli/$sdk_version"
-claude_bin="$cache/claude_agent_sdk/_bundled/claude"
-bin_dir="${BIN_DIR:-$root/.build/debug}"
-
-if [ ! -x "$claude_bin" ]; then
-  echo "e2e: fetching claude-agent-sdk $sdk_version (bundles the Claude Code CLI)"
-  mkdir -p "$cache"
-  python3 -m pip download --quiet --no-deps --only-binary=:all: \
-    --platform manylinux_2_17_x86_64 --python-version 3.11 \
-    -d "$cache" "claude-agent-sdk==$sdk_version"
-  (cd "$cache" && python3 -m zipfile -e claude_agent_sdk-*.whl . >/dev/null)
-  chmod +x "$claude_bin"
-fi
-echo "e2e: $("$claude_bin" --version)"
-
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-# Reads the first line a background process prints, with a deadline.
-wait_for_line() { # file pattern seconds
-  local file=$1 pattern=$2 deadline=$((SECONDS + $3))
-  until grep -q "$pattern" "$file" 2>/dev/null; do
-    [ $SECONDS -lt $deadline ] || { echo "e2e: timed out waiting for '$pattern' in $file"; cat "$file"; return 1; }
-    sleep 0.1
-  done
-}
-
-"$bin_dir/scripted-upstream" --port 0 --record "$work/upstream-bodies.jsonl" >"$work/upstream.out" 2>&1 &
-pids+=($!)
-wait_for_line "$work/upstream.out" '^listening ' 10 || exit 1
-upstream_port=$(awk '/^listening /{print $2; exit}' "$work/upstream.out")
+e2e_name=e2e
+source scripts/e2e-lib.sh
+start_upstream || exit 1
 
 run_case() { # name scenario prompt expected
   local name=$1 scenario=$2 prompt=$3 expected=$4

@@ -3,7 +3,8 @@
 #   1. the Swift tests (swift test),
 #   2. the Python client's tests against a live server, and the black-box tests that try the server
 #      as a separate process the way an attacker on the same machine would (pytest),
-#   3. the end-to-end run of the real Claude Code CLI against the proxy and the scripted upstream.
+#   3. the end-to-end run of the real Claude Code CLI against the proxy and the scripted upstream,
+#      with `-p` and interactive in a terminal (tmux).
 # Exits non-zero if any of them fails; the last line adds up the tests of all three.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -38,6 +39,7 @@ step swift-test swift test --skip-build
 step python-setup python_env
 step python-tests env NIM_PROXY_BIN="$PWD/.build/debug/nim-proxy" .build/pyenv/bin/python -m pytest -q clients/python/tests tests/blackbox
 step claude-e2e bash scripts/e2e-claude-cli.sh
+step claude-interactive bash scripts/e2e-claude-interactive.sh
 
 # Counts from each runner's own closing line.
 count() { # file regex -> first number of the last match, or 0
@@ -50,6 +52,9 @@ py_passed=$(count "$logs/python-tests.log" '[0-9]+ passed')
 py_failed=$(count "$logs/python-tests.log" '[0-9]+ failed')
 e2e_passed=$(count "$logs/claude-e2e.log" '[0-9]+ passed, [0-9]+ failed')
 e2e_failed=$(grep -Eo '[0-9]+ passed, [0-9]+ failed' "$logs/claude-e2e.log" | tail -1 | grep -Eo '[0-9]+ failed' | grep -Eo '[0-9]+' || true)
+tty_passed=$(count "$logs/claude-interactive.log" '[0-9]+ passed, [0-9]+ failed')
+tty_failed=$(grep -Eo '[0-9]+ passed, [0-9]+ failed' "$logs/claude-interactive.log" 2>/dev/null | tail -1 | grep -Eo '[0-9]+ failed' | grep -Eo '[0-9]+' || true)
+e2e_passed=$(( ${e2e_passed:-0} + ${tty_passed:-0} )); e2e_failed=$(( ${e2e_failed:-0} + ${tty_failed:-0} ))
 swift_total=${swift_total:-0}; py_passed=${py_passed:-0}; py_failed=${py_failed:-0}
 e2e_passed=${e2e_passed:-0}; e2e_failed=${e2e_failed:-0}
 swift_passed=$((swift_total - swift_failed))

@@ -17,6 +17,18 @@ public struct ModelRouting: Sendable, Equatable {
         self.haiku = haiku
     }
 
+    /// The upstream models configured, default first, each once.
+    public var upstreamModels: [String] {
+        var out: [String] = []
+        for m in [self.default, opus, sonnet, haiku] {
+            if let m, !m.isEmpty, !out.contains(m) { out.append(m) }
+        }
+        return out
+    }
+
+    /// `upstreamModels` as a set.
+    public var configuredModels: Set<String> { Set(upstreamModels) }
+
     public func resolve(_ requested: String) -> String {
         let clean = stripProviderPrefix(requested)
         guard isClaudeModel(clean) else { return requested }

@@ -39,8 +39,8 @@ extension MessagesRequest {
         let topP = try r.optionalDouble("top_p")
         let topK = try r.optionalInt("top_k")
         let metadata = try r.optionalObject("metadata")
-        let tools = try decodeTools(r)
-        let toolChoice = try r.optionalObject("tool_choice")
+        let (tools, serverTools) = try decodeTools(r)
+        let toolChoice = withoutServerToolChoice(try r.optionalObject("tool_choice"), tools: tools, serverTools: serverTools)
         let thinking = try decodeThinking(r)
         let extraBody = try r.optionalObject("extra_body")
         // The reference lets a client pre-set original_model; honoured for parity.
@@ -49,7 +49,7 @@ extension MessagesRequest {
             model: routing.resolve(model), originalModel: originalModel, maxTokens: maxTokens,
             messages: messages, system: system, stopSequences: stopSequences, stream: stream,
             temperature: temperature, topP: topP, topK: topK, metadata: metadata, tools: tools,
-            toolChoice: toolChoice, thinking: thinking, extraBody: extraBody, raw: root)
+            serverTools: serverTools, toolChoice: toolChoice, thinking: thinking, extraBody: extraBody, raw: root)
     }
 }
 
@@ -62,12 +62,12 @@ extension TokenCountRequest {
         let model = try r.requiredString("model")
         let messages = try decodeMessages(r)
         let system = try decodeSystem(r)
-        let tools = try decodeTools(r)
+        let (tools, serverTools) = try decodeTools(r)
         let thinking = try decodeThinking(r)
-        let toolChoice = try r.optionalObject("tool_choice")
+        let toolChoice = withoutServerToolChoice(try r.optionalObject("tool_choice"), tools: tools, serverTools: serverTools)
         return TokenCountRequest(
             model: routing.resolve(model), originalModel: model, messages: messages, system: system,
-            tools: tools, thinking: thinking, toolChoice: toolChoice, raw: root)
+            tools: tools, serverTools: serverTools, thinking: thinking, toolChoice: toolChoice, raw: root)
     }
 }
 
@@ -164,18 +164,44 @@ private func decodeSystem(_ r: FieldReader) throws(RequestValidationError) -> Sy
     }
 }
 
-private func decodeTools(_ r: FieldReader) throws(RequestValidationError) -> [Tool]? {
-    guard let items = try r.optionalList("tools") else { return nil }
+private func decodeTools(_ r: FieldReader) throws(RequestValidationError) -> (tools: [Tool]?, serverTools: [JSONObject]) {
+    guard let items = try r.optionalList("tools") else { return (nil, []) }
     var tools: [Tool] = []
+    var serverTools: [JSONObject] = []
     tools.reserveCapacity(items.count)
     for (i, item) in items.enumerated() {
         let t = try r.element(of: "tools", at: i, item)
+        if isServerTool(t.object) {
+            serverTools.append(t.object)
+            continue
+        }
         let name = try t.requiredString("name")
         let description = try t.optionalString("description")
         let schema = try t.requiredObject("input_schema")
         tools.append(Tool(name: name, description: description, inputSchema: schema, raw: t.object))
     }
-    return tools
+    return (tools, serverTools)
+}
+
+/// A server tool names its kind in `type` and has no `input_schema`; `type: "custom"` is the
+/// explicit form of an ordinary tool, which must have a schema.
+private func isServerTool(_ tool: JSONObject) -> Bool {
+    guard let type = tool["type"]?.stringValue, !type.isEmpty, type != "custom" else { return false }
+    return tool["input_schema"] == nil
+}
+
+/// A `tool_choice` the upstream could not honour once the server tools are gone: one naming a
+/// server tool, or `any` when no other tool is left, is dropped (the model then answers freely).
+private func withoutServerToolChoice(_ choice: JSONObject?, tools: [Tool]?, serverTools: [JSONObject]) -> JSONObject? {
+    guard let choice, !serverTools.isEmpty else { return choice }
+    let type = choice["type"]?.stringValue
+    if type == "tool", let name = choice["name"]?.stringValue,
+        serverTools.contains(where: { $0["name"]?.stringValue == name })
+    {
+        return nil
+    }
+    if type == "any", tools?.isEmpty ?? true { return nil }
+    return choice
 }
 
 private func decodeThinking(_ r: FieldReader) throws(RequestValidationError) -> ThinkingConfig? {

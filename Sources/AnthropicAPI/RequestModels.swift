@@ -230,6 +230,10 @@ public struct MessagesRequest: Sendable, Equatable {
     public var topK: Int?
     public var metadata: JSONObject?
     public var tools: [Tool]?
+    /// Anthropic's server tools (`web_search_*`, `web_fetch_*`, `code_execution_*`, ...): a
+    /// `type` and no `input_schema`. The upstream cannot run them, so they are kept out of its
+    /// request and the model answers without them.
+    public var serverTools: [JSONObject]
     public var toolChoice: JSONObject?
     public var thinking: ThinkingConfig?
     public var extraBody: JSONObject?
@@ -241,8 +245,8 @@ public struct MessagesRequest: Sendable, Equatable {
         model: String, originalModel: String? = nil, maxTokens: Int? = nil, messages: [Message],
         system: SystemPrompt? = nil, stopSequences: [String]? = nil, stream: Bool? = nil,
         temperature: Double? = nil, topP: Double? = nil, topK: Int? = nil, metadata: JSONObject? = nil,
-        tools: [Tool]? = nil, toolChoice: JSONObject? = nil, thinking: ThinkingConfig? = nil,
-        extraBody: JSONObject? = nil, raw: JSONObject = JSONObject()
+        tools: [Tool]? = nil, serverTools: [JSONObject] = [], toolChoice: JSONObject? = nil,
+        thinking: ThinkingConfig? = nil, extraBody: JSONObject? = nil, raw: JSONObject = JSONObject()
     ) {
         self.model = model
         self.originalModel = originalModel ?? model
@@ -256,6 +260,7 @@ public struct MessagesRequest: Sendable, Equatable {
         self.topK = topK
         self.metadata = metadata
         self.tools = tools
+        self.serverTools = serverTools
         self.toolChoice = toolChoice
         self.thinking = thinking
         self.extraBody = extraBody
@@ -269,20 +274,23 @@ public struct TokenCountRequest: Sendable, Equatable {
     public var messages: [Message]
     public var system: SystemPrompt?
     public var tools: [Tool]?
+    /// Server tools, as in `MessagesRequest`: accepted, not counted.
+    public var serverTools: [JSONObject]
     public var thinking: ThinkingConfig?
     public var toolChoice: JSONObject?
     public var raw: JSONObject
 
     public init(
         model: String, originalModel: String? = nil, messages: [Message], system: SystemPrompt? = nil,
-        tools: [Tool]? = nil, thinking: ThinkingConfig? = nil, toolChoice: JSONObject? = nil,
-        raw: JSONObject = JSONObject()
+        tools: [Tool]? = nil, serverTools: [JSONObject] = [], thinking: ThinkingConfig? = nil,
+        toolChoice: JSONObject? = nil, raw: JSONObject = JSONObject()
     ) {
         self.model = model
         self.originalModel = originalModel ?? model
         self.messages = messages
         self.system = system
         self.tools = tools
+        self.serverTools = serverTools
         self.thinking = thinking
         self.toolChoice = toolChoice
         self.raw = raw

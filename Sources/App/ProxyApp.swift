@@ -5,6 +5,7 @@ import JSON
 import Logging
 import LocalAnswers
 import ProxyConfig
+import StreamTranslation
 import TokenCounting
 import Tokenizer
 
@@ -60,6 +61,7 @@ public final class ProxyApp {
             countTokens: { messages, system, tools in
                 tokenCount(messages: messages, system: system, tools: tools, tokenizer: tokenizer())
             },
+            countTextTokens: { text in tokenizer().count(text) },
             makeMessageID: { MessageID.make() })
         var config = HTTPServerConfig()
         config.host = settings.http.host
@@ -127,6 +129,19 @@ public final class ProxyApp {
         register("POST", "/v1/messages/count_tokens") { [unowned self] request, _, responder in
             decodeThenSend(request, responder) { endpoints, body in endpoints.countTokens(body: body) }
         }
+        register("GET", "/api/hello") { [unowned self] request, _, responder in
+            send(endpoints.hello(), request, responder)
+        }
+        register("GET", "/v1/models") { [unowned self] request, _, responder in
+            send(endpoints.models(query: request.query), request, responder)
+        }
+        register("GET", "/v1/models/{id}") { [unowned self] request, parameters, responder in
+            send(endpoints.model(id: parameters["id"]), request, responder)
+        }
+        // Upstream model names hold one `/` (`moonshotai/kimi-k2-thinking`).
+        register("GET", "/v1/models/{owner}/{name}") { [unowned self] request, parameters, responder in
+            send(endpoints.model(id: parameters["owner"] + "/" + parameters["name"]), request, responder)
+        }
         register("POST", "/stop") { _, _, responder in
             // The reference answers this when no CLI manager runs.
             responder.respondJSON(status: 503, body: ["detail": "Messaging system not initialized"])
@@ -171,9 +186,15 @@ public final class ProxyApp {
         switch outcome {
         case .json(let status, let body):
             responder.respondJSON(status: status, body: body)
-        case .answeredLocally(let body, let kind):
+        case .answeredLocally(let response, let kind, let stream):
             log.debug("answered locally", [("kind", .string(kind.rawValue)), ("request_id", .int(Int(request.requestID)))])
-            responder.respondJSON(status: 200, body: body)
+            if stream {
+                responder.respond(
+                    status: 200, headers: [("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache")],
+                    body: localAnswerEvents(response))
+            } else {
+                responder.respondJSON(status: 200, body: response.json)
+            }
         case .stream(let messagesRequest, let inputTokens):
             guard let streamer else {
                 responder.respondError(.api("Streaming from the upstream is not available in this build.", status: 501))
@@ -186,3 +207,32 @@ public final class ProxyApp {
 
 @available(*, unavailable)
 extension ProxyApp: Sendable {}
+
+/// A local answer as the Anthropic SSE stream a client that asked for `stream: true` expects:
+/// message_start, one block per content block (its whole text in one delta), message_delta with
+/// the stop reason and usage, message_stop.
+public func localAnswerEvents(_ response: MessagesResponse) -> [UInt8] {
+    var out = AnthropicSSE.messageStart(id: response.id, model: response.model, inputTokens: response.usage.inputTokens)
+    for (index, block) in response.content.enumerated() {
+        switch block {
+        case .text(let text):
+            out += AnthropicSSE.blockStart(index: index, kind: .text)
+            if !text.isEmpty { out += AnthropicSSE.blockDelta(index: index, kind: .text, text) }
+        case .thinking(let text):
+            out += AnthropicSSE.blockStart(index: index, kind: .thinking)
+            out += AnthropicSSE.blockDelta(index: index, kind: .thinking, text)
+        case .toolUse(let id, let name, let input):
+            out += AnthropicSSE.blockStart(index: index, kind: .toolUse, toolID: id, toolName: name)
+            out += AnthropicSSE.blockDelta(index: index, kind: .toolUse, JSONValue.object(input).compactString())
+        case .object(let object):
+            out += AnthropicSSE.event(
+                "content_block_start",
+                .object(JSONObject([("type", "content_block_start"), ("index", .int(index)), ("content_block", .object(object))])))
+        }
+        out += AnthropicSSE.blockStop(index: index)
+    }
+    out += AnthropicSSE.messageDelta(
+        stopReason: response.stopReason?.rawValue ?? "end_turn", outputTokens: response.usage.outputTokens)
+    out += AnthropicSSE.messageStop()
+    return out
+}

@@ -18,6 +18,16 @@ public func isQuotaCheckRequest(_ request: MessagesRequest) -> Bool {
     return ByteText(extractText(from: messages[0].content).lowercased()).contains("quota")
 }
 
+/// A start-up or model check: `max_tokens` 1 and a conversation ending with the user's message,
+/// whatever its text (`quota`, `.`, `Hi`, `test`), for a Claude model name or one of the
+/// configured upstream models. One token can carry no answer worth waiting for.
+public func isNetworkProbe(_ request: MessagesRequest, knownModels: Set<String>) -> Bool {
+    guard request.maxTokens == 1, let last = conversation(request).last, last.role == .user else { return false }
+    let asked = request.originalModel
+    return isClaudeModel(stripProviderPrefix(asked)) || knownModels.contains(asked)
+        || knownModels.contains(stripProviderPrefix(asked))
+}
+
 /// A conversation-title request: the last message is the user's and asks for a 5-10 word title.
 public func isTitleGenerationRequest(_ request: MessagesRequest) -> Bool {
     guard let last = conversation(request).last, last.role == .user else { return false }

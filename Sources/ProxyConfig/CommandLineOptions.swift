@@ -21,9 +21,15 @@ public struct CommandLineOptions: Sendable, Equatable {
 
     public static let usage: String = """
         Usage: nim-proxy [--host HOST] [--port PORT] [--env-file FILE]
+               nim-proxy [--env-file FILE] claude [ARGS...]
+               nim-proxy [--env-file FILE] stop
 
         Runs the Anthropic Messages API proxy for NVIDIA NIM. Settings come from the
         environment and from a .env file (the environment wins).
+
+        `claude` starts the server in the background unless one answers already (settings
+        from ~/.config/nim-proxy/.env, never ./.env; log in ~/.local/state/nim-proxy) and runs
+        claude against it with ARGS; `stop` stops that background server.
 
         Options:
           --host HOST       address to listen on (overrides HOST; default 127.0.0.1)

@@ -183,19 +183,19 @@ extension Settings {
 
         SettingSpec(
             "FAST_PREFIX_DETECTION", \.localAnswers.fastPrefixDetection, .bool, .localAnswers,
-            "answer command-prefix requests locally"),
+            "answer command-prefix requests locally (Claude Code before 2.1.228)"),
         SettingSpec(
             "ENABLE_NETWORK_PROBE_MOCK", \.localAnswers.networkProbeMock, .bool, .localAnswers,
-            "answer quota probes locally"),
+            "answer `max_tokens: 1` probes (`quota`, `.`, `Hi`, `test`) for Claude names and configured models locally"),
         SettingSpec(
             "ENABLE_TITLE_GENERATION_SKIP", \.localAnswers.titleGenerationSkip, .bool, .localAnswers,
-            "answer title requests locally"),
+            "make session titles locally (current Claude Code's title request beside every turn; older CLIs' 5-10 word title)"),
         SettingSpec(
             "ENABLE_SUGGESTION_MODE_SKIP", \.localAnswers.suggestionModeSkip, .bool, .localAnswers,
             "answer suggestion-mode requests locally"),
         SettingSpec(
             "ENABLE_FILEPATH_EXTRACTION_MOCK", \.localAnswers.filepathExtractionMock, .bool, .localAnswers,
-            "answer file-path extraction locally"),
+            "answer file-path extraction locally (Claude Code before 2.1.63)"),
 
         SettingSpec(
             "CLAUDE_WORKSPACE", \.cli.workspace, .text, .cli,

@@ -22,6 +22,9 @@ func fail(_ message: String, status: Int32 = 2) -> Never {
     exit(status)
 }
 
+// `nim-proxy claude ...` and `nim-proxy stop` (Launcher.swift) never run the server in this process.
+if let launch = LauncherRequest.parse(Array(CommandLine.arguments.dropFirst())) { runLauncher(launch) }
+
 // First of all, before any secret is read: the Claude Code CLIs this server runs have the same user,
 // and a dumpable process lets them read its environment (`/proc/<pid>/environ`) and memory.
 if nimproxy_set_not_dumpable() != 0 {

@@ -35,6 +35,7 @@ import Testing
         ]
         var expected: [(String, [String])] = [
             ("/", ["GET"]), ("/health", ["GET"]), ("/v1/messages", ["POST"]), ("/v1/messages/count_tokens", ["POST"]),
+            ("/api/hello", ["GET"]), ("/v1/models", ["GET"]), ("/v1/models/{id}", ["GET"]), ("/v1/models/{owner}/{name}", ["GET"]),
             ("/stop", ["POST"]),
         ]
         expected += store.map { ("/store/" + $0, ["POST"]) }
@@ -97,7 +98,10 @@ import Testing
     /// under the paths it guards, or it would be open without a token.
     @Test func everyBotRouteIsUnderTheGuardedPaths() throws {
         let table = try routeTable()
-        let anthropic: Set<String> = ["/", "/health", "/v1/messages", "/v1/messages/count_tokens"]
+        let anthropic: Set<String> = [
+            "/", "/health", "/v1/messages", "/v1/messages/count_tokens", "/api/hello", "/v1/models",
+            "/v1/models/{id}", "/v1/models/{owner}/{name}",
+        ]
         for route in table where !anthropic.contains(route.pattern) {
             #expect(AccessControl.isBotPath(route.pattern), "\(route.pattern)")
         }
