@@ -14,12 +14,7 @@ private enum Step: Equatable {
 }
 
 private func run(_ bytes: UnsafeRawBufferPointer, pieceSize: Int) -> [Step] {
-    var limits = HTTPRequestLimits()
-    limits.maxRequestLineBytes = 256
-    limits.maxHeaderBytes = 1024
-    limits.maxHeaderCount = 16
-    limits.maxBodyBytes = 4096
-    limits.maxChunkLineBytes = 64
+    let limits = HTTPRequestLimits(requestLine: 256, header: 1024, headerCount: 16, body: 4096, chunkLine: 64)
     var parser = HTTPRequestParser(limits: limits)
     var steps: [Step] = []
     var pieceStart = 0

@@ -17,6 +17,15 @@ public struct HTTPRequestLimits: Sendable, Equatable {
     public var maxChunkLineBytes = 1024
 
     public init() {}
+
+    /// Limits small enough for tests and the fuzzer to reach every one of them.
+    public init(requestLine: Int, header: Int, headerCount: Int, body: Int, chunkLine: Int) {
+        maxRequestLineBytes = requestLine
+        maxHeaderBytes = header
+        maxHeaderCount = headerCount
+        maxBodyBytes = body
+        maxChunkLineBytes = chunkLine
+    }
 }
 
 /// Why a request was refused: the status and a sentence for the client.

@@ -62,6 +62,10 @@ struct Driver {
         now = instant
     }
 
+    func deadline(is purpose: Machine.TimerPurpose, at instant: TestInstant) -> Bool {
+        machine.deadline == Machine.Deadline(purpose: purpose, at: instant)
+    }
+
     /// Fires the timer at its deadline.
     mutating func fire() {
         guard let deadline = machine.deadline else {
@@ -82,33 +86,30 @@ struct Driver {
 @Suite struct ConnectionStateMachineTests {
     @Test func aFreshConnectionWaitsWithTheIdleDeadline() {
         var d = Driver()
-        #expect(d.machine.deadline == Machine.Deadline(purpose: .idle, at: 5))
+        #expect(d.deadline(is: .idle, at: 5))
         #expect(d.machine.wantsToRead)
         d.fire()
         #expect(d.actions == ["close"])
         #expect(d.machine.isClosed)
     }
 
+    /// Blank lines between requests neither start one nor extend the idle time; the first byte of
+    /// a request line starts the header deadline.
     @Test func theFirstByteStartsTheHeaderDeadlineAndTheRequestIsDispatched() {
         var d = Driver()
         d.advance(to: 1)
+        d.feed("\r\n\r\n")
+        #expect(d.deadline(is: .idle, at: 5))
+        #expect(d.machine.isIdle)
         d.feed("GET / HT")
-        #expect(d.machine.deadline == Machine.Deadline(purpose: .head, at: 31))
+        #expect(d.deadline(is: .head, at: 31))
         d.feed("TP/1.1\r\n\r\n")
         #expect(d.actions == ["dispatch /"])
         #expect(d.machine.deadline == nil)
         #expect(d.machine.isResponding)
         d.advance(to: 2)
         d.finish()
-        #expect(d.machine.deadline == Machine.Deadline(purpose: .idle, at: 7))
-        #expect(d.machine.isIdle)
-    }
-
-    @Test func blankLinesDoNotStartARequestNorExtendTheIdleTime() {
-        var d = Driver()
-        d.advance(to: 3)
-        d.feed("\r\n\r\n")
-        #expect(d.machine.deadline == Machine.Deadline(purpose: .idle, at: 5))
+        #expect(d.deadline(is: .idle, at: 7))
         #expect(d.machine.isIdle)
     }
 
@@ -117,7 +118,7 @@ struct Driver {
         d.feed("GET / HTTP/1.1\r\n")
         d.fire()
         #expect(d.actions == ["error 408"])
-        #expect(d.machine.deadline == Machine.Deadline(purpose: .linger, at: 32))
+        #expect(d.deadline(is: .linger, at: 32))
         #expect(d.machine.wantsToRead)
         d.feed("more bytes are drained")
         #expect(d.actions == ["error 408"])
@@ -138,10 +139,10 @@ struct Driver {
     @Test func aStalledBodyGets408AfterTheIdleTime() {
         var d = Driver()
         d.feed("POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc")
-        #expect(d.machine.deadline == Machine.Deadline(purpose: .body, at: 5))
+        #expect(d.deadline(is: .body, at: 5))
         d.advance(to: 4)
         d.feed("d")
-        #expect(d.machine.deadline == Machine.Deadline(purpose: .body, at: 9))
+        #expect(d.deadline(is: .body, at: 9))
         d.fire()
         #expect(d.actions == ["error 408"])
     }
@@ -154,7 +155,7 @@ struct Driver {
             d.feed("x")
         }
         // Each byte came within the idle time, but the body's total time ends at 10 s.
-        #expect(d.machine.deadline == Machine.Deadline(purpose: .body, at: 10))
+        #expect(d.deadline(is: .body, at: 10))
         d.fire()
         #expect(d.actions == ["error 408"])
         #expect(d.dispatched.isEmpty)
@@ -181,7 +182,7 @@ struct Driver {
         d.advance(to: 1)
         d.finish()
         // Parsed from a zero-delay timer, never from inside the responder's call.
-        #expect(d.machine.deadline == Machine.Deadline(purpose: .resume, at: 1))
+        #expect(d.deadline(is: .resume, at: 1))
         d.resume()
         #expect(d.actions == ["dispatch /1", "parsePending", "dispatch /2"])
         d.finish()
@@ -278,10 +279,10 @@ struct Driver {
         d.feed("GET / HTTP/1.1\r\n\r\n")
         d.advance(to: 1)
         d.machine.writeFailed(now: d.now)
-        #expect(d.machine.deadline == Machine.Deadline(purpose: .writeFailed, at: 1))
+        #expect(d.deadline(is: .writeFailed, at: 1))
         #expect(!d.machine.wantsToRead)
         d.finish()
-        #expect(d.machine.deadline == Machine.Deadline(purpose: .writeFailed, at: 1))
+        #expect(d.deadline(is: .writeFailed, at: 1))
         d.fire()
         #expect(d.actions.last == "close")
     }

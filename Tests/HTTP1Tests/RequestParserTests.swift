@@ -19,13 +19,7 @@ enum Step: Equatable, CustomStringConvertible {
 }
 
 func testLimits() -> HTTPRequestLimits {
-    var limits = HTTPRequestLimits()
-    limits.maxRequestLineBytes = 100
-    limits.maxHeaderBytes = 300
-    limits.maxHeaderCount = 8
-    limits.maxBodyBytes = 1000
-    limits.maxChunkLineBytes = 32
-    return limits
+    HTTPRequestLimits(requestLine: 100, header: 300, headerCount: 8, body: 1000, chunkLine: 32)
 }
 
 /// Parses `bytes` in pieces of `piece` bytes (nil: at once); consecutive body bytes are merged.
