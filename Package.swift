@@ -13,16 +13,17 @@ let package = Package(
     products: [
         .executable(name: "nim-proxy", targets: ["nim-proxy"]),
         .executable(name: "scripted-upstream", targets: ["scripted-upstream"]),
+        // libFuzzer entry for the HTTP request parser (built with --sanitize=fuzzer, see scripts/).
+        .executable(name: "fuzz-http-request-parser", targets: ["FuzzHTTPRequestParser"]),
         // For the benchmark package in bench/, which drives load with the same loop library.
         .library(name: "EventLoop", targets: ["EventLoop"]),
         .library(name: "JSON", targets: ["JSON"]),
         .library(name: "Tokenizer", targets: ["Tokenizer"]),
     ],
     targets: [
-        // System libraries from Debian: libuv1-dev, libcurl4-openssl-dev, libhttp-parser-dev.
+        // System libraries from Debian: libuv1-dev, libcurl4-openssl-dev.
         .systemLibrary(name: "CLibUV", path: "CLibUV", pkgConfig: "libuv"),
         .systemLibrary(name: "CCurl", path: "CCurl", pkgConfig: "libcurl"),
-        .systemLibrary(name: "CHTTPParser", path: "CHTTPParser"),
         // prctl(2) for the server's start-up (the call is variadic, so Swift needs a wrapper).
         .systemLibrary(name: "CProcessControl"),
         // HTTP/2 framing for the scripted upstream only (libnghttp2-dev); the proxy never links it.
@@ -43,6 +44,8 @@ let package = Package(
         .target(name: "LocalAnswers", dependencies: ["AnthropicAPI", "JSON", "Text"]),
         .target(name: "TokenCounting", dependencies: ["JSON", "AnthropicAPI", "Tokenizer"]),
         .target(name: "RateLimit", dependencies: ["Text"]),
+        // The strict HTTP/1.1 request parser and the server connection's state machine.
+        .target(name: "HTTP1", swiftSettings: optimizedInDebug),
         .target(name: "NIMRequest", dependencies: ["JSON", "AnthropicAPI", "ProxyConfig", "Text"]),
         .target(name: "SessionStore", dependencies: ["JSON", "Text"]),
         .target(name: "StreamTranslation", dependencies: ["JSON", "Text"], swiftSettings: optimizedInDebug),
@@ -55,7 +58,7 @@ let package = Package(
         .target(name: "Logging", dependencies: ["JSON"]),
         // The session store's file (blocking I/O, run on a worker thread or at start-up).
         .target(name: "SessionStoreFile", dependencies: ["EventLoop", "SessionStore"]),
-        .target(name: "HTTPServer", dependencies: ["EventLoop", "CHTTPParser", "Text"]),
+        .target(name: "HTTPServer", dependencies: ["EventLoop", "HTTP1", "Text"]),
         // The HTTP application: the router, the middleware and the Anthropic-facing endpoints.
         .target(
             name: "App",
@@ -77,6 +80,7 @@ let package = Package(
                 "App", "HTTPServer", "EventLoop", "UpstreamClient", "StreamTranslation", "RateLimit",
                 "NIMRequest", "AnthropicAPI", "ProxyConfig", "JSON", "Tokenizer", "Logging",
             ]),
+        .executableTarget(name: "FuzzHTTPRequestParser", dependencies: ["HTTP1"]),
         .executableTarget(name: "nim-proxy", dependencies: ["App", "NIMProvider", "BotAPI", "CLIProcess", "ProxyConfig", "EventLoop", "Tokenizer", "Logging", "CProcessControl"]),
 
         .testTarget(name: "TextTests", dependencies: ["Text"]),
@@ -94,6 +98,7 @@ let package = Package(
         .testTarget(name: "CLIProcessTests", dependencies: ["CLIProcess", "EventLoop", "JSON", "Text", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "EventLoopTests", dependencies: ["EventLoop", "CLibUV", "TestSupport"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "EventLoop", "TestSupport"]),
+        .testTarget(name: "HTTP1Tests", dependencies: ["HTTP1", "TestSupport"]),
         .testTarget(name: "ScriptedUpstreamTests", dependencies: ["ScriptedUpstream", "EventLoop", "JSON", "TestSupport", "UpstreamClient", "CCurl", "CNGHTTP2"]),
         .testTarget(
             name: "NIMProviderTests",

@@ -67,13 +67,18 @@ public final class ProxyApp {
         config.host = settings.http.host
         config.port = settings.http.port
         config.maxBodyBytes = settings.http.maxRequestBodyBytes
+        config.maxHeaderBytes = settings.http.maxHeaderBytes
+        config.maxQueuedResponseBytes = settings.http.maxQueuedResponseBytes
+        config.maxConnections = settings.http.maxConnections
         config.headerTimeout = settings.http.headerTimeout
+        config.bodyTimeout = settings.http.bodyTimeout
         config.idleTimeout = settings.http.idleTimeout
         config.errorBody = { status, message in
             let type: String
             switch status {
             case 413: type = "request_too_large"
-            case 400, 408, 431: type = "invalid_request_error"
+            case 400, 408, 414, 431, 501, 505: type = "invalid_request_error"
+            case 503: type = "overloaded_error"
             default: type = APIError.type(forStatus: status)
             }
             return ("application/json", APIError(status: status, type: type, message: message).body.compactBytes())

@@ -1,58 +1,25 @@
-// HTTPConnection: one accepted socket, its http_parser and the request/response cycle.
-//
-// Phases:
-//   idle       waiting for a request's first byte (idle timer: silent close)
-//   head       request line and headers arriving (header timer from the first byte: 408)
-//   body       body arriving (idle timer between reads: 408)
-//   responding the handler owns the response; reading continues only to notice a disconnect, and
-//              pipelined bytes are kept unparsed (bounded) until the response finished, which is
-//              what answers pipelined requests strictly in order
-//   resuming   the response finished outside a read; kept bytes are parsed from a zero-delay timer
-//              so the handler is never re-entered from inside a responder call
-//   closing    an error or `Connection: close` response is on its way; reads are drained and dropped
-//              until the peer closes or the linger timer fires
-//
-// Parser callbacks are non-capturing closures that forward to one method through `parser.data`;
-// they only record, and dispatch happens after `http_parser_execute` returned (the parser is paused
-// on each message end), so a handler that responds synchronously never re-enters the parser.
+// HTTPConnection: one accepted socket and the request/response cycle, driven by
+// `HTTPConnectionStateMachine` (module HTTP1), which decides everything: this class only runs the
+// machine's actions and mirrors its wishes (read or not, which deadline) onto the socket and the
+// one timer. Bytes are parsed straight from the loop's read buffer; only bytes that arrive while a
+// response is in progress are copied (bounded) for later.
 
-import CHTTPParser
 import EventLoop
+import HTTP1
+
+typealias ConnectionMachine = HTTPConnectionStateMachine<LoopInstant>
 
 /// Loop-confined.
 final class HTTPConnection {
     let id: UInt64
     let server: HTTPServer
     let socket: TCPConnection
-    private let config: HTTPServerConfig
     private let timer: Timer
-    private let parser: UnsafeMutablePointer<http_parser>
+    private var machine: ConnectionMachine
+    /// The deadline the timer is armed for, to re-arm only when the machine changed it.
+    private var armedDeadline: ConnectionMachine.Deadline?
+    private var isSocketClosed = false
     let remoteAddress: String
-
-    enum Phase { case idle, head, body, responding, resuming, closing, closed }
-    private(set) var phase = Phase.idle
-    private var timerPurpose = TimerPurpose.none
-    private enum TimerPurpose { case none, idle, head, body, resume, linger, writeFailed }
-
-    // The request being parsed.
-    private var url: [UInt8] = []
-    private var fieldBytes: [UInt8] = []
-    private var valueBytes: [UInt8] = []
-    private var lastCallbackWasValue = false
-    private var headers: [(name: String, value: String)] = []
-    private var headerSectionBytes = 0
-    private var body: [UInt8] = []
-    private var requestKeepAlive = true
-    private var versionOfRequest = HTTPVersion(major: 1, minor: 1)
-    private var methodOfRequest = ""
-    /// Set by a callback that rejects the request; the parser is then stopped with an error.
-    private var rejection: (status: Int, message: String)?
-    private var completedRequest: HTTPRequest?
-    private var isProcessing = false
-
-    /// Bytes read while a response was in progress (pipelined requests), parsed afterwards.
-    private var pending: [UInt8] = []
-    private var maxPendingBytes: Int { config.maxHeaderBytes + 64 * 1024 }
 
     private(set) var responder: HTTPResponder?
     /// The server's shared scratch buffer: filled and written within one call, never kept.
@@ -60,224 +27,114 @@ final class HTTPConnection {
         _read { yield server.outBuffer }
         _modify { yield &server.outBuffer }
     }
-    /// Set by a graceful server shutdown: close once the current response (if any) finished.
-    private var closeWhenIdle = false
 
     init(id: UInt64, server: HTTPServer, socket: TCPConnection, config: HTTPServerConfig) throws(UVError) {
         self.id = id
         self.server = server
         self.socket = socket
-        self.config = config
         self.timer = try Timer(loop: socket.loop)
         self.remoteAddress = socket.peerAddress?.description ?? ""
-        parser = UnsafeMutablePointer<http_parser>.allocate(capacity: 1)
-        http_parser_init(parser, HTTP_REQUEST)
-        parser.pointee.data = Unmanaged.passUnretained(self).toOpaque()
-    }
-
-    deinit {
-        parser.deallocate()
+        machine = ConnectionMachine(configuration: config.machineConfiguration, now: socket.loop.now)
+        socket.writeHighWaterBytes = config.writeHighWaterBytes
+        socket.writeLowWaterBytes = config.writeLowWaterBytes
     }
 
     func start() throws(UVError) {
-        socket.writeHighWaterBytes = config.writeHighWaterBytes
-        socket.writeLowWaterBytes = config.writeLowWaterBytes
         try? socket.setNoDelay(true)
         socket.onWritable = { [unowned self] in self.responder?.connectionWritable() }
-        try socket.startReading(onData: { [unowned self] bytes in self.didRead(bytes) },
-                                onEnd: { [unowned self] _ in self.peerClosed() })
-        arm(.idle, config.idleTimeout)
+        try socket.startReading(onData: { [unowned self] bytes in self.feed(bytes) },
+                                onEnd: { [unowned self] _ in self.closeNow() })
+        sync()
+    }
+
+    /// Answers `error` at once and closes (a connection over the server's limit).
+    func refuse(_ status: Int, message: String) {
+        run(machine.refuse(HTTPParseError(status: status, message: message), now: socket.loop.now))
+        sync()
     }
 
     var isWritable: Bool { socket.isWritable }
-    var isIdle: Bool { phase == .idle }
 
-    // MARK: Reading
+    // MARK: Running the machine
 
-    private func didRead(_ bytes: UnsafeRawBufferPointer) {
-        switch phase {
-        case .closing, .closed:
-            return
-        case .responding, .resuming:
-            pending.append(contentsOf: bytes)
-            if pending.count > maxPendingBytes { socket.stopReading() }
-            return
-        case .body:
-            arm(.body, config.idleTimeout)
-        case .idle, .head:
-            break
-        }
-        process(bytes)
-    }
-
-    /// Parses `bytes`, dispatching each complete request in turn.
-    private func process(_ bytes: UnsafeRawBufferPointer) {
-        isProcessing = true
-        defer { isProcessing = false }
+    /// Feeds bytes through the machine, running each action before the rest is fed, so a request
+    /// answered synchronously lets the next pipelined one go on within the same read.
+    private func feed(_ bytes: UnsafeRawBufferPointer) {
         var offset = 0
-        while offset < bytes.count {
-            let rest = UnsafeRawBufferPointer(rebasing: bytes[offset...])
-            let consumed = http_parser_execute(parser, &HTTPConnection.settings,
-                                               rest.baseAddress?.assumingMemoryBound(to: CChar.self), rest.count)
+        while !isSocketClosed {
+            let (consumed, action) = machine.received(UnsafeRawBufferPointer(rebasing: bytes[offset...]), now: socket.loop.now)
             offset += consumed
-            let error = chp_errno(parser)
-            if error != HPE_OK.rawValue && error != HPE_PAUSED.rawValue {
-                reject(error)
-                return
-            }
-            guard let request = completedRequest else {
-                // Upgrade (or CONNECT): the rest is not HTTP; this connection closes after answering.
-                break
-            }
-            completedRequest = nil
-            dispatch(request)
-            if timerPurpose == .writeFailed { return }
-            switch phase {
-            case .responding:
-                pending.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[offset...]))
-                return
-            case .closing, .closed:
-                return
-            case .idle, .head, .body, .resuming:
-                http_parser_pause(parser, 0)
-                if chp_upgrade(parser) != 0 { return }
-            }
+            run(action)
+            if offset >= bytes.count || machine.deadline?.purpose == .writeFailed { break }
+            if consumed == 0, case .none = action { break }
         }
-        // Stray bytes between requests (CRLFs the parser skips) do not extend the idle time.
-        if phase == .idle && !closeWhenIdle && timerPurpose != .idle { arm(.idle, config.idleTimeout) }
-        if phase == .idle && closeWhenIdle { closeNow() }
+        sync()
     }
 
-    private func reject(_ parserError: UInt32) {
-        if let rejection {
-            sendErrorAndClose(status: rejection.status, message: rejection.message)
-        } else if parserError == HPE_HEADER_OVERFLOW.rawValue {
-            sendErrorAndClose(status: 431, message: "Request header fields too large")
+    private func run(_ action: ConnectionMachine.Action) {
+        switch action {
+        case .none:
+            break
+        case .sendContinue:
+            do { try socket.write(HTTPConnection.continueResponse) } catch { writeFailed() }
+        case .dispatch(let head, let body):
+            sync()
+            dispatch(head, body: body)
+        case .sendErrorAndClose(let error):
+            sendError(status: error.status, message: error.message)
+            shutdownAfterWrites()
+        case .closeAfterWrites:
+            shutdownAfterWrites()
+        case .watchDrain:
+            // An empty write completes after every write queued before it (libuv keeps order).
+            try? socket.write([UInt8](), completion: { [weak self] _ in self?.queueDrained() })
+        case .parsePending:
+            let bytes = machine.takePending()
+            sync()
+            bytes.withUnsafeBytes { feed($0) }
+        case .close:
+            closeNow()
+        }
+    }
+
+    /// Mirrors the machine's wishes onto the socket and the timer.
+    private func sync() {
+        guard !isSocketClosed else { return }
+        if machine.wantsToRead {
+            try? socket.resumeReading()
         } else {
-            let name = String(cString: http_errno_description(http_errno(rawValue: parserError)))
-            sendErrorAndClose(status: 400, message: "Malformed request: \(name)")
+            socket.stopReading()
+        }
+        let deadline = machine.deadline
+        guard deadline != armedDeadline else { return }
+        armedDeadline = deadline
+        if let deadline {
+            try? timer.start(after: socket.loop.now.duration(to: deadline.at)) { [unowned self] in self.timerFired() }
+        } else {
+            timer.stop()
         }
     }
 
-    /// EOF or a read error. Like uvicorn, a closed read side means the client is gone, also while a
-    /// response is in progress (a client that half-closes after its request loses the response).
-    private func peerClosed() {
-        closeNow()
+    private func timerFired() {
+        armedDeadline = nil
+        run(machine.timerFired(now: socket.loop.now))
+        sync()
     }
 
-    // MARK: Parser callbacks
-
-    fileprivate func messageBegin() -> Int32 {
-        phase = .head
-        url.removeAll(keepingCapacity: true)
-        headers.removeAll(keepingCapacity: true)
-        fieldBytes.removeAll(keepingCapacity: true)
-        valueBytes.removeAll(keepingCapacity: true)
-        lastCallbackWasValue = false
-        headerSectionBytes = 0
-        body = []
-        rejection = nil
-        arm(.head, config.headerTimeout)
-        return 0
-    }
-
-    private func countHeaderBytes(_ count: Int) -> Int32 {
-        headerSectionBytes += count
-        if headerSectionBytes > config.maxHeaderBytes {
-            rejection = (431, "Request header fields too large")
-            return -1
-        }
-        return 0
-    }
-
-    fileprivate func urlData(_ bytes: UnsafeRawBufferPointer) -> Int32 {
-        url.append(contentsOf: bytes)
-        return countHeaderBytes(bytes.count)
-    }
-
-    fileprivate func headerField(_ bytes: UnsafeRawBufferPointer) -> Int32 {
-        if lastCallbackWasValue { flushHeader() }
-        lastCallbackWasValue = false
-        fieldBytes.append(contentsOf: bytes)
-        // Each header line also carries ": " and CRLF.
-        return countHeaderBytes(bytes.count + (fieldBytes.count == bytes.count ? 4 : 0))
-    }
-
-    fileprivate func headerValue(_ bytes: UnsafeRawBufferPointer) -> Int32 {
-        lastCallbackWasValue = true
-        valueBytes.append(contentsOf: bytes)
-        return countHeaderBytes(bytes.count)
-    }
-
-    private func flushHeader() {
-        if fieldBytes.isEmpty { return }
-        headers.append((String(decoding: fieldBytes, as: UTF8.self), String(decoding: valueBytes, as: UTF8.self)))
-        fieldBytes.removeAll(keepingCapacity: true)
-        valueBytes.removeAll(keepingCapacity: true)
-    }
-
-    fileprivate func headersComplete() -> Int32 {
-        flushHeader()
-        disarm()
-        versionOfRequest = HTTPVersion(major: Int(parser.pointee.http_major), minor: Int(parser.pointee.http_minor))
-        methodOfRequest = String(cString: http_method_str(http_method(rawValue: chp_method(parser))))
-        requestKeepAlive = http_should_keep_alive(parser) != 0
-        let declared = chp_content_length(parser)
-        let chunked = chp_is_chunked(parser) != 0
-        if declared != UInt64.max && declared > UInt64(config.maxBodyBytes) {
-            rejection = (413, "Request body of \(declared) bytes exceeds the limit of \(config.maxBodyBytes) bytes")
-            return -1
-        }
-        let expectsBody = chunked || (declared != UInt64.max && declared > 0)
-        if expectsBody {
-            if declared != UInt64.max { body.reserveCapacity(Int(min(declared, 1 << 20))) }
-            if versionOfRequest.minor >= 1, let expect = headerValue(named: "expect"),
-               asciiCaseInsensitiveEqual(expect, "100-continue") {
-                try? socket.write(HTTPConnection.continueResponse)
-            }
-            phase = .body
-            arm(.body, config.idleTimeout)
-        }
-        return 0
-    }
-
-    private func headerValue(named name: String) -> String? {
-        headers.first { asciiCaseInsensitiveEqual($0.name, name) }?.value
-    }
-
-    fileprivate func bodyData(_ bytes: UnsafeRawBufferPointer) -> Int32 {
-        if body.count + bytes.count > config.maxBodyBytes {
-            rejection = (413, "Request body exceeds the limit of \(config.maxBodyBytes) bytes")
-            return -1
-        }
-        body.append(contentsOf: bytes)
-        return 0
-    }
-
-    fileprivate func messageComplete() -> Int32 {
-        disarm()
-        let target = String(decoding: url, as: UTF8.self)
-        let keepAlive = requestKeepAlive && chp_upgrade(parser) == 0
-        completedRequest = HTTPRequest(method: methodOfRequest, target: target, headers: headers, body: body,
-                                       version: versionOfRequest, keepAlive: keepAlive,
-                                       requestID: server.nextRequestID(), connectionID: id,
-                                       remoteAddress: remoteAddress)
-        // The request owns its copies now; a streamed response can last minutes, so the
-        // parse buffers are not kept at capacity for it (the next request makes new ones).
-        body = []
-        headers = []
-        url = []
-        fieldBytes = []
-        valueBytes = []
-        http_parser_pause(parser, 1)
-        return 0
+    private func queueDrained() {
+        run(machine.writeQueueDrained(now: socket.loop.now))
+        sync()
     }
 
     // MARK: Responding
 
-    private func dispatch(_ request: HTTPRequest) {
-        phase = .responding
-        let responder = HTTPResponder(connection: self, version: request.version,
+    private func dispatch(_ head: HTTPRequestHead, body: [UInt8]) {
+        let version = HTTPVersion(major: 1, minor: head.minorVersion)
+        let request = HTTPRequest(method: head.method, target: head.target, headers: head.headers, body: body,
+                                  version: version, keepAlive: head.keepAlive,
+                                  requestID: server.nextRequestID(), connectionID: id,
+                                  remoteAddress: remoteAddress)
+        let responder = HTTPResponder(connection: self, version: version,
                                       isHead: request.method == "HEAD", keepAlive: request.keepAlive)
         self.responder = responder
         server.requestStarted()
@@ -285,7 +142,7 @@ final class HTTPConnection {
     }
 
     func keepAliveAfterResponse(requested: Bool) -> Bool {
-        requested && !closeWhenIdle && !server.isShuttingDown
+        requested && !machine.closesWhenIdle && !server.isShuttingDown
     }
 
     func sendComplete(status: Int, headers: [(name: String, value: String)], body: [UInt8], keepAlive: Bool,
@@ -346,73 +203,39 @@ final class HTTPConnection {
     /// The peer reset the connection. Closing right here would call `onClientGone` from inside the
     /// application's own `write`/`respond` call, so the close goes through the loop.
     private func writeFailed() {
-        guard phase != .closed, timerPurpose != .writeFailed else { return }
-        socket.stopReading()
-        arm(.writeFailed, .zero)
+        machine.writeFailed(now: socket.loop.now)
+        sync()
     }
 
     func responseFinished(keepAlive: Bool) {
-        guard phase == .responding else { return }
+        guard machine.isResponding else { return }
         responder = nil
         server.requestFinished()
-        if !keepAlive {
-            closeAfterWrites()
-            return
-        }
-        if isProcessing {
-            // `process` carries on with the bytes after this request.
-            phase = .idle
-            return
-        }
-        if pending.isEmpty {
-            phase = .idle
-            if closeWhenIdle { closeNow(); return }
-            http_parser_pause(parser, 0)
-            try? socket.resumeReading()
-            arm(.idle, config.idleTimeout)
-        } else {
-            phase = .resuming
-            arm(.resume, .zero)
-        }
-    }
-
-    private func resumePending() {
-        phase = .idle
-        http_parser_pause(parser, 0)
-        var bytes = pending
-        pending = []
-        if socket.isClosed { return }
-        try? socket.resumeReading()
-        bytes.withUnsafeBytes { process($0) }
-        bytes.removeAll(keepingCapacity: true)
-        if pending.isEmpty { pending = bytes }
+        run(machine.responseFinished(keepAlive: keepAlive, queuedBytes: socket.writeQueueBytes, now: socket.loop.now))
+        sync()
     }
 
     // MARK: Closing
 
-    private func sendErrorAndClose(status: Int, message: String) {
-        guard phase != .closing && phase != .closed else { return }
-        let errorBody = config.errorBody(status, message)
+    private func sendError(status: Int, message: String) {
+        let errorBody = server.config.errorBody(status, message)
         outBuffer.removeAll(keepingCapacity: true)
         appendResponseHead(to: &outBuffer, status: status, headers: [("Content-Type", errorBody.contentType)],
                            framing: .contentLength(errorBody.body.count), keepAlive: false,
                            clientVersion: HTTPVersion(major: 1, minor: 1))
         outBuffer.append(contentsOf: errorBody.body)
         flushOut()
-        closeAfterWrites()
     }
 
-    /// Half-closes after the queued response and drains the client's leftovers for a while, so a
-    /// client still sending (an oversized body) reads our answer rather than a connection reset.
-    private func closeAfterWrites() {
-        phase = .closing
-        pending = []
+    /// Half-closes after the queued response; the machine keeps reading (and dropping) the client's
+    /// leftovers until the linger deadline, so a client still sending (an oversized body) reads our
+    /// answer rather than a connection reset.
+    private func shutdownAfterWrites() {
+        guard !isSocketClosed else { return }
         do {
             try socket.shutdown { [weak self] error in
                 if error != nil { self?.closeNow() }
             }
-            try? socket.resumeReading()
-            arm(.linger, config.lingerTimeout)
         } catch {
             closeNow()
         }
@@ -420,10 +243,11 @@ final class HTTPConnection {
 
     /// Closes at once. A response still in progress learns that its client is gone.
     func closeNow() {
-        guard phase != .closed else { return }
+        guard !isSocketClosed else { return }
+        isSocketClosed = true
+        machine.closed()
         let responder = self.responder
         self.responder = nil
-        phase = .closed
         timer.close()
         socket.close()
         if responder != nil { server.requestFinished() }
@@ -433,71 +257,14 @@ final class HTTPConnection {
     /// Graceful shutdown: idle or half-received connections close now, a response in progress
     /// finishes first and then closes.
     func beginGracefulClose() {
-        closeWhenIdle = true
-        switch phase {
-        case .idle, .head, .body, .resuming:
-            // A resuming connection holds pipelined requests that were never started.
-            closeNow()
-        case .responding, .closing, .closed:
-            break
-        }
-    }
-
-    // MARK: Timer
-
-    private func arm(_ purpose: TimerPurpose, _ delay: Duration) {
-        // A pending close after a failed write wins over every other schedule.
-        guard phase != .closed, timerPurpose != .writeFailed else { return }
-        timerPurpose = purpose
-        try? timer.start(after: delay) { [unowned self] in self.timerFired() }
-    }
-
-    private func disarm() {
-        guard timerPurpose != .writeFailed else { return }
-        timer.stop()
-        timerPurpose = .none
-    }
-
-    private func timerFired() {
-        let purpose = timerPurpose
-        timerPurpose = .none
-        switch purpose {
-        case .none:
-            return
-        case .idle, .linger, .writeFailed:
-            closeNow()
-        case .head, .body:
-            sendErrorAndClose(status: 408, message: "Request timed out")
-        case .resume:
-            resumePending()
-        }
+        run(machine.beginGracefulClose())
+        sync()
     }
 
     // MARK: Constants
 
     static let continueResponse = Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)
     static let lastChunk = Array("0\r\n\r\n".utf8)
-
-    nonisolated(unsafe) static var settings: http_parser_settings = {
-        var settings = http_parser_settings()
-        settings.on_message_begin = { parser in connection(parser).messageBegin() }
-        settings.on_url = { parser, at, length in connection(parser).urlData(UnsafeRawBufferPointer(start: at, count: length)) }
-        settings.on_header_field = { parser, at, length in
-            connection(parser).headerField(UnsafeRawBufferPointer(start: at, count: length))
-        }
-        settings.on_header_value = { parser, at, length in
-            connection(parser).headerValue(UnsafeRawBufferPointer(start: at, count: length))
-        }
-        settings.on_headers_complete = { parser in connection(parser).headersComplete() }
-        settings.on_body = { parser, at, length in connection(parser).bodyData(UnsafeRawBufferPointer(start: at, count: length)) }
-        settings.on_message_complete = { parser in connection(parser).messageComplete() }
-        return settings
-    }()
-}
-
-@inline(__always)
-private func connection(_ parser: UnsafeMutablePointer<http_parser>?) -> HTTPConnection {
-    Unmanaged<HTTPConnection>.fromOpaque(parser!.pointee.data).takeUnretainedValue()
 }
 
 @available(*, unavailable)

@@ -10,8 +10,9 @@
 //
 // The handler runs on the loop for each complete request (body included) and must eventually
 // respond through the responder (or see `onClientGone`). Routing, 404 and 405 are the handler's.
-// The server itself answers only protocol errors: 400 malformed, 408 too slow, 413 body too large,
-// 431 header section too large, each followed by closing the connection.
+// The server itself answers only protocol errors (400 malformed, 408 too slow, 413 body too large,
+// 414 request line too long, 431 header section too large, 501 unknown transfer coding, 505 HTTP
+// version) and 503 to a connection over `maxConnections`, each followed by closing the connection.
 
 import EventLoop
 
@@ -41,6 +42,8 @@ public final class HTTPServer {
     private(set) public var inFlightRequests = 0
     /// Requests handed to the handler since start.
     private(set) public var totalRequests: UInt64 = 0
+    /// Connections answered 503 because `maxConnections` were open.
+    private(set) public var refusedConnections: UInt64 = 0
     /// The most recent accept error (e.g. EMFILE), for diagnostics.
     private(set) public var lastAcceptError: UVError?
 
@@ -70,11 +73,18 @@ public final class HTTPServer {
         }
         lastConnectionID += 1
         let id = lastConnectionID
+        // Counted before this one joins: connections still lingering after a refusal count too, so
+        // a flood of connections stays refused until they are gone.
+        let overLimit = connections.count >= config.maxConnections
         do {
             let connection = try HTTPConnection(id: id, server: self, socket: socket, config: config)
             connections[id] = connection
             socket.onClose = { self.connectionClosed(id) }
             try connection.start()
+            if overLimit {
+                refusedConnections += 1
+                connection.refuse(503, message: "Too many connections: the server allows \(config.maxConnections) at once")
+            }
         } catch {
             lastAcceptError = error
             if let connection = connections[id] {

@@ -1,5 +1,7 @@
 // Plain values of the HTTP server: configuration, the parsed request, status reason phrases.
 
+import EventLoop
+import HTTP1
 import Text
 
 /// Settings of an HTTPServer. Sizes are bytes; times are `Duration`s, counted in whole milliseconds.
@@ -9,8 +11,19 @@ public struct HTTPServerConfig {
     public var port = 8082
     /// Request line plus header lines; more -> 431 and the connection closes.
     public var maxHeaderBytes = 64 * 1024
+    /// Header lines of one request; more -> 431 and the connection closes.
+    public var maxHeaderCount = 128
+    /// The request line; longer -> 414 and the connection closes.
+    public var maxRequestLineBytes = 16 * 1024
     /// Declared Content-Length or accumulated chunked body; more -> 413 and the connection closes.
     public var maxBodyBytes = 32 << 20
+    /// Open connections; one more is answered 503 and closed.
+    public var maxConnections = 16384
+    /// Unsent response bytes of one connection above which its next pipelined request waits (the
+    /// connection stops reading) until the client took them.
+    public var maxQueuedResponseBytes = 1 << 20
+    /// From the end of a request's headers to the end of its body, in all; then 408 and close.
+    public var bodyTimeout: Duration = .seconds(120)
     /// From a request's first byte until its header section is complete; then 408 and close.
     public var headerTimeout: Duration = .seconds(30)
     /// Silence allowed on a keep-alive (or fresh) connection between requests (then a silent close),
@@ -25,10 +38,29 @@ public struct HTTPServerConfig {
     /// Write queue size at which `HTTPResponder.onWritable` fires again.
     public var writeLowWaterBytes = 64 * 1024
     public var backlog: Int32 = 511
-    /// Body of the error responses the server itself generates (400, 408, 413, 431).
+    /// Body of the error responses the server itself generates (400, 408, 413, 414, 431,
+    /// 501, 503 over the connection limit, 505).
     public var errorBody: (_ status: Int, _ message: String) -> (contentType: String, body: [UInt8]) = HTTPServerConfig.defaultErrorBody
 
     public init() {}
+
+    var machineConfiguration: HTTPConnectionStateMachine<LoopInstant>.Configuration {
+        var limits = HTTPRequestLimits()
+        limits.maxHeaderBytes = maxHeaderBytes
+        limits.maxHeaderCount = maxHeaderCount
+        limits.maxRequestLineBytes = maxRequestLineBytes
+        limits.maxBodyBytes = maxBodyBytes
+        var configuration = HTTPConnectionStateMachine<LoopInstant>.Configuration()
+        configuration.limits = limits
+        configuration.headerTimeout = headerTimeout
+        configuration.idleTimeout = idleTimeout
+        configuration.bodyTimeout = bodyTimeout
+        configuration.lingerTimeout = lingerTimeout
+        configuration.maxQueuedResponseBytes = maxQueuedResponseBytes
+        // A pipelined request's head fits, with a read's worth of bytes to spare.
+        configuration.maxPendingBytes = maxHeaderBytes + 64 * 1024
+        return configuration
+    }
 
     /// `{"error":{"status":N,"message":"..."}}`.
     public static func defaultErrorBody(status: Int, message: String) -> (contentType: String, body: [UInt8]) {
@@ -127,14 +159,7 @@ public struct HTTPRequest: Sendable {
 
 @inline(__always)
 func asciiCaseInsensitiveEqual(_ a: String, _ b: String) -> Bool {
-    let a = a.utf8, b = b.utf8
-    guard a.count == b.count else { return false }
-    for (x, y) in zip(a, b) where x != y {
-        let lx = (x >= 65 && x <= 90) ? x | 0x20 : x
-        let ly = (y >= 65 && y <= 90) ? y | 0x20 : y
-        if lx != ly { return false }
-    }
-    return true
+    asciiEqualsIgnoringCase(a, b)
 }
 
 /// Reason phrases for the status line (RFC 9110 section 15).
@@ -161,6 +186,7 @@ func reasonPhrase(_ status: Int) -> String {
     case 409: "Conflict"
     case 411: "Length Required"
     case 413: "Content Too Large"
+    case 414: "URI Too Long"
     case 415: "Unsupported Media Type"
     case 422: "Unprocessable Content"
     case 429: "Too Many Requests"
@@ -170,6 +196,7 @@ func reasonPhrase(_ status: Int) -> String {
     case 502: "Bad Gateway"
     case 503: "Service Unavailable"
     case 504: "Gateway Timeout"
+    case 505: "HTTP Version Not Supported"
     case 529: "Site Overloaded"
     default: "Status"
     }

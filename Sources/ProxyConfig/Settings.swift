@@ -33,7 +33,18 @@ public struct Settings: Sendable, Equatable {
         /// 0 asks the OS for an ephemeral port (tests).
         public var port = 8082
         public var maxRequestBodyBytes = 33_554_432
+        /// Request line and headers. Claude Code sends a few KB; 64 KiB leaves room for long
+        /// cookies or tokens of other clients.
+        public var maxHeaderBytes = 65_536
+        /// Unsent answers a connection may have queued before its next pipelined request waits:
+        /// far above one answer to a request Claude Code sends, far below what a client that
+        /// pipelines without reading could make the server hold.
+        public var maxQueuedResponseBytes = 1_048_576
+        /// Claude Code opens a handful; the benchmark's 10,000 concurrent streams fit.
+        public var maxConnections = 16_384
         public var headerTimeout = Duration.seconds(30)
+        /// A whole request body, however it trickles: a few MB on loopback take milliseconds.
+        public var bodyTimeout = Duration.seconds(120)
         public var idleTimeout = Duration.seconds(75)
         /// How long streams may go on after SIGTERM/SIGINT.
         public var shutdownTimeout = Duration.seconds(5)

@@ -74,8 +74,20 @@ extension Settings {
             "port to listen on, `0` for any free port (`--port` overrides it)"),
         SettingSpec("MAX_REQUEST_BODY_BYTES", \.http.maxRequestBodyBytes, .int(min: 1), .http, "larger bodies get 413"),
         SettingSpec(
+            "HTTP_MAX_HEADER_BYTES", \.http.maxHeaderBytes, .int(min: 1024), .http,
+            "request line and headers; more get 431"),
+        SettingSpec(
+            "HTTP_MAX_QUEUED_RESPONSE_BYTES", \.http.maxQueuedResponseBytes, .int(min: 1), .http,
+            "unsent answers on one connection above which it stops reading (pipelining backpressure)"),
+        SettingSpec(
+            "MAX_CONNECTIONS", \.http.maxConnections, .int(min: 1), .http,
+            "open connections; one more gets 503 and is closed"),
+        SettingSpec(
             "HTTP_HEADER_TIMEOUT", \.http.headerTimeout, .positiveSeconds, .http,
             "a client slower than this to send its headers is closed"),
+        SettingSpec(
+            "HTTP_BODY_TIMEOUT", \.http.bodyTimeout, .positiveSeconds, .http,
+            "a request body not complete this long after its headers gets 408"),
         SettingSpec(
             "HTTP_IDLE_TIMEOUT", \.http.idleTimeout, .positiveSeconds, .http,
             "a keep-alive connection idle this long is closed"),

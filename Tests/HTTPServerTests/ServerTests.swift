@@ -138,29 +138,6 @@ import TestSupport
         #expect(client?.responses.last?.text == "data")
     }
 
-    /// Sends `script` and waits for the server to answer and close.
-    func expectErrorAndClose(config: HTTPServerConfig = HTTPServerConfig(), script: [String],
-                             sourceLocation: SourceLocation = #_sourceLocation) throws -> TestResponse? {
-        var client: LoopHTTPClient?
-        var handlerCalls = 0
-        try withServer(config: config, sourceLocation: sourceLocation, handler: { _, responder in
-            handlerCalls += 1
-            okText(responder, "unexpected")
-        }) { loop, _, port, done in
-            try LoopHTTPClient.connectOrRecordIssue(loop, port: port) { c in
-                client = c
-                for part in script { c.send(part) }
-                c.onEnd = { _ in done() }
-            }
-        }
-        #expect(handlerCalls == 0, sourceLocation: sourceLocation)
-        #expect(client?.ended == true, sourceLocation: sourceLocation)
-        let responses = client?.responses ?? []
-        #expect(responses.count == 1, sourceLocation: sourceLocation)
-        #expect(responses.first?.header("connection") == "close", sourceLocation: sourceLocation)
-        return responses.first
-    }
-
     @Test func headerSectionOver64KiBGets431() throws {
         let big = String(repeating: "a", count: 65 * 1024)
         let response = try expectErrorAndClose(script: ["GET / HTTP/1.1\r\nHost: x\r\nX-Big: \(big)\r\n\r\n"])

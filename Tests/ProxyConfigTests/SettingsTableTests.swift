@@ -162,6 +162,8 @@ private func problems(_ environment: [String: String], dotEnv: String? = nil, sp
 private let sampleValue: [String: String] = [
     "HOST": "0.0.0.0", "PORT": "9", "MAX_REQUEST_BODY_BYTES": "7", "HTTP_HEADER_TIMEOUT": "1",
     "HTTP_IDLE_TIMEOUT": "2", "SHUTDOWN_TIMEOUT": "3", "PROXY_AUTH_TOKEN": "t",
+    "HTTP_MAX_HEADER_BYTES": "2048", "HTTP_MAX_QUEUED_RESPONSE_BYTES": "5", "MAX_CONNECTIONS": "6",
+    "HTTP_BODY_TIMEOUT": "4",
     "NVIDIA_NIM_API_KEY": "k", "NVIDIA_NIM_BASE_URL": "http://h", "MODEL": "m", "MODEL_OPUS": "o",
     "MODEL_SONNET": "s", "MODEL_HAIKU": "h", "NVIDIA_NIM_RATE_LIMIT": "4", "NVIDIA_NIM_RATE_WINDOW": "5",
     "UPSTREAM_CONNECT_TIMEOUT": "6", "UPSTREAM_STALL_TIMEOUT": "7", "UPSTREAM_TOTAL_TIMEOUT": "8",
