@@ -3,7 +3,7 @@
 # claude-agent-sdk wheel bundles it; it is cached under .cache/claude-cli (git-ignored).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-sdk_version="${CLAUDE_AGENT_SDK_VERSION:-0.2.189}"
+sdk_version="${CLAUDE_AGENT_SDK_VERSION:-0.2.190}"
 cache="$PWD/.cache/claude-cli/$sdk_version"
 claude_bin="$cache/claude_agent_sdk/_bundled/claude"
 if [ ! -x "$claude_bin" ]; then
