@@ -18,13 +18,14 @@ public final class ListeningAddress {
     /// The bound port; 0 until the server is started.
     public var port: Int
 
+    /// Whether only this machine can connect (decided once: every request asks).
+    public let isLoopback: Bool
+
     public init(host: String, port: Int = 0) {
         self.host = host
         self.port = port
+        isLoopback = ListeningAddress.isLoopback(host: host)
     }
-
-    /// Whether only this machine can connect.
-    public var isLoopback: Bool { ListeningAddress.isLoopback(host: host) }
 
     /// The URL a process on this machine reaches the server at: a wildcard bind is reached over
     /// loopback, an IPv6 literal goes in brackets.
@@ -66,7 +67,7 @@ public enum BrowserDefenses {
             guard isPortSuffix(name[colon...]) else { return false }
             name = name[..<colon]
         }
-        return name.lowercased() == "localhost" || name == "127.0.0.1" || name == "[::1]"
+        return name == "127.0.0.1" || asciiCaseInsensitiveEqual(String(name), "localhost") || name == "[::1]"
     }
 
     /// `:` then digits only (RFC 3986 allows an empty port).
@@ -88,7 +89,7 @@ public enum BrowserDefenses {
     /// whatever the request carries; a foreign `Origin` (`null` included) is let through only with
     /// one of the server's tokens, which no page can know.
     public static func loopbackRefusal(_ request: HTTPRequest, port: Int, carriesToken: Bool) -> APIError? {
-        for header in request.headers where header.name.lowercased() == "host" {
+        for header in request.headers where asciiCaseInsensitiveEqual(header.name, "host") {
             if !isLoopbackHostHeader(header.value) {
                 return .permission(
                     "Host '\(header.value)' is not this server: on loopback it answers only to localhost, "
@@ -96,7 +97,7 @@ public enum BrowserDefenses {
             }
         }
         if carriesToken { return nil }
-        for header in request.headers where header.name.lowercased() == "origin" {
+        for header in request.headers where asciiCaseInsensitiveEqual(header.name, "origin") {
             if !isOwnOrigin(header.value, port: port) {
                 return .permission(
                     "Cross-origin request refused: Origin '\(header.value)' is not this server "
@@ -123,15 +124,17 @@ public enum BrowserDefenses {
     /// parameters (`; charset=utf-8`) allowed.
     public static func isJSONContentType(_ value: String) -> Bool {
         let mediaType = value.split(separator: ";", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
-        let type = mediaType.trimmingSpaces().lowercased()
-        return type == "application/json" || (type.hasPrefix("application/") && type.hasSuffix("+json"))
+        let type = String(mediaType.trimmingSpaces())
+        if asciiCaseInsensitiveEqual(type, "application/json") { return true }
+        let lower = type.lowercased()
+        return lower.hasPrefix("application/") && lower.hasSuffix("+json")
     }
 
     /// The refusal for a request that declares a body other than JSON (every endpoint that takes a
     /// body takes JSON), or nil. A request without `Content-Type` is accepted, as before.
     public static func contentTypeRefusal(_ request: HTTPRequest) -> APIError? {
         if request.method == "GET" || request.method == "HEAD" { return nil }
-        for header in request.headers where header.name.lowercased() == "content-type" {
+        for header in request.headers where asciiCaseInsensitiveEqual(header.name, "content-type") {
             if !isJSONContentType(header.value) {
                 return APIError(
                     status: 415, type: "invalid_request_error",

@@ -46,7 +46,7 @@ public struct Credentials: Sendable {
         if let key = request.header("x-api-key") { tokens.append(key) }
         if let authorization = request.header("authorization") {
             let trimmed = authorization.drop { $0 == " " }
-            if trimmed.count > 7, trimmed.prefix(7).lowercased() == "bearer " {
+            if trimmed.count > 7, asciiCaseInsensitiveEqual(String(trimmed.prefix(7)), "bearer ") {
                 tokens.append(String(trimmed.dropFirst(7).drop { $0 == " " }))
             }
         }

@@ -157,8 +157,10 @@ public struct HTTPRequest: Sendable {
     }
 }
 
+/// Header names and other protocol tokens compare ASCII case-insensitively, without the
+/// allocation `lowercased()` makes (this runs for every header of every request).
 @inline(__always)
-func asciiCaseInsensitiveEqual(_ a: String, _ b: String) -> Bool {
+public func asciiCaseInsensitiveEqual(_ a: String, _ b: String) -> Bool {
     asciiEqualsIgnoringCase(a, b)
 }
 
