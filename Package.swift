@@ -17,6 +17,14 @@ let package = Package(
         .library(name: "EventLoop", targets: ["EventLoop"]),
         .library(name: "JSON", targets: ["JSON"]),
         .library(name: "Tokenizer", targets: ["Tokenizer"]),
+        // libFuzzer targets, one product each named `fuzz-<name>` (scripts/fuzz.sh finds them by
+        // that prefix; fuzz/README.md has the convention).
+        .executable(name: "fuzz-json-parser", targets: ["FuzzJSONParser"]),
+        .executable(name: "fuzz-request-decoding", targets: ["FuzzRequestDecoding"]),
+        .executable(name: "fuzz-sse-translator", targets: ["FuzzSSETranslator"]),
+        .executable(name: "fuzz-think-tag-parser", targets: ["FuzzThinkTagParser"]),
+        .executable(name: "fuzz-heuristic-tool-parser", targets: ["FuzzHeuristicToolParser"]),
+        .executable(name: "fuzz-dotenv", targets: ["FuzzDotEnv"]),
     ],
     targets: [
         // System libraries from Debian: libuv1-dev, libcurl4-openssl-dev, libhttp-parser-dev.
@@ -76,6 +84,19 @@ let package = Package(
                 "NIMRequest", "AnthropicAPI", "ProxyConfig", "JSON", "Tokenizer", "Logging",
             ]),
         .executableTarget(name: "nim-proxy", dependencies: ["App", "NIMProvider", "BotAPI", "CLIProcess", "ProxyConfig", "EventLoop", "Tokenizer", "Logging"]),
+
+        // Fuzz targets: each `Entry.swift` defines `LLVMFuzzerTestOneInput`. scripts/fuzz.sh builds
+        // them with `-DFUZZING -sanitize=fuzzer` (libFuzzer's main drives them); the normal build
+        // gives each a main that replays input files, so it links and reproduces crashes.
+        .target(name: "FuzzSupport"),
+        .executableTarget(name: "FuzzJSONParser", dependencies: ["FuzzSupport", "JSON"]),
+        .executableTarget(
+            name: "FuzzRequestDecoding",
+            dependencies: ["FuzzSupport", "JSON", "AnthropicAPI", "LocalAnswers", "NIMRequest", "ProxyConfig", "TokenCounting"]),
+        .executableTarget(name: "FuzzSSETranslator", dependencies: ["FuzzSupport", "JSON", "StreamTranslation"]),
+        .executableTarget(name: "FuzzThinkTagParser", dependencies: ["FuzzSupport", "StreamTranslation"]),
+        .executableTarget(name: "FuzzHeuristicToolParser", dependencies: ["FuzzSupport", "StreamTranslation", "Text"]),
+        .executableTarget(name: "FuzzDotEnv", dependencies: ["FuzzSupport", "ProxyConfig"]),
 
         .testTarget(name: "TextTests", dependencies: ["Text"]),
         .testTarget(name: "JSONTests", dependencies: ["JSON", "TestSupport"], exclude: ["Fixtures"]),
