@@ -87,16 +87,18 @@ let package = Package(
 
         // Fuzz targets: each `Entry.swift` defines `LLVMFuzzerTestOneInput`. scripts/fuzz.sh builds
         // them with `-DFUZZING -sanitize=fuzzer` (libFuzzer's main drives them); the normal build
-        // gives each a main that replays input files, so it links and reproduces crashes.
-        .target(name: "FuzzSupport"),
-        .executableTarget(name: "FuzzJSONParser", dependencies: ["FuzzSupport", "JSON"]),
+        // gives each a main that replays input files, so it links and reproduces crashes. The
+        // checks around the parser are optimized like the parsers: under the sanitizers unoptimized
+        // checking code took most of each run.
+        .target(name: "FuzzSupport", swiftSettings: optimizedInDebug),
+        .executableTarget(name: "FuzzJSONParser", dependencies: ["FuzzSupport", "JSON"], swiftSettings: optimizedInDebug),
         .executableTarget(
             name: "FuzzRequestDecoding",
-            dependencies: ["FuzzSupport", "JSON", "AnthropicAPI", "LocalAnswers", "NIMRequest", "ProxyConfig", "TokenCounting"]),
-        .executableTarget(name: "FuzzSSETranslator", dependencies: ["FuzzSupport", "JSON", "StreamTranslation"]),
-        .executableTarget(name: "FuzzThinkTagParser", dependencies: ["FuzzSupport", "StreamTranslation"]),
-        .executableTarget(name: "FuzzHeuristicToolParser", dependencies: ["FuzzSupport", "StreamTranslation", "Text"]),
-        .executableTarget(name: "FuzzDotEnv", dependencies: ["FuzzSupport", "ProxyConfig"]),
+            dependencies: ["FuzzSupport", "JSON", "AnthropicAPI", "LocalAnswers", "NIMRequest", "ProxyConfig", "TokenCounting"], swiftSettings: optimizedInDebug),
+        .executableTarget(name: "FuzzSSETranslator", dependencies: ["FuzzSupport", "JSON", "StreamTranslation"], swiftSettings: optimizedInDebug),
+        .executableTarget(name: "FuzzThinkTagParser", dependencies: ["FuzzSupport", "StreamTranslation"], swiftSettings: optimizedInDebug),
+        .executableTarget(name: "FuzzHeuristicToolParser", dependencies: ["FuzzSupport", "StreamTranslation", "Text"], swiftSettings: optimizedInDebug),
+        .executableTarget(name: "FuzzDotEnv", dependencies: ["FuzzSupport", "ProxyConfig"], swiftSettings: optimizedInDebug),
 
         .testTarget(name: "TextTests", dependencies: ["Text"]),
         .testTarget(name: "JSONTests", dependencies: ["JSON", "TestSupport"], exclude: ["Fixtures"]),

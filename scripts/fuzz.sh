@@ -9,7 +9,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-scratch=.build-fuzz
+# Where the sanitizer build and the grown corpora live (apart from the normal .build).
+scratch=${FUZZ_SCRATCH_PATH:-.build-fuzz}
 # Seconds one input may take before libFuzzer reports a hang, which is a failure like a crash;
 # generous because the sanitizers slow the code down several times.
 input_timeout=${FUZZ_INPUT_TIMEOUT:-20}
