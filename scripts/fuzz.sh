@@ -16,7 +16,9 @@ scratch=${FUZZ_SCRATCH_PATH:-.build-fuzz}
 input_timeout=${FUZZ_INPUT_TIMEOUT:-20}
 # This invocation's logs, apart from those of any other run going on at the same time.
 logs="$scratch/logs/$(date -u +%Y%m%dT%H%M%S)-$$"
-# The address sanitizer's shadow memory is not counted here; what a peer makes one input cost is.
+# libFuzzer's cap on the process's memory (the sanitizer's own, about 0.5 GB, included) and on
+# any one allocation: an input that needs more is reported like a crash, as bounded memory is a
+# property of every parser here.
 rss_limit_mb=${FUZZ_RSS_LIMIT_MB:-2048}
 
 usage() {
@@ -24,8 +26,9 @@ usage() {
   exit 2
 }
 
+# Products are the only names in Package.swift that start `fuzz-` (targets are `Fuzz<Name>`).
 targets() {
-  grep -Eo '\.executable\(name: "fuzz-[a-z0-9-]+"' Package.swift | grep -Eo 'fuzz-[a-z0-9-]+'
+  grep -Eo 'name: "fuzz-[a-z0-9-]+"' Package.swift | grep -Eo 'fuzz-[a-z0-9-]+'
 }
 
 # `json-parser` or `fuzz-json-parser` -> `fuzz-json-parser`, nothing if there is no such target.
@@ -113,7 +116,7 @@ case "${1:-}" in
     targets
     ;;
   --smoke)
-    [ $# -eq 2 ] || usage
+    [ $# -eq 2 ] && [[ $2 =~ ^[1-9][0-9]*$ ]] || usage
     seconds=$2
     passed=0
     failed=0
@@ -133,7 +136,7 @@ case "${1:-}" in
     usage
     ;;
   *)
-    [ $# -eq 2 ] || usage
+    [ $# -eq 2 ] && [[ $2 =~ ^[1-9][0-9]*$ ]] || usage
     product=$(product_of "$1")
     if [ -z "$product" ]; then
       echo "no fuzz target $1; the targets are:" >&2
