@@ -86,8 +86,8 @@ let package = Package(
         .executableTarget(name: "nim-proxy", dependencies: ["App", "NIMProvider", "BotAPI", "CLIProcess", "ProxyConfig", "EventLoop", "Tokenizer", "Logging"]),
 
         // Fuzz targets: each `Entry.swift` defines `LLVMFuzzerTestOneInput`. scripts/fuzz.sh builds
-        // them with `-DFUZZING -sanitize=fuzzer` (libFuzzer's main drives them); the normal build
-        // gives each a main that replays input files, so it links and reproduces crashes. The
+        // them with `-DFUZZING -sanitize=fuzzer` (libFuzzer's main drives them); in the normal build
+        // each has a main that replays input files, so a crash reproduces in a debug build. The
         // checks around the parser are optimized like the parsers: under the sanitizers unoptimized
         // checking code took most of each run.
         .target(name: "FuzzSupport", swiftSettings: optimizedInDebug),
