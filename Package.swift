@@ -19,6 +19,14 @@ let package = Package(
         .library(name: "EventLoop", targets: ["EventLoop"]),
         .library(name: "JSON", targets: ["JSON"]),
         .library(name: "Tokenizer", targets: ["Tokenizer"]),
+        // libFuzzer targets, one product each named `fuzz-<name>` (scripts/fuzz.sh finds them by
+        // that prefix; fuzz/README.md has the convention).
+        .executable(name: "fuzz-json-parser", targets: ["FuzzJSONParser"]),
+        .executable(name: "fuzz-request-decoding", targets: ["FuzzRequestDecoding"]),
+        .executable(name: "fuzz-sse-translator", targets: ["FuzzSSETranslator"]),
+        .executable(name: "fuzz-think-tag-parser", targets: ["FuzzThinkTagParser"]),
+        .executable(name: "fuzz-heuristic-tool-parser", targets: ["FuzzHeuristicToolParser"]),
+        .executable(name: "fuzz-dotenv", targets: ["FuzzDotEnv"]),
     ],
     targets: [
         // System libraries from Debian: libuv1-dev, libcurl4-openssl-dev.
@@ -82,6 +90,21 @@ let package = Package(
             ]),
         .executableTarget(name: "FuzzHTTPRequestParser", dependencies: ["HTTP1"]),
         .executableTarget(name: "nim-proxy", dependencies: ["App", "NIMProvider", "BotAPI", "CLIProcess", "ProxyConfig", "EventLoop", "Tokenizer", "Logging", "CProcessControl"]),
+
+        // Fuzz targets: each `Entry.swift` defines `LLVMFuzzerTestOneInput`. scripts/fuzz.sh builds
+        // them with `-DFUZZING -sanitize=fuzzer` (libFuzzer's main drives them); in the normal build
+        // each has a main that replays input files, so a crash reproduces in a debug build. The
+        // checks around the parser are optimized like the parsers: under the sanitizers unoptimized
+        // checking code took most of each run.
+        .target(name: "FuzzSupport", swiftSettings: optimizedInDebug),
+        .executableTarget(name: "FuzzJSONParser", dependencies: ["FuzzSupport", "JSON"], swiftSettings: optimizedInDebug),
+        .executableTarget(
+            name: "FuzzRequestDecoding",
+            dependencies: ["FuzzSupport", "JSON", "AnthropicAPI", "LocalAnswers", "NIMRequest", "ProxyConfig", "TokenCounting"], swiftSettings: optimizedInDebug),
+        .executableTarget(name: "FuzzSSETranslator", dependencies: ["FuzzSupport", "JSON", "StreamTranslation"], swiftSettings: optimizedInDebug),
+        .executableTarget(name: "FuzzThinkTagParser", dependencies: ["FuzzSupport", "StreamTranslation"], swiftSettings: optimizedInDebug),
+        .executableTarget(name: "FuzzHeuristicToolParser", dependencies: ["FuzzSupport", "StreamTranslation", "Text"], swiftSettings: optimizedInDebug),
+        .executableTarget(name: "FuzzDotEnv", dependencies: ["FuzzSupport", "ProxyConfig"], swiftSettings: optimizedInDebug),
 
         .testTarget(name: "TextTests", dependencies: ["Text"]),
         .testTarget(name: "JSONTests", dependencies: ["JSON", "TestSupport"], exclude: ["Fixtures"]),

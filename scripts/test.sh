@@ -4,8 +4,10 @@
 #   2. the Python client's tests against a live server, and the black-box tests that try the server
 #      as a separate process the way an attacker on the same machine would (pytest),
 #   3. the end-to-end run of the real Claude Code CLI against the proxy and the scripted upstream,
-#      with `-p` and interactive in a terminal (tmux).
-# Exits non-zero if any of them fails; the last line adds up the tests of all three.
+#      with `-p` and interactive in a terminal (tmux),
+#   4. a short libFuzzer run of every fuzz target (scripts/fuzz.sh --smoke; FUZZ_SMOKE_SECONDS each).
+# Exits non-zero if any of them fails; the last line adds up the tests of all four (a fuzz
+# target counts as one test).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh || exit 1
@@ -40,6 +42,9 @@ step python-setup python_env
 step python-tests env NIM_PROXY_BIN="$PWD/.build/debug/nim-proxy" .build/pyenv/bin/python -m pytest -q clients/python/tests tests/blackbox
 step claude-e2e bash scripts/e2e-claude-cli.sh
 step claude-interactive bash scripts/e2e-claude-interactive.sh
+# The sanitizer build of all targets took 142 s on two busy cores; with 15 s per target the
+# step stays under 5 minutes.
+step fuzz-smoke bash scripts/fuzz.sh --smoke "${FUZZ_SMOKE_SECONDS:-15}"
 
 # Counts from each runner's own closing line.
 count() { # file regex -> first number of the last match, or 0
@@ -56,15 +61,19 @@ tty_passed=$(count "$logs/claude-interactive.log" '[0-9]+ passed, [0-9]+ failed'
 tty_failed=$(grep -Eo '[0-9]+ passed, [0-9]+ failed' "$logs/claude-interactive.log" 2>/dev/null | tail -1 | grep -Eo '[0-9]+ failed' | grep -Eo '[0-9]+' || true)
 e2e_passed=$(( ${e2e_passed:-0} + ${tty_passed:-0} )); e2e_failed=$(( ${e2e_failed:-0} + ${tty_failed:-0} ))
 swift_total=${swift_total:-0}; py_passed=${py_passed:-0}; py_failed=${py_failed:-0}
+fuzz_line=$(grep -Eo 'fuzz: [0-9]+ passed, [0-9]+ failed' "$logs/fuzz-smoke.log" 2>/dev/null | tail -1)
+fuzz_passed=$(grep -Eo '[0-9]+ passed' <<<"$fuzz_line" | grep -Eo '[0-9]+')
+fuzz_failed=$(grep -Eo '[0-9]+ failed' <<<"$fuzz_line" | grep -Eo '[0-9]+')
 e2e_passed=${e2e_passed:-0}; e2e_failed=${e2e_failed:-0}
+fuzz_passed=${fuzz_passed:-0}; fuzz_failed=${fuzz_failed:-0}
 swift_passed=$((swift_total - swift_failed))
 [ "$swift_passed" -lt 0 ] && swift_passed=0
 
 echo "=== summary"
 for r in "${results[@]}"; do echo "  $r"; done
-echo "  swift: $swift_passed passed, $swift_failed failed ($swift_issues issues); python: $py_passed passed, $py_failed failed; e2e: $e2e_passed passed, $e2e_failed failed"
-passed=$((swift_passed + py_passed + e2e_passed))
-failed=$((swift_failed + py_failed + e2e_failed))
+echo "  swift: $swift_passed passed, $swift_failed failed ($swift_issues issues); python: $py_passed passed, $py_failed failed; e2e: $e2e_passed passed, $e2e_failed failed; fuzz: $fuzz_passed passed, $fuzz_failed failed"
+passed=$((swift_passed + py_passed + e2e_passed + fuzz_passed))
+failed=$((swift_failed + py_failed + e2e_failed + fuzz_failed))
 if [ "$failed_steps" -gt 0 ] && [ "$failed" -eq 0 ]; then failed=$failed_steps; fi
 echo "tests: $passed passed, $failed failed"
 [ "$failed_steps" -eq 0 ]
