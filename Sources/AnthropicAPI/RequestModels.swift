@@ -240,6 +240,9 @@ public struct MessagesRequest: Sendable, Equatable {
     /// The whole request object as received, including keys the proxy does not model
     /// (`output_config`, `context_management`, ...).
     public var raw: JSONObject
+    /// The size of the client's JSON body, when it came as bytes (0 otherwise): the upstream body
+    /// is about as large, which sizes its buffer.
+    public var sourceByteCount = 0
 
     public init(
         model: String, originalModel: String? = nil, maxTokens: Int? = nil, messages: [Message],

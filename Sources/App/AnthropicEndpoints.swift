@@ -59,12 +59,13 @@ public struct AnthropicEndpoints: Sendable {
 
     /// `POST /v1/messages`: the fast paths first, otherwise a stream.
     public func messages(body: [UInt8]) -> RouteOutcome {
-        let request: MessagesRequest
+        var request: MessagesRequest
         do {
             request = try MessagesRequest.decode(try parse(body), routing: routing)
         } catch {
             return errorOutcome(error)
         }
+        request.sourceByteCount = body.count
         // Anthropic's API refuses an empty conversation, and so would any model behind the
         // upstream, after a rate-limit slot was spent on it. (`count_tokens` keeps counting it,
         // as the reference does.)

@@ -123,10 +123,10 @@ public final class ProxyApp {
 
     private func registerAnthropicRoutes() {
         register("GET", "/") { [unowned self] request, _, responder in
-            send(endpoints.root(), request, responder)
+            send(endpoints.root(), request.requestID, responder)
         }
         register("GET", "/health") { [unowned self] request, _, responder in
-            send(endpoints.health(extra: JSONObject(healthFields())), request, responder)
+            send(endpoints.health(extra: JSONObject(healthFields())), request.requestID, responder)
         }
         register("POST", "/v1/messages") { [unowned self] request, _, responder in
             decodeThenSend(request, responder) { endpoints, body in endpoints.messages(body: body) }
@@ -135,17 +135,17 @@ public final class ProxyApp {
             decodeThenSend(request, responder) { endpoints, body in endpoints.countTokens(body: body) }
         }
         register("GET", "/api/hello") { [unowned self] request, _, responder in
-            send(endpoints.hello(), request, responder)
+            send(endpoints.hello(), request.requestID, responder)
         }
         register("GET", "/v1/models") { [unowned self] request, _, responder in
-            send(endpoints.models(query: request.query), request, responder)
+            send(endpoints.models(query: request.query), request.requestID, responder)
         }
         register("GET", "/v1/models/{id}") { [unowned self] request, parameters, responder in
-            send(endpoints.model(id: parameters["id"]), request, responder)
+            send(endpoints.model(id: parameters["id"]), request.requestID, responder)
         }
         // Upstream model names hold one `/` (`moonshotai/kimi-k2-thinking`).
         register("GET", "/v1/models/{owner}/{name}") { [unowned self] request, parameters, responder in
-            send(endpoints.model(id: parameters["owner"] + "/" + parameters["name"]), request, responder)
+            send(endpoints.model(id: parameters["owner"] + "/" + parameters["name"]), request.requestID, responder)
         }
         register("POST", "/stop") { _, _, responder in
             // The reference answers this when no CLI manager runs.
@@ -170,29 +170,32 @@ public final class ProxyApp {
         _ work: @escaping @Sendable (AnthropicEndpoints, [UInt8]) -> RouteOutcome
     ) {
         let endpoints = self.endpoints
-        let body = request.body
+        let requestID = request.requestID
         // Until the tokenizer's tables exist (built on first use), counting would make the loop
         // wait for them: count on a worker thread instead, which builds them there.
-        if body.count < offLoopBodyBytes && (CL100KTokenizer.isLoaded || !countsTokensWithSharedTokenizer) {
-            send(work(endpoints, body), request, responder)
+        if request.body.count < offLoopBodyBytes && (CL100KTokenizer.isLoaded || !countsTokensWithSharedTokenizer) {
+            send(work(endpoints, request.body), requestID, responder)
             return
         }
+        // The raw body is let go as soon as it is decoded: nothing else holds it once this
+        // handler returns, so a large request is not held twice while its upstream body is built.
+        let handOff = BodyHandOff(request.body)
         do {
-            try loop.runOnWorker({ work(endpoints, body) }) { [weak self] outcome in
+            try loop.runOnWorker({ work(endpoints, handOff.take()) }) { [weak self] outcome in
                 guard let self, !responder.isClosed else { return }
-                self.send(outcome, request, responder)
+                self.send(outcome, requestID, responder)
             }
         } catch {
-            send(work(endpoints, body), request, responder)
+            send(work(endpoints, handOff.take()), requestID, responder)
         }
     }
 
-    private func send(_ outcome: RouteOutcome, _ request: HTTPRequest, _ responder: HTTPResponder) {
+    private func send(_ outcome: RouteOutcome, _ requestID: UInt64, _ responder: HTTPResponder) {
         switch outcome {
         case .json(let status, let body):
             responder.respondJSON(status: status, body: body)
         case .answeredLocally(let response, let kind, let stream):
-            log.debug("answered locally", [("kind", .string(kind.rawValue)), ("request_id", .int(Int(request.requestID)))])
+            log.debug("answered locally", [("kind", .string(kind.rawValue)), ("request_id", .int(Int(requestID)))])
             if stream {
                 responder.respond(
                     status: 200, headers: [("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache")],
@@ -205,13 +208,27 @@ public final class ProxyApp {
                 responder.respondError(.api("Streaming from the upstream is not available in this build.", status: 501))
                 return
             }
-            streamer.stream(messagesRequest, inputTokens: inputTokens, to: responder, requestID: request.requestID)
+            streamer.stream(messagesRequest, inputTokens: inputTokens, to: responder, requestID: requestID)
         }
     }
 }
 
 @available(*, unavailable)
 extension ProxyApp: Sendable {}
+
+/// A request body handed to the worker that decodes it, which takes it out so that the bytes are
+/// freed when decoding ends rather than when the job object goes.
+private final class BodyHandOff: @unchecked Sendable {
+    // Written on the loop before the job is queued, then only by that one job.
+    private var bytes: [UInt8]
+
+    init(_ bytes: [UInt8]) { self.bytes = bytes }
+
+    func take() -> [UInt8] {
+        defer { bytes = [] }
+        return bytes
+    }
+}
 
 /// A local answer as the Anthropic SSE stream a client that asked for `stream: true` expects:
 /// message_start, one block per content block (its whole text in one delta), message_delta with

@@ -8,6 +8,16 @@ extension JSONValue {
         return writer.output
     }
 
+    /// `compactBytes()` into a buffer of `capacity` bytes from the start: for a large value whose
+    /// size the caller can estimate, growing by doubling would hold up to three times its size at
+    /// the last copy.
+    public func compactBytes(reservingCapacity capacity: Int) -> [UInt8] {
+        var writer = JSONWriter(style: .compact)
+        writer.output.reserveCapacity(capacity)
+        writer.write(self)
+        return writer.output
+    }
+
     public func compactString() -> String {
         String(decoding: compactBytes(), as: UTF8.self)
     }

@@ -15,7 +15,7 @@ private func conversation(_ request: MessagesRequest) -> [Message] {
 public func isQuotaCheckRequest(_ request: MessagesRequest) -> Bool {
     let messages = conversation(request)
     guard request.maxTokens == 1, messages.count == 1, messages[0].role == .user else { return false }
-    return ByteText(extractText(from: messages[0].content).lowercased()).contains("quota")
+    return textContains(extractText(from: messages[0].content), "quota", asciiCaseInsensitive: true)
 }
 
 /// A start-up or model check: `max_tokens` 1 and a conversation ending with the user's message,
@@ -31,7 +31,7 @@ public func isNetworkProbe(_ request: MessagesRequest, knownModels: Set<String>)
 /// A conversation-title request: the last message is the user's and asks for a 5-10 word title.
 public func isTitleGenerationRequest(_ request: MessagesRequest) -> Bool {
     guard let last = conversation(request).last, last.role == .user else { return false }
-    return ByteText(extractText(from: last.content).lowercased()).contains("write a 5-10 word title")
+    return textContains(extractText(from: last.content), "write a 5-10 word title", asciiCaseInsensitive: true)
 }
 
 /// A command-prefix request: one user message holding `<policy_spec>` and `Command:`.
@@ -39,14 +39,17 @@ public func isTitleGenerationRequest(_ request: MessagesRequest) -> Bool {
 public func prefixDetectionCommand(_ request: MessagesRequest) -> String? {
     let messages = conversation(request)
     guard messages.count == 1, messages[0].role == .user else { return nil }
-    let text = ByteText(extractText(from: messages[0].content))
-    guard text.contains("<policy_spec>"), let marker = text.rfind("Command:") else { return nil }
+    let content = extractText(from: messages[0].content)
+    // Searched in place first: only a match is worth a copy of the text (which can be megabytes).
+    guard textContains(content, "<policy_spec>"), textContains(content, "Command:") else { return nil }
+    let text = ByteText(content)
+    guard let marker = text.rfind("Command:") else { return nil }
     return commandText(text.slice(marker + "Command:".utf8.count)).pythonStripped()
 }
 
 /// A suggestion-mode request: any user message contains "[SUGGESTION MODE:".
 public func isSuggestionModeRequest(_ request: MessagesRequest) -> Bool {
-    request.messages.contains { $0.role == .user && ByteText(extractText(from: $0.content)).contains("[SUGGESTION MODE:") }
+    request.messages.contains { $0.role == .user && textContains(extractText(from: $0.content), "[SUGGESTION MODE:") }
 }
 
 /// A file-path extraction request: one user message, no tools, with `Command:` then
@@ -57,9 +60,10 @@ public func filepathExtractionRequest(_ request: MessagesRequest) -> (command: S
     guard messages.count == 1, messages[0].role == .user else { return nil }
     if let tools = request.tools, !tools.isEmpty { return nil }
     let content = extractText(from: messages[0].content)
+    guard textContains(content, "Command:"), textContains(content, "Output:"),
+        textContains(content, "filepaths", asciiCaseInsensitive: true)
+    else { return nil }
     let text = ByteText(content)
-    guard text.contains("Command:"), text.contains("Output:") else { return nil }
-    guard ByteText(content.lowercased()).contains("filepaths") else { return nil }
     let commandStart = text.find("Command:")! + "Command:".utf8.count
     guard let outputMarker = text.find("Output:", from: commandStart) else { return nil }
     let command = text.slice(commandStart, outputMarker).pythonStripped()

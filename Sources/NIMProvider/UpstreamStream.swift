@@ -126,7 +126,7 @@ final class UpstreamStream: UpstreamTransferDelegate {
         retryAfterSeconds = nil
         let settings = provider.settings
         if bodyBytes == nil, let request {
-            bodyBytes = JSONValue.object(RequestBuilder.upstreamBody(request, nim: settings.upstream.nim)).compactBytes()
+            bodyBytes = RequestBuilder.upstreamBodyBytes(request, nim: settings.upstream.nim)
         }
         var headers: [(name: String, value: String)] = [
             ("Content-Type", "application/json"), ("Accept", "text/event-stream"),

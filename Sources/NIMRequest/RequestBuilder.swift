@@ -84,6 +84,14 @@ public enum RequestBuilder {
         return body
     }
 
+    /// `upstreamBody` as the bytes posted. The buffer is sized from the client's body (the upstream
+    /// body is about as large: the same texts, re-wrapped), so a large request is written without
+    /// the transient copies of a growing array.
+    public static func upstreamBodyBytes(_ request: MessagesRequest, nim: NimSettings) -> [UInt8] {
+        let estimate = request.sourceByteCount + request.sourceByteCount / 8 + 4096
+        return JSONValue.object(upstreamBody(request, nim: nim)).compactBytes(reservingCapacity: estimate)
+    }
+
     /// The JSON object posted to `/chat/completions`.
     public static func upstreamBody(_ request: MessagesRequest, nim: NimSettings) -> JSONObject {
         var body = referenceBody(request, nim: nim)

@@ -86,15 +86,21 @@ struct CurlEasy {
         _ = ccurl_easy_setopt_str(handle, CURLOPT_ACCEPT_ENCODING, "")
     }
 
+    /// From this size on, an HTTP/1.1 body is read through the read callback rather than copied for
+    /// `POSTFIELDS`. Smaller bodies are copied: curl then sends them with the head in one write.
+    static let largeBodyBytes = 256 * 1024
+
     /// The method and body. Returns the body when curl is to read it through the read callback.
     private mutating func setBody(_ request: UpstreamRequest, transfer: UnsafeMutableRawPointer) -> [UInt8]? {
         var uploadBody: [UInt8]?
         let hasBody = request.method == "POST" || !request.body.isEmpty
-        if hasBody && request.mayMultiplex {
+        if hasBody && (request.mayMultiplex || request.body.count >= Self.largeBodyBytes) {
             // Over HTTP/2 curl reads the body through its upload buffer anyway; reading it from
             // the transfer lets it go once the answer has begun (a Claude Code request is 50 KB or
             // more, held for a whole stream otherwise). Rewinding works until then, for curl's
-            // retry of a request whose reused connection turned out dead.
+            // retry of a request whose reused connection turned out dead. A large body goes this
+            // way over HTTP/1.1 too: the array is shared with the caller (who keeps it for a retry),
+            // where `POSTFIELDS` would need a copy of it for as long as the request is sent.
             uploadBody = request.body
             _ = ccurl_easy_setopt_long(handle, CURLOPT_POST, 1)
             _ = ccurl_easy_setopt_off(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(request.body.count))

@@ -84,6 +84,32 @@ func withUpstream(
         #expect(String(decoding: seen?.body ?? [], as: UTF8.self) == #"{"a":1}"#)
     }
 
+    /// A body this large is read through the read callback over HTTP/1.1 too (shared with the
+    /// caller rather than copied); it must arrive whole, without `Expect: 100-continue`.
+    @Test func postsALargeBodyOverHTTP1WithoutCopyingIt() throws {
+        var seen: HTTPRequest?
+        var heldWhileSending = false
+        let recorder = Recorder()
+        let body = (0..<3_000_000).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 9) }
+        var transfer: UpstreamTransfer?
+        try withUpstream(handler: { _, request, responder in
+            seen = request
+            heldWhileSending = transfer?.holdsUploadBody ?? false
+            responder.respond(status: 200, body: Array("ok".utf8))
+        }) { loop, curl, port, done in
+            recorder.onComplete = { _ in done() }
+            transfer = curl.start(UpstreamRequest(
+                url: "http://127.0.0.1:\(port)/v1/chat/completions", headers: [("Content-Type", "application/json")],
+                body: body, httpVersion: .http1_1), delegate: recorder)
+        }
+        #expect(recorder.status == 200)
+        #expect(heldWhileSending)
+        #expect(transfer?.holdsUploadBody == false)
+        #expect(seen?.header("expect") == nil)
+        #expect(seen?.body.count == body.count)
+        #expect(seen?.body == body)
+    }
+
     @Test func streamedChunksArriveInOrder() throws {
         let recorder = Recorder()
         try withUpstream(handler: { loop, _, responder in

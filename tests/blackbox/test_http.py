@@ -2,6 +2,7 @@
 connection limit, the body deadline, and memory that stays bounded whatever a client does
 (pipelining without reading, a large body)."""
 
+import json
 import re
 import socket
 import threading
@@ -187,3 +188,38 @@ def test_a_30mb_body_costs_at_most_about_three_times_its_size(server):
     grown = vm_hwm_kb(server.pid) - before
     print(f"30 MB body: VmHWM growth {grown} KB")
     assert grown < 3 * size // 1024
+
+
+def _one_word_answer(conn, head):
+    body = (b'data: {"id":"c","choices":[{"index":0,"delta":{"content":"ok"},"finish_reason":"stop"}]}\n\n'
+            b"data: [DONE]\n\n")
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: %d\r\n\r\n"
+                 % len(body) + body)
+
+
+@pytest.mark.parametrize("shape", ["one 30 MB text", "3,000 messages of 10 KB"])
+def test_a_30mb_messages_request_costs_at_most_about_three_times_its_size(proxy, raw_upstream, shape):
+    """The whole path, not only HTTP: decoding, the fast-path checks, token counting, the upstream
+    body and its sending. The raw body is let go once decoded, the checks search in place, and the
+    upstream body is written into a buffer sized from the client's."""
+    upstream = raw_upstream(_one_word_answer)
+    server = proxy(env={"NVIDIA_NIM_BASE_URL": upstream.base_url, "NVIDIA_NIM_API_KEY": "k",
+                        "MAX_REQUEST_BODY_BYTES": "100000000"})
+    sentence = "the quick brown fox jumps over a lazy dog while {} readers watch. "
+    if shape.startswith("one"):
+        messages = [{"role": "user", "content": sentence * (30_000_000 // len(sentence))}]
+    else:
+        messages = [{"role": ("user", "assistant")[i % 2], "content": [{"type": "text", "text": sentence.format(i) * 150}]}
+                    for i in range(3_000)]
+    body = json.dumps({"model": "claude-sonnet-4-5", "max_tokens": 100, "stream": True, "messages": messages}).encode()
+    del messages
+    before = vm_rss_kb(server.pid)
+    head = (f"POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
+    response = send_raw(server.port, head + body, quiet=20, limit=120)
+    assert status_of(response) == 200, response[:300]
+    assert b"message_stop" in response
+    assert upstream.requests == 1
+    grown = vm_hwm_kb(server.pid) - before
+    print(f"{shape}: {len(body)} bytes, VmHWM growth {grown} KB ({grown * 1024 / len(body):.2f}x)")
+    assert grown * 1024 < 3 * len(body)
