@@ -7,6 +7,10 @@ import PackageDescription
 /// The byte-crunching pure modules are compiled with optimization in debug builds too, so the
 /// test suite can push realistic volumes (megabyte streams, the tokenizer corpus) quickly.
 let optimizedInDebug: [SwiftSetting] = [.unsafeFlags(["-O"], .when(configuration: .debug))]
+/// Generic state machines used from loop modules with the loop's clock: their bodies are made
+/// available to the callers so the calls are specialized (otherwise every call looks up generic
+/// metadata at run time, a few thousand instructions a request).
+let specializedAcrossModules: [SwiftSetting] = [.unsafeFlags(["-cross-module-optimization"], .when(configuration: .release))]
 
 let package = Package(
     name: "nim-proxy",
@@ -53,7 +57,7 @@ let package = Package(
         .target(name: "TokenCounting", dependencies: ["JSON", "AnthropicAPI", "Tokenizer"]),
         .target(name: "RateLimit", dependencies: ["Text"]),
         // The strict HTTP/1.1 request parser and the server connection's state machine.
-        .target(name: "HTTP1", swiftSettings: optimizedInDebug),
+        .target(name: "HTTP1", swiftSettings: optimizedInDebug + specializedAcrossModules),
         .target(name: "NIMRequest", dependencies: ["JSON", "AnthropicAPI", "ProxyConfig", "Text"]),
         .target(name: "SessionStore", dependencies: ["JSON", "Text"]),
         .target(name: "StreamTranslation", dependencies: ["JSON", "Text"], swiftSettings: optimizedInDebug),

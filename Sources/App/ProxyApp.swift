@@ -181,7 +181,14 @@ public final class ProxyApp {
         // handler returns, so a large request is not held twice while its upstream body is built.
         let handOff = BodyHandOff(request.body)
         do {
-            try loop.runOnWorker({ work(endpoints, handOff.take()) }) { [weak self] outcome in
+            let loadTokenizer = countsTokensWithSharedTokenizer
+            try loop.runOnWorker({
+                let outcome = work(endpoints, handOff.take())
+                // Requests answered without counting (a quota probe) would otherwise come here
+                // every time, waiting for tables nothing built: build them now, off the loop.
+                if loadTokenizer { _ = CL100KTokenizer.shared }
+                return outcome
+            }) { [weak self] outcome in
                 guard let self, !responder.isClosed else { return }
                 self.send(outcome, requestID, responder)
             }

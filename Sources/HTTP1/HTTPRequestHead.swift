@@ -88,9 +88,16 @@ public struct HTTPRequestHead: Sendable {
 
 /// ASCII case-insensitive comparison (header names and tokens are ASCII).
 public func asciiEqualsIgnoringCase(_ a: String, _ b: String) -> Bool {
-    let a = a.utf8, b = b.utf8
-    guard a.count == b.count else { return false }
-    for (x, y) in zip(a, b) where x != y && asciiLower(x) != asciiLower(y) {
+    // Header lookups call this for every header of every request: over the strings' UTF-8
+    // directly (`withUTF8` also serves small strings, from the stack), not through iterators.
+    guard a.utf8.count == b.utf8.count else { return false }
+    var a = a, b = b
+    return a.withUTF8 { x in b.withUTF8 { y in asciiEqualsIgnoringCase(x, y) } }
+}
+
+private func asciiEqualsIgnoringCase(_ x: UnsafeBufferPointer<UInt8>, _ y: UnsafeBufferPointer<UInt8>) -> Bool {
+    guard x.count == y.count else { return false }
+    for i in 0..<x.count where x[i] != y[i] && asciiLower(x[i]) != asciiLower(y[i]) {
         return false
     }
     return true
