@@ -92,7 +92,7 @@ let package = Package(
                 "App", "HTTPServer", "EventLoop", "UpstreamClient", "StreamTranslation", "RateLimit",
                 "NIMRequest", "AnthropicAPI", "ProxyConfig", "JSON", "Tokenizer", "Logging",
             ]),
-        .executableTarget(name: "FuzzHTTPRequestParser", dependencies: ["HTTP1"]),
+        .executableTarget(name: "FuzzHTTPRequestParser", dependencies: ["FuzzSupport", "HTTP1"], swiftSettings: optimizedInDebug),
         .executableTarget(name: "nim-proxy", dependencies: ["App", "NIMProvider", "BotAPI", "CLIProcess", "ProxyConfig", "EventLoop", "Tokenizer", "Logging", "CProcessControl"]),
 
         // Fuzz targets: each `Entry.swift` defines `LLVMFuzzerTestOneInput`. scripts/fuzz.sh builds

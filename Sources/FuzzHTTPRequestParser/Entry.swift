@@ -3,6 +3,7 @@
 // reads. The input is parsed whole and again in pieces of a size taken from its first byte; the
 // two event lists must be equal.
 
+import FuzzSupport
 import HTTP1
 
 /// What a parse reported, with body ranges reduced to byte counts (they depend on the split).
@@ -61,6 +62,12 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let whole = run(bytes, pieceSize: max(size, 1))
     let pieceSize = size > 0 ? Int(data[0] % 13) + 1 : 1
     let pieces = run(bytes, pieceSize: pieceSize)
-    precondition(whole == pieces, "events depend on the split: \(whole) vs \(pieces)")
+    if whole != pieces { propertyFailed("events depend on the split: \(whole) vs \(pieces)") }
     return 0
 }
+
+#if !FUZZING
+@main enum Replay {
+    static func main() { replayMain(fuzz) }
+}
+#endif
