@@ -74,21 +74,22 @@ public struct ContextLengthRefusal: Sendable, Equatable {
             input = requestedTokens - completion
         }
         let window = self.window ?? request?.contextWindow
-        if let input, let window, input < window, completionTokens != nil || requestedTokens != nil {
-            var completion = completionTokens ?? (requestedTokens! - input)
+        if let input, let window, input < window, let completion = completionTokens ?? requestedTokens.map({ $0 - input }) {
             // `I + C > W` must hold for the client to act on it.
-            if input + completion <= window { completion = window - input + 1 }
-            return .completionBudget(CompletionBudgetRefusal(window: window, inputTokens: input, completionTokens: completion))
+            let over = max(completion, window - input + 1)
+            return .completionBudget(CompletionBudgetRefusal(window: window, inputTokens: input, completionTokens: over))
         }
-        var tokens = input ?? request?.inputTokens
-        var maximum = window
-        switch (tokens, maximum) {
-        case (nil, nil): return nil
-        case (nil, let m?): tokens = m + 1
-        case (let n?, nil): maximum = max(0, n - 1)
-        default: break
+        switch (input ?? request?.inputTokens, window) {
+        case (nil, nil):
+            return nil
+        case (nil, let maximum?):
+            return .promptTooLong(tokens: maximum + 1, maximum: maximum)
+        case (let tokens?, nil):
+            let counted = max(tokens, 1)
+            return .promptTooLong(tokens: counted, maximum: counted - 1)
+        case (let tokens?, let maximum?):
+            return .promptTooLong(tokens: max(tokens, maximum + 1), maximum: maximum)
         }
-        return .promptTooLong(tokens: max(tokens!, maximum! + 1), maximum: maximum!)
     }
 
     /// The error Claude Code acts on: `prompt is too long: N tokens > M maximum` (it compacts
@@ -234,8 +235,9 @@ private struct Template {
     /// The numbers of the first place the whole template matches. A template may start with
     /// a number: it is read backwards from where the first literal is found.
     func match(_ text: [UInt8]) -> [(ContextLengthRefusal.Field, Int)]? {
-        let anchorIndex = pieces.firstIndex { if case .literal = $0 { true } else { false } }!
-        guard case .literal(let anchor) = pieces[anchorIndex] else { return nil }
+        guard let anchorIndex = pieces.firstIndex(where: { if case .literal = $0 { true } else { false } }),
+            case .literal(let anchor) = pieces[anchorIndex]
+        else { return nil }
         var from = 0
         while let found = text[from...].firstOccurrence(of: anchor) {
             from = found.lowerBound + 1

@@ -116,9 +116,15 @@ public struct UpstreamError: Error, Sendable, Equatable {
 
     /// The error a chunk carries in an `error` member, if any. The OpenAI client
     /// raises on such a chunk (message from `error.message`, else a fixed text)
-    /// and the reference maps it to a generic API error.
+    /// and the reference maps it to a generic API error. An error with an HTTP status as its
+    /// `code` (servers that fail after the 200, OpenRouter's mid-stream errors) is mapped as
+    /// that status would be, so an overload or a context-length refusal reads as one.
     public static func inStream(chunk: JSONValue) -> UpstreamError? {
         guard case .object(let object) = chunk, let error = object["error"], error.isPythonTruthy else { return nil }
+        if let code = error["code"]?.intValue, (400...599).contains(code) {
+            let body: JSONValue = ["error": error]
+            return mapUpstreamError(status: code, body: body.compactString(), transport: nil)
+        }
         var message = "An error occurred during streaming"
         if let m = error["message"]?.stringValue, !m.isEmpty { message = m }
         return UpstreamError(type: .api, status: 500, message: message)
@@ -179,7 +185,7 @@ public func mapUpstreamError(
     let code = status ?? 500
     let shown = UpstreamBody(body ?? "", contentType: contentType)
     if (200..<300).contains(code) {
-        let what = contentType.map { "a \($0) body" } ?? "a body without a Content-Type"
+        let what = contentType.map { "Content-Type \($0)" } ?? "no Content-Type"
         var message = "The upstream answered \(code) with \(what) instead of an event stream"
         if let text = shown.text { message += ": \(text)" }
         return UpstreamError(type: .api, status: 500, message: message)

@@ -135,11 +135,11 @@ import Testing
         let e = mapUpstreamError(status: 200, body: portal, transport: nil, contentType: "text/html")
         #expect(e == UpstreamError(
             type: .api, status: 500,
-            message: "The upstream answered 200 with a text/html body instead of an event stream: Hotel WiFi login"))
+            message: "The upstream answered 200 with Content-Type text/html instead of an event stream: Hotel WiFi login"))
         let json = mapUpstreamError(
             status: 200, body: #"{"id": "x", "choices": []}"#, transport: nil, contentType: "application/json")
         #expect(json.type == .api && json.status == 500)
-        #expect(json.message == #"The upstream answered 200 with a application/json body instead of an event stream: {"id":"x","choices":[]}"#)
+        #expect(json.message == #"The upstream answered 200 with Content-Type application/json instead of an event stream: {"id":"x","choices":[]}"#)
     }
 
     @Test(arguments: [
@@ -159,6 +159,19 @@ import Testing
         #expect(mapUpstreamError(status: 200, body: nil, transport: .streamInterrupted(detail: nil)).message
             == "peer closed connection without sending complete message body (incomplete chunked read)")
         #expect(mapUpstreamError(status: nil, body: nil, transport: .streamInterrupted(detail: "reset")).message == "reset")
+    }
+
+    @Test func errorsInsideTheStream() {
+        #expect(UpstreamError.inStream(chunk: ["error": ["message": "boom"]])
+            == UpstreamError(type: .api, status: 500, message: "boom"))
+        #expect(UpstreamError.inStream(chunk: ["error": ["code": 503, "message": "Model is overloaded"]])
+            == UpstreamError(type: .overloaded, status: 529, message: "Upstream error 503: Model is overloaded"))
+        let tooLong = UpstreamError.inStream(chunk: ["error": [
+            "code": 400, "message": "This model's maximum context length is 8192 tokens. However, your request has 9000 input tokens.",
+        ]])
+        #expect(tooLong?.message == "prompt is too long: 9000 tokens > 8192 maximum")
+        #expect(UpstreamError.inStream(chunk: ["error": ["code": "server_error", "message": "m"]])?.type == .api)
+        #expect(UpstreamError.inStream(chunk: ["error": nil, "choices": []]) == nil)
     }
 
     @Test func anthropicBody() {

@@ -183,8 +183,8 @@ def test_endless_error_body_is_cut(proxy, raw_upstream):
     endless = Endless(b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n",
                       b"e" * MB, 120 * MB)
     response = run_endless(proxy, raw_upstream, endless, "endless error body")
-    # What was read of the body (64 KB) is the error's message.
-    assert streamed_text(response) == "e" * (64 * 1024)
+    # The start of what was read of the body is the error's message, cut to a readable length.
+    assert streamed_text(response) == "Upstream error 500: " + "e" * 500 + "..."
 
 
 def test_endless_headers_fail_one_request(proxy, raw_upstream):
