@@ -195,6 +195,13 @@ public struct CompletionBudgetRefusal: Sendable, Equatable {
         self.inputTokens = inputTokens
         self.completionTokens = completionTokens
     }
+
+    /// The `max_tokens` to send again: what fits beside the prompt as the upstream counted it,
+    /// at most `requested`.
+    public func retryMaxTokens(requested: Int) -> Int {
+        completionBudget(
+            window: window, inputTokens: inputTokens, requested: requested, margin: CompletionBudgetMargin.statedInput)
+    }
 }
 
 /// One wording: literal text and numbers, matched against a normalized message.
@@ -366,4 +373,13 @@ public struct ContextWindows: Sendable, Equatable {
     }
 
     public func window(for model: String) -> Int? { learned[model] ?? configured }
+
+    /// The `max_tokens` to send `model` in the first place: `requested` while its window is
+    /// unknown, else what fits beside a prompt of `inputTokens` by the proxy's count.
+    public func maxTokens(for model: String, inputTokens: Int, requested: Int) -> Int {
+        guard let window = window(for: model) else { return requested }
+        return completionBudget(
+            window: window, inputTokens: inputTokens, requested: requested,
+            margin: CompletionBudgetMargin.estimatedInput(inputTokens: inputTokens))
+    }
 }

@@ -235,6 +235,21 @@ private func body(_ message: String, code: String? = nil) -> String {
         #expect(configured.window(for: "a") == 65_536)
     }
 
+    @Test func theFirstMaxTokens() {
+        var windows = ContextWindows(configured: 0)
+        #expect(windows.maxTokens(for: "a", inputTokens: 100_000, requested: 81_920) == 81_920)
+        windows.learn(model: "a", window: 131_072)
+        #expect(windows.maxTokens(for: "a", inputTokens: 100_000, requested: 81_920) == 18_316)
+        #expect(windows.maxTokens(for: "a", inputTokens: 1000, requested: 4096) == 4096)
+        #expect(windows.maxTokens(for: "b", inputTokens: 100_000, requested: 81_920) == 81_920)
+    }
+
+    @Test func theRetryMaxTokens() {
+        let refused = CompletionBudgetRefusal(window: 131_072, inputTokens: 108_080, completionTokens: 81_920)
+        #expect(refused.retryMaxTokens(requested: 81_920) == 22_736)
+        #expect(refused.retryMaxTokens(requested: 1000) == 1000)
+    }
+
     @Test func theTableIsBounded() {
         var windows = ContextWindows(configured: 0)
         for i in 0..<(ContextWindows.maxModels + 10) { windows.learn(model: "m\(i)", window: 1000 + i) }
