@@ -139,6 +139,21 @@ def write_sse_corpus():
     c.add("cr", bytes([0x20]) + sse_body(text, "\r").encode())
     c.add("comments", b"\x83\xef\xbb\xbf: keep-alive\nevent: x\nid: 1\nretry: 5\ndata: {\"choices\":\ndata: []}\n\ndata: [DONE]\n\n")
     c.add("malformed", b"\x10data: {\"choices\": [\n\n")
+    # Upstream error bodies (the target also maps its input as one): context-length refusals in
+    # several servers' words, a completion-budget refusal, an HTML error page.
+    refusals = [
+        "This model's maximum context length is 131072 tokens. However, you requested 250000 tokens "
+        "(249000 in the messages, 1000 in the completion). Please reduce the length of the messages or completion.",
+        "'max_tokens' or 'max_completion_tokens' is too large: 81920. This model's maximum context length is "
+        "131072 tokens and your request has 60000 input tokens (81920 > 131072 - 60000).",
+        "This endpoint's maximum context length is 163840 tokens. However, you requested about 200000 tokens "
+        "(180000 of text input, 4000 of tool input, 16000 in the output).",
+        "Prompt length (200000) exceeds maximum input length (131072)",
+        "Input validation error: `inputs` must have less than 4096 tokens. Given: 5000",
+    ]
+    for i, message in enumerate(refusals):
+        c.add("context-length", bytes([CONTROL_BYTES[i % len(CONTROL_BYTES)] | 1]) + json.dumps({"error": {"message": message}}).encode())
+    c.add("html-error", b"\x02<html><head><title>502 Bad Gateway</title></head><body><h1>502</h1>nginx</body></html>")
 
 
 def texts_from_scenarios():

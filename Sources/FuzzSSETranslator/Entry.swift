@@ -11,7 +11,9 @@ import StreamTranslation
 // is a well-formed Anthropic stream whatever the upstream sent. Every event is an `event:` line
 // and a `data:` line whose JSON has that `type`; `message_start` comes first, then content blocks
 // opened one at a time with consecutive indices, each delta and stop naming the open block, then
-// `message_delta`, `message_stop` and the closing `[DONE]`.
+// `message_delta`, `message_stop` and the closing `[DONE]`. The same stream assembled for
+// `stream: false` keeps every block; the input read as an upstream error body maps to a short
+// message, and a context-length refusal to Anthropic's exact sentence.
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
@@ -56,7 +58,45 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     }
     if !translator.isFinished { propertyFailed("the stream did not finish") }
     checkAnthropicStream(out)
+    checkAssembledMessage(out, control: input.control)
+    checkErrorMapping(input.payload, control: input.control)
     return 0
+}
+
+/// The `stream: false` path: the same stream assembled into one Message, in pieces, holds a
+/// block for every `content_block_start`.
+private func checkAssembledMessage(_ stream: [UInt8], control: UInt8) {
+    var assembler = MessageAssembler()
+    for range in splitRanges(count: stream.count, control: control) { assembler.feed(stream[range]) }
+    switch assembler.outcome {
+    case .message(let message):
+        let starts = split(stream, separator: [0x0A, 0x0A]).filter { $0.starts(with: Array("event: content_block_start".utf8)) }
+        guard message["content"]?.arrayValue?.count == starts.count else { propertyFailed("the message lost blocks") }
+    case .failed:
+        break
+    case .incomplete:
+        propertyFailed("a finished stream assembled as incomplete")
+    }
+}
+
+/// The same bytes as an upstream's error body: the message is short, and a context-length
+/// refusal reads exactly as Anthropic's, with a true sentence.
+private func checkErrorMapping(_ payload: UnsafeRawBufferPointer, control: UInt8) {
+    let body = String(decoding: payload, as: UTF8.self)
+    let status = [400, 413, 422, 500, 503][Int(control) % 5]
+    let request = control & 1 == 0 ? nil : RequestTokens(inputTokens: Int(control) * 997, maxTokens: 4096, contextWindow: 65536)
+    let error = mapUpstreamError(status: status, body: body, transport: nil, contentType: nil, request: request)
+    guard !error.message.isEmpty, error.message.unicodeScalars.count < 700 else {
+        propertyFailed("an unreadable message: \(error.message.unicodeScalars.count) characters")
+    }
+    let prefix = "prompt is too long: "
+    guard error.message.hasPrefix(prefix) else { return }
+    let words = error.message.dropFirst(prefix.count).split(separator: " ", omittingEmptySubsequences: false)
+    guard words.count == 5, words[1] == "tokens", words[2] == ">", words[4] == "maximum",
+        let n = Int(words[0]), let m = Int(words[3]), n > m, m >= 0, error.type == .invalidRequest, error.status == 400
+    else {
+        propertyFailed("not Anthropic's context-length sentence: \(error.message)")
+    }
 }
 
 private func checkAnthropicStream(_ bytes: [UInt8]) {

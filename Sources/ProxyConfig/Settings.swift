@@ -65,6 +65,9 @@ public struct Settings: Sendable, Equatable {
         public var modelOpus: String? = nil
         public var modelSonnet: String? = nil
         public var modelHaiku: String? = nil
+        /// The upstream models' context window in tokens, so `max_tokens` can leave the prompt
+        /// room; 0: unknown until an upstream refusal states it.
+        public var modelContextTokens = 0
         /// Requests started per `rateWindow`.
         public var rateLimit = 40
         public var rateWindow = Duration.seconds(60)

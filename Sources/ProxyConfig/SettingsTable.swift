@@ -112,6 +112,10 @@ extension Settings {
             "MODEL_HAIKU", \.upstream.modelHaiku, .optionalText(unset: "(unset: `MODEL`)"), .upstream,
             "upstream model for Claude Haiku names"),
         SettingSpec(
+            "MODEL_CONTEXT_TOKENS", \.upstream.modelContextTokens, .int(min: 0), .upstream,
+            "the upstream models' context window in tokens: `max_tokens` is lowered so prompt and answer fit; "
+                + "`0`: unknown, learned from the upstream's first context-length refusal"),
+        SettingSpec(
             "NVIDIA_NIM_RATE_LIMIT", \.upstream.rateLimit, .int(min: 1), .upstream,
             "upstream requests started per window"),
         SettingSpec(

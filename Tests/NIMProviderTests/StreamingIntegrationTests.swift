@@ -89,7 +89,7 @@ func expectedUpstreamBody(_ body: String, settings: Settings) throws -> JSONValu
         let summary = AnswerSummary(parseAnthropicSSE(try #require(response).body).events)
         #expect(response?.status == 200)
         #expect(summary.problems.isEmpty, "\(summary.problems)")
-        #expect(summary.text.hasPrefix("Error code: "), "\(summary.text)")
+        #expect(summary.text.hasPrefix("Upstream error "), "\(summary.text)")
         #expect(summary.stopReason == "end_turn")
         #expect(requests == 1, "only 429 is retried")
     }
@@ -109,7 +109,7 @@ func expectedUpstreamBody(_ body: String, settings: Settings) throws -> JSONValu
         let summary = AnswerSummary(parseAnthropicSSE(try #require(response).body).events)
         #expect(requests == 4)
         #expect(summary.problems.isEmpty, "\(summary.problems)")
-        #expect(summary.text.hasPrefix("Error code: 429"), "\(summary.text)")
+        #expect(summary.text.hasPrefix("Upstream error 429: "), "\(summary.text)")
     }
 
     @Test func tooManyRequestsThenSuccessIsRetriedAndStreams() throws {

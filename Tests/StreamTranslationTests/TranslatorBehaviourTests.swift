@@ -111,7 +111,7 @@ private func scalarCount(_ s: String) -> Int { s.unicodeScalars.count }
         #expect(t.isFinished)
         #expect(t.consume(chunk: chunk(["content": "late"])).isEmpty)
         #expect(t.finish().isEmpty)
-        #expect(blocks(events(out)) == [start(0, "text"), delta(0, "text", "model crashed"), stop(0)])
+        #expect(blocks(events(out)) == [start(0, "text"), delta(0, "text", "Upstream error 500: model crashed"), stop(0)])
         var u = makeTranslator(countTokens: scalarCount)
         let e = events(u.consume(chunk: ["error": "x"]))
         #expect(e.first?.type == "message_start")

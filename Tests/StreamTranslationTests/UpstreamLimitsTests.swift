@@ -81,7 +81,7 @@ import Testing
             limit: .seconds(60))
         #expect(e.type == .rateLimit && e.status == 429)
         #expect(e.retryAfter == .seconds(1_000_000_000))
-        #expect(e.message == "Error code: 429 - {'error': {'message': 'slow down'}} (Retry-After: 1000000000 is longer than "
+        #expect(e.message == "Upstream error 429: slow down (Retry-After: 1000000000 is longer than "
             + "UPSTREAM_MAX_RETRY_AFTER, 60.0 seconds, so the request was not retried; try again later)")
     }
 
