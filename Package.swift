@@ -61,6 +61,8 @@ let package = Package(
         .target(name: "NIMRequest", dependencies: ["JSON", "AnthropicAPI", "ProxyConfig", "Text"]),
         .target(name: "SessionStore", dependencies: ["JSON", "Text"]),
         .target(name: "StreamTranslation", dependencies: ["JSON", "Text"], swiftSettings: optimizedInDebug),
+        // Counters, gauges and histograms in Prometheus's text format, and the proxy's metrics.
+        .target(name: "Metrics"),
 
         // Loop modules.
         .target(name: "EventLoop", dependencies: ["CLibUV", "Text"]),
@@ -76,7 +78,7 @@ let package = Package(
             name: "App",
             dependencies: [
                 "JSON", "ProxyConfig", "AnthropicAPI", "LocalAnswers", "TokenCounting",
-                "Tokenizer", "EventLoop", "HTTPServer", "Logging", "StreamTranslation",
+                "Tokenizer", "EventLoop", "HTTPServer", "Logging", "StreamTranslation", "Metrics",
             ]),
         // An OpenAI-compatible upstream that plays named scenarios (tests and benchmarks).
         .target(name: "ScriptedUpstream", dependencies: ["EventLoop", "HTTPServer", "JSON", "Text", "CNGHTTP2"]),
@@ -133,8 +135,9 @@ let package = Package(
                 "NIMProvider", "App", "ScriptedUpstream", "TestSupport", "EventLoop", "JSON", "ProxyConfig",
                 "AnthropicAPI", "RateLimit", "NIMRequest", "CCurl", "UpstreamClient",
             ]),
-        .testTarget(name: "AppTests", dependencies: ["App", "EventLoop", "JSON", "ProxyConfig", "TestSupport"]),
+        .testTarget(name: "AppTests", dependencies: ["App", "EventLoop", "JSON", "Metrics", "ProxyConfig", "TestSupport"]),
         .testTarget(name: "LoggingTests", dependencies: ["Logging", "JSON"]),
+        .testTarget(name: "MetricsTests", dependencies: ["Metrics"]),
         .testTarget(name: "BotAPITests", dependencies: ["BotAPI", "App", "EventLoop", "JSON", "ProxyConfig", "Text", "TestSupport"]),
     ]
 )

@@ -3,7 +3,9 @@
 #
 # (a) a plain text answer; (b) a tool round trip: the upstream asks for a Bash call, the CLI runs
 # it and sends the result back, the upstream answers with the command's output; (c) the CLI run by
-# the server through the bot API, with option-like prompts and a resume.
+# the server through the bot API, with option-like prompts and a resume; (d) an upstream that is
+# overloaded twice and then answers: the proxy answers 529 `overloaded_error`, so Claude Code's own
+# retry of 529s reaches the answer.
 #
 # The CLI comes from PyPI's claude-agent-sdk wheel, which bundles it (scripts/fetch-claude-cli.sh).
 # Needs the debug build (swift build) of nim-proxy and scripted-upstream. Everything listens on
@@ -48,6 +50,17 @@ failed=0
 passed=0
 if run_case text text "Say hello." "Hello, world! How can I help?"; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 if run_case tool tool_roundtrip "Run the marker command." "nim-proxy-e2e-42"; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+
+# Overloaded twice, then the answer: the CLI retries the 529s itself and shows the answer, and the
+# upstream saw at least the two refused requests and the answered one.
+if run_case overloaded overloaded_twice_then_text "Say hello." "Hello, world! How can I help?" &&
+  python3 - "$work/upstream-bodies.jsonl" <<'EOF'
+import json, sys
+sent = sum(1 for line in open(sys.argv[1]) if json.loads(line).get("model") == "scenario:overloaded_twice_then_text")
+print(f"e2e [overloaded] upstream requests: {sent} (the CLI retried: {sent >= 3})")
+sys.exit(0 if sent >= 3 else 1)
+EOF
+then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 
 # The tool result travelled back upstream as an OpenAI tool message after the assistant's call.
 if python3 - "$work/upstream-bodies.jsonl" <<'EOF'

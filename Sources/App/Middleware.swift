@@ -3,6 +3,7 @@
 import AnthropicAPI
 import HTTPServer
 import JSON
+import Metrics
 
 /// What one middleware step decided about a request.
 public enum MiddlewareDecision {
@@ -34,24 +35,35 @@ public typealias RouteHandler = (HTTPRequest, RouteParameters, HTTPResponder) ->
 final class RequestPipeline {
     let middleware: [Middleware]
     var router = Router<RouteHandler>()
+    let metrics: ProxyMetrics
 
-    init(middleware: [Middleware]) {
+    init(middleware: [Middleware], metrics: ProxyMetrics) {
         self.middleware = middleware
+        self.metrics = metrics
     }
 
     func handle(_ request: HTTPRequest, _ responder: HTTPResponder) {
+        // Resolved before the middleware runs so a refusal is counted under the route it was for.
+        let resolution = router.resolve(method: request.method, path: request.path)
+        let route: String?
+        switch resolution {
+        case .matched(_, let parameters), .methodNotAllowed(_, _, let parameters): route = parameters.pattern
+        case .notFound: route = nil
+        }
+        let metrics = self.metrics
+        responder.onOutcome = { status in metrics.request(route: route, status: status) }
         for step in middleware {
             if case .refuse(let error) = step.inspect(request) {
                 responder.respondError(error)
                 return
             }
         }
-        switch router.resolve(method: request.method, path: request.path) {
+        switch resolution {
         case .matched(let handler, let parameters):
             handler(request, parameters, responder)
-        case .methodNotAllowed(_, .some(let (refusal, parameters))):
+        case .methodNotAllowed(_, .some(let refusal), let parameters):
             refusal(request, parameters, responder)
-        case .methodNotAllowed(let allowed, nil):
+        case .methodNotAllowed(let allowed, nil, _):
             responder.respondError(
                 APIError(status: 405, type: "invalid_request_error", message: "Method Not Allowed: \(request.method) \(request.path)"),
                 extraHeaders: [("Allow", allowed.joined(separator: ", "))])

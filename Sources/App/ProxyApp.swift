@@ -4,6 +4,7 @@ import HTTPServer
 import JSON
 import Logging
 import LocalAnswers
+import Metrics
 import ProxyConfig
 import StreamTranslation
 import TokenCounting
@@ -14,6 +15,8 @@ public protocol MessageStreamer: AnyObject {
     func stream(_ request: MessagesRequest, inputTokens: Int, to responder: HTTPResponder, requestID: UInt64)
     /// Extra fields for `GET /health` (upstream state).
     var healthFields: [(String, JSONValue)] { get }
+    /// Upstream streams open now, for `nim_proxy_open_streams`.
+    var openStreams: Int { get }
 }
 
 /// The proxy's HTTP application: the middleware steps, then one router for the Anthropic-facing
@@ -27,6 +30,10 @@ public final class ProxyApp {
     let endpoints: AnthropicEndpoints
     public let server: HTTPServer
     private let pipeline: RequestPipeline
+    /// What `GET /metrics` shows; the upstream side records its attempts here too.
+    public let metrics: ProxyMetrics
+    /// Where the Prometheus metrics are served (the token check treats it as an operator's endpoint).
+    public static let metricsPath = "/metrics"
     /// Set before `start()` to stream requests upstream; without one, they answer 501.
     public var streamer: MessageStreamer?
 
@@ -73,7 +80,12 @@ public final class ProxyApp {
         config.headerTimeout = settings.http.headerTimeout
         config.bodyTimeout = settings.http.bodyTimeout
         config.idleTimeout = settings.http.idleTimeout
+        let metrics = ProxyMetrics()
+        self.metrics = metrics
         config.errorBody = { status, message in
+            // The server calls this once for each protocol error it answers itself (malformed
+            // requests, 408, 413, 431, a connection over the limit), before any route is known.
+            metrics.request(route: nil, status: status)
             let type: String
             switch status {
             case 413: type = "request_too_large"
@@ -84,12 +96,13 @@ public final class ProxyApp {
             return ("application/json", APIError(status: status, type: type, message: message).body.compactBytes())
         }
         // The server holds the pipeline, not the app, so it can exist before the app is complete.
-        let pipeline = RequestPipeline(middleware: middleware)
+        let pipeline = RequestPipeline(middleware: middleware, metrics: metrics)
         self.pipeline = pipeline
         server = HTTPServer(loop: loop, config: config) { request, responder in
             pipeline.handle(request, responder)
         }
         registerAnthropicRoutes()
+        metrics.readOpenStreams { [weak self] in self?.streamer?.openStreams ?? 0 }
     }
 
     /// Binds and listens; returns the bound port.
@@ -146,6 +159,10 @@ public final class ProxyApp {
         // Upstream model names hold one `/` (`moonshotai/kimi-k2-thinking`).
         register("GET", "/v1/models/{owner}/{name}") { [unowned self] request, parameters, responder in
             send(endpoints.model(id: parameters["owner"] + "/" + parameters["name"]), request.requestID, responder)
+        }
+        register("GET", Self.metricsPath) { [unowned self] _, _, responder in
+            responder.respond(status: 200, headers: [("Content-Type", Exposition.contentType)],
+                              body: Array(metrics.render().utf8))
         }
         register("POST", "/stop") { _, _, responder in
             // The reference answers this when no CLI manager runs.

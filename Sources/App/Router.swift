@@ -58,7 +58,7 @@ public struct PathPattern: Sendable, Equatable, CustomStringConvertible {
                 captured.append((name, String(part)))
             }
         }
-        return RouteParameters(captured)
+        return RouteParameters(pattern: description, captured)
     }
 
     /// For two patterns that both match a path: the one whose first differing segment is literal
@@ -75,11 +75,17 @@ public struct PathPattern: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// The values a pattern's `{name}` segments captured.
+/// The route a path matched: its pattern, and the values its `{name}` segments captured.
 public struct RouteParameters: Sendable {
+    /// The pattern as registered (`/v1/models/{id}`): a name for the route that does not grow
+    /// with the paths clients send (metrics label requests with it).
+    public let pattern: String
     private let values: [(name: String, value: String)]
 
-    init(_ values: [(name: String, value: String)] = []) { self.values = values }
+    init(pattern: String, _ values: [(name: String, value: String)] = []) {
+        self.pattern = pattern
+        self.values = values
+    }
 
     /// The segment `{name}` captured; asking for a name the pattern lacks is a programming error.
     public subscript(_ name: String) -> String {
@@ -104,7 +110,7 @@ public struct Router<Handler> {
         case matched(Handler, RouteParameters)
         /// The path exists but not for this method. `allowed` is for the `Allow` header; `refusal`
         /// is the route's own answer when it declared one.
-        case methodNotAllowed(allowed: [String], refusal: (Handler, RouteParameters)?)
+        case methodNotAllowed(allowed: [String], refusal: Handler?, RouteParameters)
         case notFound
     }
 
@@ -158,12 +164,11 @@ public struct Router<Handler> {
         if let found = route.handlers.first(where: { $0.method == served }) {
             return .matched(found.handler, parameters)
         }
-        return .methodNotAllowed(
-            allowed: route.handlers.map(\.method).sorted(), refusal: route.refusal.map { ($0, parameters) })
+        return .methodNotAllowed(allowed: route.handlers.map(\.method).sorted(), refusal: route.refusal, parameters)
     }
 
     private func bestRoute(_ path: String) -> (Route, RouteParameters)? {
-        if let i = literalRoutes[path] { return (routes[i], RouteParameters()) }
+        if let i = literalRoutes[path] { return (routes[i], RouteParameters(pattern: path)) }
         guard let parts = PathPattern.split(path) else { return nil }
         var best: (Route, RouteParameters)?
         for i in patternRoutes {

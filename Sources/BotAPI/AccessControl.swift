@@ -5,6 +5,8 @@
 //   and then need it;
 // - the Anthropic endpoints stay open on loopback without a token (Claude Code users), and need
 //   one (the operator's, or the CLI token of `Credentials`) when PROXY_AUTH_TOKEN is set;
+// - `/metrics` is open like them on loopback without a token, and needs the operator's token when
+//   one is set: the CLIs have no use for it;
 // - the CLI token never opens the bot API;
 // - a non-loopback bind without a token is refused at startup.
 
@@ -31,9 +33,13 @@ public enum AccessControl {
             if !operatorTokenSet { return botAPIClosed }
             return presented == .cliToken ? cliTokenRefused : missingToken
         }
-        if presented == .cliToken || !operatorTokenSet { return nil }
-        return missingToken
+        if !operatorTokenSet { return nil }
+        if operatorOnlyPaths.contains(path) { return presented == .cliToken ? cliTokenRefusedForOperatorPath : missingToken }
+        return presented == .cliToken ? nil : missingToken
     }
+
+    /// Outside the bot API, the paths the CLI token does not open.
+    public static let operatorOnlyPaths: Set<String> = [ProxyApp.metricsPath]
 
     /// The token step of the middleware: with a token configured, a request without one gets 401
     /// whatever its path (unknown paths too, so they reveal nothing).
@@ -74,6 +80,10 @@ public enum AccessControl {
     public static let cliTokenRefused = APIError.permission(
         "The token given to Claude Code CLI sessions is valid for the Anthropic endpoints only; the CLI, "
             + "session-store and /stop endpoints need PROXY_AUTH_TOKEN.")
+
+    public static let cliTokenRefusedForOperatorPath = APIError.permission(
+        "The token given to Claude Code CLI sessions is valid for the Anthropic endpoints only; this endpoint "
+            + "needs PROXY_AUTH_TOKEN.")
 
     public static let missingToken = APIError.authentication(
         "Missing or invalid API key: send PROXY_AUTH_TOKEN as x-api-key or Authorization: Bearer.")

@@ -20,6 +20,10 @@ public final class HTTPResponder {
     public var onWritable: (() -> Void)?
     /// Fires once if the client disconnects before `finish()` / `respond()` completed the response.
     public var onClientGone: (() -> Void)?
+    /// Fires once, for metrics: with the status as the head goes out, or with nil when the client
+    /// left before any head. Set by whoever dispatches the request, apart from the handler's own
+    /// callbacks above.
+    public var onOutcome: ((Int?) -> Void)?
 
     init(connection: HTTPConnection, version: HTTPVersion, isHead: Bool, keepAlive: Bool) {
         self.connection = connection
@@ -52,6 +56,7 @@ public final class HTTPResponder {
     /// closes the connection afterwards.
     public func respond(status: Int, headers: [(name: String, value: String)] = [], body: [UInt8] = []) {
         guard case .pending = state, let connection else { return }
+        reportOutcome(status)
         noteConnectionHeader(headers)
         state = .finished
         let keep = connection.keepAliveAfterResponse(requested: keepAlive)
@@ -63,6 +68,7 @@ public final class HTTPResponder {
     /// Sends the head of a streamed response, with `firstBytes` of the body in the same write.
     public func startStream(status: Int, headers: [(name: String, value: String)] = [], firstBytes: [UInt8] = []) {
         guard case .pending = state, let connection else { return }
+        reportOutcome(status)
         noteConnectionHeader(headers)
         let chunked = version.major > 1 || (version.major == 1 && version.minor >= 1)
         if !chunked { keepAlive = false }
@@ -94,6 +100,12 @@ public final class HTTPResponder {
         connection.responseFinished(keepAlive: keepAlive)
     }
 
+    private func reportOutcome(_ status: Int?) {
+        guard let callback = onOutcome else { return }
+        onOutcome = nil
+        callback(status)
+    }
+
     private func noteConnectionHeader(_ headers: [(name: String, value: String)]) {
         for header in headers where asciiCaseInsensitiveEqual(header.name, "connection") {
             if header.value.lowercased().contains("close") { keepAlive = false }
@@ -111,6 +123,7 @@ public final class HTTPResponder {
         case .finished, .clientGone:
             return
         case .pending, .streaming:
+            if case .pending = state { reportOutcome(nil) }
             state = .clientGone
             let callback = onClientGone
             onClientGone = nil

@@ -20,6 +20,10 @@ extension Scenario {
         "control_tokens", "empty", "length", "unicode", "error_400", "error_401", "error_429",
         "error_429_retry_after", "error_500", "error_503", "cut", "stall", "hang", "retry_429_then_text",
         "synthetic", "tool_roundtrip",
+        // The upstream failures of issue 11.
+        "html_502", "html_200", "json_200", "overloaded_503", "context_vllm", "context_trtllm",
+        "context_openai", "context_openrouter", "completion_budget", "reset_then_text", "storm_429",
+        "cut_after_content", "overloaded_twice_then_text",
     ]
 
     /// A catalog scenario by name.
@@ -49,6 +53,18 @@ extension Scenario {
         case "retry_429_then_text": sequence([rateLimited(), text()], name: "retry_429_then_text")
         case "synthetic": synthetic()
         case "tool_roundtrip": toolRoundTrip()
+        case "html_502": html502()
+        case "html_200": html200()
+        case "json_200": json200()
+        case "overloaded_503": overloaded(name: "overloaded_503")
+        case "context_vllm", "context_trtllm", "context_openai", "context_openrouter": contextRefusal(name)
+        case "completion_budget": completionBudget()
+        case "reset_then_text": sequence([dropConnection(), text()], name: "reset_then_text")
+        case "storm_429": rateLimitStorm()
+        case "cut_after_content": cut(texts: ["The first part of the answer", " and a second part"], name: "cut_after_content")
+        case "overloaded_twice_then_text":
+            sequence([overloaded(name: "overloaded_503"), overloaded(name: "overloaded_503"), text()],
+                     name: "overloaded_twice_then_text")
         default: nil
         }
     }
@@ -339,14 +355,15 @@ extension Scenario {
     }
 
     /// 503 whose message says "overloaded" (the reference maps such 5xx to overloaded_error).
-    public static func overloaded(message: String = "The model is overloaded, at capacity. Try again later.") -> Scenario {
-        httpError(status: 503, message: message, type: "server_error", code: "overloaded")
+    public static func overloaded(message: String = "The model is overloaded, at capacity. Try again later.",
+                                  name: String = "error_503") -> Scenario {
+        httpError(status: 503, message: message, type: "server_error", code: "overloaded", name: name)
     }
 
     /// Some text chunks, then the connection closes: no finish reason, no `[DONE]`, no last HTTP chunk.
-    public static func cut(texts: [String] = ["Partial ", "answer"]) -> Scenario {
+    public static func cut(texts: [String] = ["Partial ", "answer"], name: String = "cut") -> Scenario {
         let chunks = [Chunk.role()] + texts.map { Chunk.content($0) }
-        return Scenario(name: "cut", behaviour: .stream(StreamPlan(chunks: chunks, ending: .cut)))
+        return Scenario(name: name, behaviour: .stream(StreamPlan(chunks: chunks, ending: .cut)))
     }
 
     /// Two text chunks, then silence for `pauseMs`, then the rest of the answer; with `pauseMs` nil
@@ -361,5 +378,150 @@ extension Scenario {
             name: "stall",
             behaviour: .stream(StreamPlan(chunks: chunks, pauses: [head.count: pauseMs])),
             expected: ExpectedAnswer(text: "Hello world", stopReason: "end_turn", outputTokens: 3))
+    }
+}
+
+// MARK: Upstream failures (issue 11)
+
+extension Scenario {
+    /// The connection closes before any byte of an answer: to the proxy, a reset or an empty reply.
+    public static func dropConnection() -> Scenario {
+        Scenario(name: "drop_connection", behaviour: .dropConnection)
+    }
+
+    /// A complete answer with any status and body.
+    public static func reply(status: Int, contentType: String, body: String, name: String) -> Scenario {
+        Scenario(name: name, behaviour: .httpError(HTTPErrorReply(
+            status: status, headers: [("Content-Type", contentType)], body: Array(body.utf8))))
+    }
+
+    /// A 502 with the HTML page nginx answers when the server behind it is down.
+    public static func html502() -> Scenario {
+        reply(status: 502, contentType: "text/html", body: """
+            <html>
+            <head><title>502 Bad Gateway</title></head>
+            <body>
+            <center><h1>502 Bad Gateway</h1></center>
+            <hr><center>nginx</center>
+            </body>
+            </html>
+
+            """, name: "html_502")
+    }
+
+    /// A 200 HTML page instead of a stream, as a captive portal or a proxy's login page answers.
+    public static func html200() -> Scenario {
+        reply(status: 200, contentType: "text/html; charset=utf-8", body: """
+            <!DOCTYPE html>
+            <html><head><title>Sign in to the network</title></head>
+            <body><h1>Welcome</h1><p>Accept the terms of use to continue to the Internet.</p>
+            <form method="post" action="/login"><button>Accept</button></form></body></html>
+
+            """, name: "html_200")
+    }
+
+    /// A 200 chat completion as one JSON body, as a server that ignores `stream: true` answers.
+    public static func json200() -> Scenario {
+        let body: JSONValue = .object(JSONObject([
+            ("id", "chatcmpl-scripted-json"), ("object", "chat.completion"), ("created", 1_700_000_000),
+            ("model", "scripted"),
+            ("choices", [.object(JSONObject([
+                ("index", 0),
+                ("message", .object(JSONObject([("role", "assistant"), ("content", "An answer that was not streamed.")]))),
+                ("finish_reason", "stop"),
+            ]))]),
+            ("usage", .object(JSONObject([
+                ("prompt_tokens", .int(promptTokens)), ("completion_tokens", 7), ("total_tokens", .int(promptTokens + 7)),
+            ]))),
+        ]))
+        return reply(status: 200, contentType: "application/json", body: body.compactString(), name: "json_200")
+    }
+
+    /// `storm_429`: every request gets 429 with `Retry-After: 1`.
+    public static func rateLimitStorm() -> Scenario {
+        httpError(status: 429, message: "Too many requests: the free tier's limit was reached", type: "rate_limit_error",
+                  code: "rate_limit_exceeded", retryAfter: "1", name: "storm_429")
+    }
+
+    /// One context-length refusal: the scenario's name, the token count the message gives for the
+    /// request, and the window it gives.
+    public struct ContextRefusal: Sendable, Equatable {
+        public var name: String
+        public var requestedTokens: Int
+        public var maximumTokens: Int
+    }
+
+    /// The four phrasings, with the numbers a reader of each message must find in it.
+    public static let contextRefusals: [ContextRefusal] = [
+        ContextRefusal(name: "context_vllm", requestedTokens: 250_000, maximumTokens: 131_072),
+        ContextRefusal(name: "context_trtllm", requestedTokens: 200_000, maximumTokens: 131_072),
+        ContextRefusal(name: "context_openai", requestedTokens: 130_000, maximumTokens: 128_000),
+        ContextRefusal(name: "context_openrouter", requestedTokens: 200_000, maximumTokens: 163_840),
+    ]
+
+    /// A 400 refusing the request as longer than the model's context, worded as each server family
+    /// words it: vLLM (most NIM models), TensorRT-LLM's PyTorch back end (its prompt length is a
+    /// float), OpenAI, OpenRouter.
+    public static func contextRefusal(_ name: String) -> Scenario? {
+        let body: JSONValue
+        switch name {
+        case "context_vllm":
+            body = vllmError(contextRefusalMessageVLLM(window: 131_072, messages: 249_000, completion: 1_000))
+        case "context_trtllm":
+            body = vllmError("The sum of prompt length (200000.0), query length (0) should not exceed max_num_tokens (131072)")
+        case "context_openai":
+            body = ["error": .object(JSONObject([
+                ("message", "This model's maximum context length is 128000 tokens. However, your messages resulted in 130000 tokens. Please reduce the length of the messages."),
+                ("type", "invalid_request_error"), ("param", "messages"), ("code", "context_length_exceeded"),
+            ]))]
+        case "context_openrouter":
+            body = ["error": .object(JSONObject([
+                ("message", "This endpoint's maximum context length is 163840 tokens. However, you requested about 200000 tokens (199000 of text input, 1000 in the output). Please reduce the length of either one, or use the \"middle-out\" transform to compress your prompt automatically."),
+                ("code", 400),
+            ]))]
+        default:
+            return nil
+        }
+        return reply(status: 400, contentType: "application/json", body: body.compactString(), name: name)
+    }
+
+    /// vLLM's refusal of messages plus completion longer than the window.
+    public static func contextRefusalMessageVLLM(window: Int, messages: Int, completion: Int) -> String {
+        "This model's maximum context length is \(window) tokens. However, you requested \(messages + completion) tokens "
+            + "(\(messages) in the messages, \(completion) in the completion). Please reduce the length of the messages or completion."
+    }
+
+    /// vLLM's (and TensorRT-LLM's OpenAI server's) error body.
+    static func vllmError(_ message: String) -> JSONValue {
+        .object(JSONObject([
+            ("object", "error"), ("message", .string(message)), ("type", "BadRequestError"), ("param", nil), ("code", 400),
+        ]))
+    }
+
+    /// The scripted upstream's token estimate of a request: a quarter of the bytes of its
+    /// `messages` as compact JSON, rounded up. Crude, but the same body always gives the same
+    /// number, which is all a proxy's retry with a smaller `max_tokens` needs.
+    public static func estimatedInputTokens(_ request: JSONValue) -> Int {
+        let bytes = (request["messages"] ?? .array([])).compactBytes().count
+        return (bytes + 3) / 4
+    }
+
+    /// `completion_budget`: refuses with vLLM's wording when the estimated input plus the
+    /// request's `max_tokens` exceeds `window`, answers text otherwise; so a proxy that sends again
+    /// with `max_tokens` at most `window` minus the input gets its answer.
+    public static func completionBudget(window: Int = 100_000) -> Scenario {
+        let answer = stream(chunks: [
+            Chunk.role(), Chunk.content("The answer fits the window."), Chunk.finish("stop"),
+            Chunk.usage(prompt: promptTokens, completion: 6),
+        ], name: "completion_budget_answer",
+           expected: ExpectedAnswer(text: "The answer fits the window.", stopReason: "end_turn", outputTokens: 6))
+        return Scenario(name: "completion_budget", behaviour: .byRequest { request in
+            let input = estimatedInputTokens(request)
+            let maxTokens = request["max_tokens"]?.intValue ?? request["max_completion_tokens"]?.intValue ?? 0
+            guard input + maxTokens > window else { return answer }
+            return reply(status: 400, contentType: "application/json",
+                         body: vllmError(contextRefusalMessageVLLM(window: window, messages: input, completion: maxTokens)).compactString(),
+                         name: "completion_budget_refusal")
+        })
     }
 }

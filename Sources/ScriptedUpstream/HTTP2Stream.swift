@@ -149,7 +149,8 @@ final class HTTP2Stream: ResponseSink {
     }
 
     func cut(listeningPort: Int, remoteAddress: String) -> Bool {
-        guard state == .streaming, let connection else { return false }
+        // A request not answered yet may be reset too: that is how `dropConnection` fails it.
+        guard state == .streaming || state == .requested, let connection else { return false }
         return connection.reset(self)
     }
 

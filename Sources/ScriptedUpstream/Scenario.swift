@@ -16,7 +16,11 @@ public struct Scenario: Sendable {
 
     public enum Behaviour: Sendable {
         case stream(StreamPlan)
+        /// A complete, non-streamed answer: an HTTP error, or a 200 that is no event stream (an
+        /// HTML page, a JSON body).
         case httpError(HTTPErrorReply)
+        /// The connection is closed before any byte of an answer (HTTP/2: the stream is reset).
+        case dropConnection
         /// One element per request, in order; once exhausted the last element repeats.
         case sequence([Scenario])
         /// Chosen from the request body (the conversation so far), for multi-turn exchanges
@@ -40,7 +44,7 @@ public struct Scenario: Sendable {
     public var chunks: [JSONValue] { streamPlan?.chunks ?? [] }
 }
 
-/// A complete non-streamed error response.
+/// A complete non-streamed response, usually an error.
 public struct HTTPErrorReply: Sendable {
     public var status: Int
     public var headers: [(name: String, value: String)]

@@ -6,6 +6,8 @@
 //
 // Which scenario answers a request: the next one queued with `enqueue` (tests), else the one the
 // request's model names as "scenario:NAME" (scripts and benchmarks), else `defaultScenario`.
+// `GET /stats` answers its counters as JSON (requests, streams open now and at most at once), so a
+// test running it as a process can check how many requests a proxy sent and how many at once.
 //
 // It speaks HTTP/1.1, or with `start(http2: true)` only HTTP/2 to clients that open with the
 // HTTP/2 preface (prior knowledge, no TLS): the protocol the proxy uses with NVIDIA, where
@@ -70,6 +72,12 @@ public final class ScriptedUpstream {
     public private(set) var endedStreams = 0
     /// Requests answered with a scenario (streams and scripted errors).
     public private(set) var scenariosPlayed = 0
+    /// Chat-completion requests received, answered or not.
+    public private(set) var completionRequests = 0
+    /// The most streams open at once so far: what a test of a concurrency cap reads.
+    public private(set) var peakActiveStreams = 0
+    /// Connections closed (or HTTP/2 streams reset) before any byte of an answer.
+    public private(set) var droppedConnections = 0
     /// Whether `start` was asked for HTTP/2.
     public private(set) var speaksHTTP2 = false
     /// SETTINGS_MAX_CONCURRENT_STREAMS advertised over HTTP/2 (set before `start`): how many
@@ -187,6 +195,9 @@ public final class ScriptedUpstream {
             if request.path == "/health" && request.method == "GET" {
                 responder.respond(status: 200, headers: [("Content-Type", "application/json")],
                                   body: Array("{\"status\":\"ok\"}".utf8))
+            } else if request.path == "/stats" && request.method == "GET" {
+                responder.respond(status: 200, headers: [("Content-Type", "application/json")],
+                                  body: stats.compactBytes())
             } else {
                 respondError(responder, status: 404, message: "Not found: \(request.path)",
                              type: "invalid_request_error", code: "not_found")
@@ -198,6 +209,7 @@ public final class ScriptedUpstream {
                          type: "invalid_request_error", code: "method_not_allowed")
             return
         }
+        completionRequests += 1
         let record = RecordedRequest(method: request.method, path: request.path, query: request.query,
                                      headers: request.headers, body: request.body)
         if keepsRecords { received.append(record) }
@@ -240,9 +252,17 @@ public final class ScriptedUpstream {
         case .httpError(let reply):
             scenariosPlayed += 1
             responder.respond(status: reply.status, headers: reply.headers, body: reply.body)
+        case .dropConnection:
+            scenariosPlayed += 1
+            droppedConnections += 1
+            if !responder.cut(listeningPort: port, remoteAddress: remoteAddress) {
+                respondError(responder, status: 500, message: "The scripted upstream could not drop this connection",
+                             type: "server_error", code: nil)
+            }
         case .stream(let plan):
             scenariosPlayed += 1
             activeStreams += 1
+            peakActiveStreams = max(peakActiveStreams, activeStreams)
             StreamPlayer(plan: plan, responder: responder, remoteAddress: remoteAddress, upstream: self).start()
         }
     }
@@ -251,6 +271,18 @@ public final class ScriptedUpstream {
                               code: JSONValue) {
         responder.respond(status: status, headers: [("Content-Type", "application/json")],
                           body: openAIErrorBody(message: message, type: type, code: code))
+    }
+
+    /// The counters as `GET /stats` answers them, for tests that run the upstream as a process.
+    public var stats: JSONValue {
+        .object(JSONObject([
+            ("completion_requests", .int(completionRequests)),
+            ("scenarios_played", .int(scenariosPlayed)),
+            ("active_streams", .int(activeStreams)),
+            ("peak_active_streams", .int(peakActiveStreams)),
+            ("ended_streams", .int(endedStreams)),
+            ("dropped_connections", .int(droppedConnections)),
+        ]))
     }
 
     func streamEnded() {

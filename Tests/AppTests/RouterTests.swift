@@ -15,8 +15,8 @@ import Testing
             var values: [String: String] = [:]
             for p in parameters { values[p] = captured[p] }
             return .matched(name, values)
-        case .methodNotAllowed(let allowed, let refusal):
-            return .methodNotAllowed(allowed, refusal: refusal?.0)
+        case .methodNotAllowed(let allowed, let refusal, _):
+            return .methodNotAllowed(allowed, refusal: refusal)
         case .notFound:
             return .notFound
         }
@@ -122,13 +122,30 @@ import Testing
         #expect(decide(r, "GET", "/store/get_tree") == .methodNotAllowed(["POST"], refusal: "use POST"))
         #expect(decide(r, "HEAD", "/store/get_tree") == .methodNotAllowed(["POST"], refusal: "use POST"))
         #expect(decide(r, "POST", "/cli/sessions/h") == .methodNotAllowed(["GET"], refusal: "use GET"))
-        guard case .methodNotAllowed(_, let refusal?) = r.resolve(method: "DELETE", path: "/cli/sessions/cs_9") else {
+        guard case .methodNotAllowed(_, "use GET"?, let parameters) = r.resolve(method: "DELETE", path: "/cli/sessions/cs_9") else {
             Issue.record("expected the route's refusal")
             return
         }
-        #expect(refusal.1["handle"] == "cs_9")
+        #expect(parameters["handle"] == "cs_9")
         // Paths the route does not match are still 404.
         #expect(decide(r, "GET", "/store/no_such_method") == .notFound)
+    }
+
+    /// Metrics label a request with the pattern it matched, never the path a client sent.
+    @Test func theMatchedPatternIsReported() {
+        var r = appRoutes
+        r.add("GET", "/v1/models/{id}", "model")
+        func pattern(_ method: String, _ path: String) -> String? {
+            switch r.resolve(method: method, path: path) {
+            case .matched(_, let parameters), .methodNotAllowed(_, _, let parameters): parameters.pattern
+            case .notFound: nil
+            }
+        }
+        #expect(pattern("GET", "/v1/models/claude-opus") == "/v1/models/{id}")
+        #expect(pattern("GET", "/health") == "/health")
+        #expect(pattern("GET", "/v1/messages") == "/v1/messages")
+        #expect(pattern("DELETE", "/v1/models/x") == "/v1/models/{id}")
+        #expect(pattern("GET", "/v1/nothing") == nil)
     }
 
     @Test func tableListsRoutesInOrder() {

@@ -80,6 +80,11 @@ import Glibc
             #expect(outcome(path, .cliToken, true) == "403", "\(path)")
             #expect(outcome(path, .operatorToken, true) == "pass", "\(path)")
         }
+        // Metrics: open like the Anthropic endpoints without a token; with one, the operator's only.
+        #expect(outcome("/metrics", .none, false) == "pass")
+        #expect(outcome("/metrics", .none, true) == "401")
+        #expect(outcome("/metrics", .cliToken, true) == "403")
+        #expect(outcome("/metrics", .operatorToken, true) == "pass")
     }
 
     @Test func credentialsFromEitherHeader() {

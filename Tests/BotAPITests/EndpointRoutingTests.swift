@@ -36,7 +36,7 @@ import Testing
         var expected: [(String, [String])] = [
             ("/", ["GET"]), ("/health", ["GET"]), ("/v1/messages", ["POST"]), ("/v1/messages/count_tokens", ["POST"]),
             ("/api/hello", ["GET"]), ("/v1/models", ["GET"]), ("/v1/models/{id}", ["GET"]), ("/v1/models/{owner}/{name}", ["GET"]),
-            ("/stop", ["POST"]),
+            ("/metrics", ["GET"]), ("/stop", ["POST"]),
         ]
         expected += store.map { ("/store/" + $0, ["POST"]) }
         expected.append(("/cli/managers", ["POST"]))
@@ -102,9 +102,10 @@ import Testing
             "/", "/health", "/v1/messages", "/v1/messages/count_tokens", "/api/hello", "/v1/models",
             "/v1/models/{id}", "/v1/models/{owner}/{name}",
         ]
-        for route in table where !anthropic.contains(route.pattern) {
+        for route in table where !anthropic.contains(route.pattern) && !AccessControl.operatorOnlyPaths.contains(route.pattern) {
             #expect(AccessControl.isBotPath(route.pattern), "\(route.pattern)")
         }
+        #expect(AccessControl.operatorOnlyPaths.allSatisfy { path in table.contains { $0.pattern == path } && !AccessControl.isBotPath(path) })
         for pattern in anthropic {
             #expect(!AccessControl.isBotPath(pattern))
         }

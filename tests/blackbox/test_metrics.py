@@ -1,0 +1,116 @@
+"""GET /metrics against the server as a separate process: counts after real requests, the
+Prometheus content type, and who may scrape (the token when one is set, the Host check always).
+The scripted upstream runs as a process too, and its GET /stats says what reached it."""
+
+import json
+import subprocess
+import time
+import urllib.request
+
+import pytest
+
+from conftest import UPSTREAM_BINARY, status_of
+
+CONTENT_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
+
+
+@pytest.fixture
+def upstream(tmp_path):
+    if not UPSTREAM_BINARY.exists():
+        pytest.skip("scripted-upstream not built")
+    out = tmp_path / "upstream.out"
+    p = subprocess.Popen([str(UPSTREAM_BINARY), "--port", "0"], stdout=open(out, "wb"), stderr=subprocess.STDOUT)
+    deadline = time.time() + 10
+    while time.time() < deadline and "listening" not in out.read_text():
+        time.sleep(0.05)
+    port = int(out.read_text().split()[1])
+
+    class U:
+        base_url = f"http://127.0.0.1:{port}/v1"
+
+        @staticmethod
+        def stats():
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/stats", timeout=10) as r:
+                return json.loads(r.read())
+
+    yield U
+    p.terminate()
+    p.wait(timeout=10)
+
+
+def split(response: bytes):
+    head, _, body = response.partition(b"\r\n\r\n")
+    return head, body
+
+
+def samples(body: bytes) -> dict:
+    """`name{labels}` -> value for every sample line."""
+    out = {}
+    for line in body.decode().splitlines():
+        if line and not line.startswith("#"):
+            key, _, value = line.rpartition(" ")
+            out[key] = float(value)
+    return out
+
+
+def message(text: str, stream: bool = True) -> bytes:
+    return json.dumps({"model": "claude-sonnet-4-5", "max_tokens": 100, "stream": stream,
+                       "messages": [{"role": "user", "content": text}]}).encode()
+
+
+def test_scrape_counts_requests_by_route_and_status(proxy, upstream):
+    p = proxy(env={"NVIDIA_NIM_BASE_URL": upstream.base_url, "MODEL": "scenario:text", "NVIDIA_NIM_API_KEY": "k"})
+    assert status_of(p.request("GET", "/health")) == 200
+    assert status_of(p.request("GET", "/health")) == 200
+    assert status_of(p.request("GET", "/v1/models/claude-opus")) == 200
+    assert status_of(p.request("GET", "/no/such/path")) == 404
+    streamed = p.request("POST", "/v1/messages", message("Tell me something."))
+    assert status_of(streamed) == 200 and b"\"text\": \"Hello\"" in streamed and b"event: message_stop" in streamed
+    # A page's cross-site form post is refused before any route runs, and still counted.
+    refused = p.request("POST", "/v1/messages", b"x=1", headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert status_of(refused) == 415
+
+    head, body = split(p.request("GET", "/metrics"))
+    assert status_of(head) == 200
+    assert b"content-type: " + CONTENT_TYPE in head.lower()
+    got = samples(body)
+    assert got['nim_proxy_requests_total{route="/health",status="200"}'] == 2
+    assert got['nim_proxy_requests_total{route="/v1/models/{id}",status="200"}'] == 1
+    assert got['nim_proxy_requests_total{route="unmatched",status="404"}'] == 1
+    assert got['nim_proxy_requests_total{route="/v1/messages",status="200"}'] == 1
+    assert got['nim_proxy_requests_total{route="/v1/messages",status="415"}'] == 1
+    assert got["nim_proxy_open_streams"] == 0
+    text = body.decode()
+    for name, kind in [("nim_proxy_requests_total", "counter"), ("nim_proxy_upstream_requests_total", "counter"),
+                       ("nim_proxy_fallbacks_total", "counter"), ("nim_proxy_retries_total", "counter"),
+                       ("nim_proxy_rate_limit_wait_seconds", "histogram"),
+                       ("nim_proxy_first_content_seconds", "histogram"), ("nim_proxy_open_streams", "gauge")]:
+        assert f"# TYPE {name} {kind}\n" in text
+    assert got['nim_proxy_rate_limit_wait_seconds_bucket{le="+Inf"}'] == got["nim_proxy_rate_limit_wait_seconds_count"]
+
+    # The next scrape counts this one.
+    _, again = split(p.request("GET", "/metrics"))
+    assert samples(again)['nim_proxy_requests_total{route="/metrics",status="200"}'] == 1
+    # What reached the upstream: the one streamed message.
+    assert upstream.stats()["completion_requests"] == 1
+
+
+def test_with_a_token_only_the_operator_scrapes(proxy):
+    p = proxy(env={"PROXY_AUTH_TOKEN": "op-secret"})
+    missing = p.request("GET", "/metrics")
+    assert status_of(missing) == 401
+    assert json.loads(split(missing)[1])["error"]["type"] == "authentication_error"
+    assert status_of(p.request("GET", "/metrics", headers={"x-api-key": "wrong"})) == 401
+    head, body = split(p.request("GET", "/metrics", headers={"Authorization": "Bearer op-secret"}))
+    assert status_of(head) == 200 and b"# TYPE nim_proxy_requests_total counter" in body
+    # The refusals were counted under the route they were for.
+    assert samples(body)['nim_proxy_requests_total{route="/metrics",status="401"}'] == 2
+
+
+def test_host_and_origin_checks_apply(proxy):
+    p = proxy()
+    rebound = p.request("GET", "/metrics", headers={"Host": f"attacker.example:{p.port}"})
+    assert status_of(rebound) == 403
+    foreign = p.request("GET", "/metrics", headers={"Origin": "https://attacker.example"})
+    assert status_of(foreign) == 403
+    assert status_of(p.request("GET", "/metrics")) == 200
