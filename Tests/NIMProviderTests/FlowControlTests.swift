@@ -138,9 +138,9 @@ func rawRequest(_ body: String) -> String {
         #expect(frames.count <= 12, "\(frames.count) chunk frames for \(events) events")
     }
 
-    /// A burst of concurrent requests with a limit of 2 per 0.5 s: no window of 0.5 s ever
-    /// holds more than 2 upstream requests, every client gets its answer, and the waiting
-    /// clients receive pings.
+    /// A burst of concurrent requests with a limit of 2 per second: no window of a second ever
+    /// holds more than 2 upstream requests, every client gets its answer, and the clients whose
+    /// wait outlasts STREAM_EARLY_START_SECONDS get their stream started early, with pings.
     @Test func burstNeverExceedsTheWindowAndWaitersGetPings() throws {
         var grants: [UInt64] = []
         var arrivals = 0
@@ -149,6 +149,7 @@ func rawRequest(_ body: String) -> String {
         try withHarness(configure: {
             $0.upstream.rateLimit = 2
             $0.upstream.rateWindow = .seconds(1)
+            $0.upstream.streamEarlyStart = .milliseconds(300)
         }) { h, done in
             h.provider.pingInterval = .milliseconds(100)
             h.upstream.defaultScenario = .text()
