@@ -238,6 +238,8 @@ struct StreamLifecycle<Instant: InstantProtocol> where Instant.Duration == Durat
         switch phase {
         case .requesting, .receiving, .collectingError: break
         case .streaming:
+            // Content reached the client: whatever failed, the stream ends with its error. (A 429
+            // is read from a refusal's head, so it never arrives here; it still ends the stream.)
             return endWithError(failure.error ?? UpstreamError(type: .rateLimit, status: 429, message: "Rate limited."))
         default: return []
         }

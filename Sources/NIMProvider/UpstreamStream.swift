@@ -50,8 +50,8 @@ final class UpstreamStream: UpstreamTransferDelegate {
     /// A refusal (a non-2xx head, or a 2xx that is not an event stream) and its body so far.
     private var refusal: (status: Int, contentType: String?, retryAfter: String?)?
     private var errorBody: [UInt8] = []
-    /// The last 429's `Retry-After`, as sent, for the client's own header.
-    private var lastRetryAfter: String?
+    /// The last 429's `Retry-After` in seconds, for the client's own header.
+    private var lastRetryAfterSeconds: Double?
     private var pingTimer: Timer?
     private var wakeTimer: Timer?
     private var wakeAt: LoopInstant?
@@ -448,8 +448,8 @@ final class UpstreamStream: UpstreamTransferDelegate {
             return .refused(Self.notAnEventStream(status: refusal.status, contentType: refusal.contentType, body: body))
         }
         if refusal.status == 429 {
-            lastRetryAfter = refusal.retryAfter
             let seconds = refusal.retryAfter.flatMap { parseRetryAfter($0, now: time(nil)) }
+            lastRetryAfterSeconds = seconds
             let decision = provider.limiter.on429(
                 attempt: machine.rateLimitRetries, retryAfter: seconds.flatMap(RetryPolicy.retryAfter(seconds:)),
                 random: provider.random(), now: provider.now)
@@ -491,12 +491,14 @@ final class UpstreamStream: UpstreamTransferDelegate {
         }
     }
 
-    /// The client's `retry-after` for a rate-limit error: the upstream's long one, or what it
-    /// last said, or the limiter's block.
+    /// The client's `retry-after` for a rate-limit error, in whole seconds: the upstream's long
+    /// one, or what it last said, or the limiter's block.
     private func clientRetryAfter(_ error: UpstreamError) -> String? {
         guard error.type == .rateLimit else { return nil }
         if let asked = error.retryAfter { return String(max(1, asked.roundedUpSeconds)) }
-        if let lastRetryAfter, !lastRetryAfter.isEmpty, lastRetryAfter.utf8.count <= 64 { return lastRetryAfter }
+        if let said = lastRetryAfterSeconds.flatMap(RetryPolicy.retryAfter(seconds:)) {
+            return String(max(1, said.roundedUpSeconds))
+        }
         let block = provider.limiter.blockRemaining(now: provider.now)
         return block > .zero ? String(max(1, block.roundedUpSeconds)) : nil
     }

@@ -368,6 +368,15 @@ let streamingFalseRequest =
         #expect(r.json?["stop_reason"] == "tool_use")
     }
 
+    @Test func streamFalseCarriesThinking() throws {
+        let (r, _) = try exchange(body: streamingFalseRequest) { $0.enqueue(.reasoning()) }
+        let expected = try #require(Scenario.reasoning().expected)
+        let blocks = try #require(r.json?["content"]?.arrayValue)
+        #expect(blocks.first?["type"] == "thinking")
+        #expect(blocks.first?["thinking"]?.stringValue == expected.thinking)
+        #expect(blocks.filter { $0["type"] == "text" }.compactMap { $0["text"]?.stringValue }.joined() == expected.text)
+    }
+
     /// The same error statuses as a stream before content, and a cut after content is retried
     /// (nothing reached the client) and falls back like any failure.
     @Test func streamFalseErrorsAreHTTPErrors() throws {
