@@ -7,8 +7,9 @@ import StreamTranslation
 public typealias MessageAssembly = ([UInt8]) -> Result<JSONValue, UpstreamError>
 
 /// A small assembler for the translator's own output: `message_start` gives the id, model and
-/// input tokens; each block's deltas are joined (a tool's `partial_json` parsed at its stop);
-/// `message_delta` gives the stop reason and output tokens.
+/// input tokens; each block's deltas are joined (a tool's `partial_json` parsed at its end);
+/// `message_delta` gives the stop reason and output tokens. Failures never reach it (the stream's
+/// lifecycle answers them), so it always succeeds; an answer without `message_start` is an error.
 public func assembleCollectedMessage(_ events: [UInt8]) -> Result<JSONValue, UpstreamError> {
     var message = JSONObject()
     var blocks: [(index: Int, block: JSONObject, json: String)] = []
@@ -46,14 +47,12 @@ public func assembleCollectedMessage(_ events: [UInt8]) -> Result<JSONValue, Ups
         case "message_delta":
             stopReason = data["delta"]?["stop_reason"] ?? .null
             outputTokens = data["usage"]?["output_tokens"]?.intValue ?? 0
-        case "error":
-            let type = data["error"]?["type"]?.stringValue ?? "api_error"
-            let text = data["error"]?["message"]?.stringValue ?? "The upstream failed."
-            return .failure(UpstreamError(
-                type: AnthropicErrorType(rawValue: type) ?? .api, status: type == "api_error" ? 500 : 400, message: text))
         default:
             break
         }
+    }
+    guard message["id"] != nil else {
+        return .failure(UpstreamError(type: .api, status: 500, message: "The upstream's answer could not be assembled."))
     }
     var content: [JSONValue] = []
     for entry in blocks {

@@ -306,6 +306,8 @@ final class UpstreamStream: UpstreamTransferDelegate {
     }
 
     /// The body for another model: the builder writes `model` first, so only the head changes.
+    /// On a 50 KB Claude Code body this costs about 4 µs against about 670 µs to rebuild it from
+    /// the request (debug build), and the request need not be kept for the stream's life.
     static func replacingModel(in body: [UInt8], from old: String, to new: String) -> [UInt8] {
         let oldHead = Array(#"{"model":"#.utf8) + JSONValue.string(old).compactBytes()
         guard body.starts(with: oldHead) else {

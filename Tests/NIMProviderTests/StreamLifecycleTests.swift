@@ -2,6 +2,7 @@
 
 @testable import NIMProvider
 import StreamTranslation
+import JSON
 import TestSupport
 import Testing
 
@@ -322,5 +323,54 @@ private func streaming() -> Machine {
         #expect(m.upstreamFinished(transferOpen: true) == [])
         #expect(m.attemptFailed(.refused(badRequest), now: 0) == [])
         #expect(m.phase == .created)
+    }
+}
+
+@Suite struct FallbackBodyTests {
+    /// The builder's body gets the new model in its leading member; everything else is the same bytes.
+    @Test func theLeadingModelIsReplaced() throws {
+        let body = Array(#"{"model":"a/one","messages":[{"role":"user","content":"{\"model\":\"a/one\"}"}],"stream":true}"#.utf8)
+        let replaced = UpstreamStream.replacingModel(in: body, from: "a/one", to: "b/\"two\"")
+        #expect(String(decoding: replaced, as: UTF8.self)
+            == #"{"model":"b/\"two\"","messages":[{"role":"user","content":"{\"model\":\"a/one\"}"}],"stream":true}"#)
+    }
+
+    /// Another layout goes through JSON and still carries the new model.
+    @Test func anotherLayoutIsRewrittenThroughJSON() throws {
+        let body = Array(#"{"messages":[],"model":"a/one"}"#.utf8)
+        let replaced = try JSONValue.parse(UpstreamStream.replacingModel(in: body, from: "a/one", to: "b/two"))
+        #expect(replaced == ["messages": [], "model": "b/two"])
+    }
+}
+
+@Suite struct CollectedMessageTests {
+    /// The translator's own events for thinking, text and a tool call become one message.
+    @Test func translatorOutputBecomesOneMessage() throws {
+        var t = StreamTranslator(model: "m", inputTokens: 7, messageID: "msg_1", countTokens: { _ in 1 },
+                                 makeToolID: { _ in "toolu_1" })
+        var events = t.start()
+        events += t.consume(chunk: ["choices": [["delta": ["reasoning_content": "hmm"]]]])
+        events += t.consume(chunk: ["choices": [["delta": ["content": "Hi"]]]])
+        events += t.consume(chunk: ["choices": [["delta": ["tool_calls": [
+            ["index": 0, "id": "call_1", "function": ["name": "Read", "arguments": #"{"path":"#]],
+        ]]]]])
+        events += t.consume(chunk: ["choices": [["delta": ["tool_calls": [["index": 0, "function": ["arguments": #""a"}"#]]]],
+                                                 "finish_reason": "tool_calls"]],
+                                    "usage": ["completion_tokens": 9]])
+        events += t.finish()
+        let message = try assembleCollectedMessage(events).get()
+        #expect(message == [
+            "id": "msg_1", "type": "message", "role": "assistant", "model": "m",
+            "content": [
+                ["type": "thinking", "thinking": "hmm", "signature": ""],
+                ["type": "text", "text": "Hi"],
+                ["type": "tool_use", "id": "call_1", "name": "Read", "input": ["path": "a"]],
+            ],
+            "stop_reason": "tool_use", "stop_sequence": nil, "usage": ["input_tokens": 7, "output_tokens": 9],
+        ])
+    }
+
+    @Test func bytesWithoutAMessageAreAnError() {
+        #expect((try? assembleCollectedMessage(Array("garbage".utf8)).get()) == nil)
     }
 }
