@@ -67,6 +67,13 @@ public final class NIMProvider: MessageStreamer {
     public var waitingForSlot: Int { waiting.count }
     public var waitingForConcurrency: Int { concurrencyQueue.count }
 
+    /// Hears what the streams do, for counters and histograms (`UpstreamObservation`); nil: nobody.
+    public var observer: ((UpstreamObservation) -> Void)?
+
+    func observe(_ observation: @autoclosure () -> UpstreamObservation) {
+        observer?(observation())
+    }
+
     /// Turns the Anthropic SSE bytes of a whole answer into the non-streaming Message a
     /// `stream: false` request gets, or the error to answer with.
     public var assembleMessage: MessageAssembly = assembleCollectedMessage
@@ -280,4 +287,19 @@ extension ModelRouting {
             fallbacks: upstream.modelFallbacks, opusFallbacks: upstream.modelOpusFallbacks,
             sonnetFallbacks: upstream.modelSonnetFallbacks, haikuFallbacks: upstream.modelHaikuFallbacks)
     }
+}
+
+/// Something one upstream stream did, as `NIMProvider.observer` hears it (a metrics registry's feed).
+public enum UpstreamObservation: Sendable, Equatable {
+    /// A rate-limit slot was granted after this wait (zero when granted at once).
+    case rateLimitWait(Duration)
+    /// An attempt at `model` failed; nil error: a 429 the limiter retries.
+    case attemptFailed(model: String, UpstreamError?)
+    /// Another attempt at the same model (`rate_limited`, `connection`).
+    case retry(reason: String)
+    case fallback(from: String, to: String)
+    /// The first content reached the client this long after the request arrived.
+    case firstContent(after: Duration)
+    /// The stream ended: served by a model, failed with an error, or its client left.
+    case finished(StreamOutcome)
 }

@@ -40,6 +40,14 @@ enum AttemptFailure: Equatable {
     }
 }
 
+/// How one stream ended.
+public enum StreamOutcome: Sendable, Equatable {
+    /// The answer arrived whole; `model` served it.
+    case served(model: String)
+    case failed(UpstreamError)
+    case clientGone
+}
+
 /// One request's upstream lifecycle. Generic over the clock so tests drive it by hand.
 /// Not thread-safe: owned by its `UpstreamStream`.
 struct StreamLifecycle<Instant: InstantProtocol> where Instant.Duration == Duration {
@@ -64,12 +72,7 @@ struct StreamLifecycle<Instant: InstantProtocol> where Instant.Duration == Durat
         var reconnects = 1
     }
 
-    enum Outcome: Equatable {
-        /// The answer arrived whole; `model` served it.
-        case served(model: String)
-        case failed(UpstreamError)
-        case clientGone
-    }
+    typealias Outcome = StreamOutcome
 
     enum Action: Equatable {
         case requestConcurrencySlot
@@ -86,6 +89,9 @@ struct StreamLifecycle<Instant: InstantProtocol> where Instant.Duration == Durat
         case stopPings
         /// Head, the held `message_start` and the first content in one write.
         case startResponse
+        /// The answer's first content leaves now (with `startResponse`, a `finishStream` or a
+        /// `respondMessage`): the time to first content ends here.
+        case firstContent
         case pauseTransfer
         case resumeTransfer
         /// End the transfer, if one is open; nothing more is heard from it.
@@ -215,22 +221,24 @@ struct StreamLifecycle<Instant: InstantProtocol> where Instant.Duration == Durat
     mutating func contentReady() -> [Action] {
         guard phase == .receiving, configuration.delivery == .stream else { return [] }
         phase = .streaming(paused: false)
-        if responseStarted { return [] }
+        if responseStarted { return [.firstContent] }
         responseStarted = true
-        return [.startResponse]
+        return [.startResponse, .firstContent]
     }
 
     /// The upstream's answer ended well: `[DONE]` (`transferOpen`: its body may still be draining)
     /// or the body's end.
     mutating func upstreamFinished(transferOpen: Bool) -> [Action] {
         guard translating else { return [] }
+        // Without content so far, the answer's first bytes are its last.
+        let first: [Action] = phase == .receiving ? [.firstContent] : []
         let last: Action
         switch configuration.delivery {
         case .stream: last = .finishStream(startingResponse: !responseStarted)
         case .collect: last = .respondMessage
         }
         responseStarted = true
-        return end(outcome: .served(model: model), response: [last], transfer: transferOpen ? [.detachTransfer] : [])
+        return end(outcome: .served(model: model), response: [last] + first, transfer: transferOpen ? [.detachTransfer] : [])
     }
 
     /// The attempt failed (the shell has read the refusal's body, or the transfer broke).

@@ -56,6 +56,8 @@ final class UpstreamStream: UpstreamTransferDelegate {
     private var wakeTimer: Timer?
     private var wakeAt: LoopInstant?
     private let started: LoopInstant
+    /// When the current wait for a rate-limit slot began.
+    private var rateWaitStarted: LoopInstant
 
     init(
         provider: NIMProvider, request: MessagesRequest, models: [String], inputTokens: Int,
@@ -67,6 +69,7 @@ final class UpstreamStream: UpstreamTransferDelegate {
         self.requestID = requestID
         self.inputTokens = inputTokens
         started = provider.loop.now
+        rateWaitStarted = started
         messageID = MessageID.make()
         var configuration = Lifecycle.Configuration(models: models)
         configuration.delivery = request.stream == false ? .collect : .stream
@@ -101,6 +104,7 @@ final class UpstreamStream: UpstreamTransferDelegate {
     func rateSlotGranted() {
         guard rateTicket != nil else { return }
         rateTicket = nil
+        provider.observe(.rateLimitWait(rateWaitStarted.duration(to: provider.now)))
         run(machine.rateSlotGranted(now: provider.now))
     }
 
@@ -122,7 +126,9 @@ final class UpstreamStream: UpstreamTransferDelegate {
         case .requestRateSlot:
             if let ticket = provider.requestSlot(for: self) {
                 rateTicket = ticket
+                rateWaitStarted = provider.now
             } else {
+                provider.observe(.rateLimitWait(.zero))
                 run(machine.rateSlotGranted(now: provider.now))
             }
         case .leaveRateQueue:
@@ -143,6 +149,8 @@ final class UpstreamStream: UpstreamTransferDelegate {
             bodyBytes = nil
             responder.startStream(status: 200, headers: Self.streamHeaders, firstBytes: heldStart + takePending())
             heldStart = []
+        case .firstContent:
+            provider.observe(.firstContent(after: started.duration(to: provider.now)))
         case .pauseTransfer:
             if let transfer, !transfer.isPaused {
                 transfer.pause()
@@ -158,11 +166,13 @@ final class UpstreamStream: UpstreamTransferDelegate {
             transfer?.detach()
             transfer = nil
         case .logRetry(let reason):
+            provider.observe(.retry(reason: reason))
             provider.log.warning("upstream retry", [
                 ("request_id", .int(Int(requestID))), ("reason", .string(reason)), ("model", .string(machine.model)),
                 ("retries", .int(machine.retries)),
             ])
         case .logFallback(let from, let to):
+            provider.observe(.fallback(from: from, to: to))
             provider.log.warning("upstream fallback", [
                 ("request_id", .int(Int(requestID))), ("from", .string(from)), ("to", .string(to)),
             ])
@@ -226,6 +236,7 @@ final class UpstreamStream: UpstreamTransferDelegate {
             ("ms", .int(started.duration(to: provider.loop.now).wholeMilliseconds)), ("retries", .int(machine.retries)),
         ]
         provider.log.info("upstream stream finished", fields)
+        provider.observe(.finished(outcome))
         provider.finished(self)
     }
 
@@ -431,6 +442,7 @@ final class UpstreamStream: UpstreamTransferDelegate {
     }
 
     private func fail(_ failure: AttemptFailure) {
+        provider.observe(.attemptFailed(model: machine.model, failure.error))
         if let error = failure.error {
             provider.log.warning("upstream attempt failed", [
                 ("request_id", .int(Int(requestID))), ("model", .string(machine.model)),

@@ -54,7 +54,7 @@ private func streaming() -> Machine {
         #expect(m.headReceived(status: 200, eventStream: true) == [])
         #expect(m.translating && !m.contentFlows && !m.responseStarted)
         // The first content starts the response (head, held message_start, content: one write).
-        #expect(m.contentReady() == [.startResponse])
+        #expect(m.contentReady() == [.startResponse, .firstContent])
         #expect(m.contentFlows)
         #expect(m.contentReady() == [])
         #expect(m.upstreamFinished(transferOpen: true) == [
@@ -69,7 +69,7 @@ private func streaming() -> Machine {
         var m = requesting()
         _ = m.headReceived(status: 200, eventStream: true)
         #expect(m.upstreamFinished(transferOpen: false) == [
-            .finishStream(startingResponse: true), .teardown(.served(model: "m1")),
+            .finishStream(startingResponse: true), .firstContent, .teardown(.served(model: "m1")),
         ])
     }
 
@@ -193,7 +193,9 @@ private func streaming() -> Machine {
         #expect(m.attemptFailed(.refused(overloaded), now: 1).contains(.logFallback(from: "m1", to: "m2")))
         _ = m.rateSlotGranted(now: 1)
         _ = m.headReceived(status: 200, eventStream: true)
-        #expect(m.upstreamFinished(transferOpen: true) == [.detachTransfer, .respondMessage, .teardown(.served(model: "m2"))])
+        #expect(m.upstreamFinished(transferOpen: true) == [
+            .detachTransfer, .respondMessage, .firstContent, .teardown(.served(model: "m2")),
+        ])
     }
 
     // MARK: early start
@@ -210,7 +212,7 @@ private func streaming() -> Machine {
         #expect(m.rateSlotGranted(now: 250) == [.stopPings, .send(model: "m1", freshConnection: false)])
         _ = m.headReceived(status: 200, eventStream: true)
         // Content after an early start: the head went already, so no startResponse.
-        #expect(m.contentReady() == [])
+        #expect(m.contentReady() == [.firstContent])
         #expect(m.contentFlows)
     }
 
@@ -260,7 +262,7 @@ private func streaming() -> Machine {
         _ = m.rateSlotGranted(now: 1)
         _ = m.headReceived(status: 200, eventStream: true)
         #expect(m.upstreamFinished(transferOpen: false) == [
-            .releaseConcurrencySlot, .finishStream(startingResponse: true), .teardown(.served(model: "m1")),
+            .releaseConcurrencySlot, .finishStream(startingResponse: true), .firstContent, .teardown(.served(model: "m1")),
         ])
     }
 

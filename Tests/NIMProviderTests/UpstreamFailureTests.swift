@@ -197,6 +197,33 @@ let streamingFalseRequest =
         #expect(log.lines("upstream fallback").first?["to"] == "scenario:good")
     }
 
+    /// The provider's observer hears each step: the slot, the failed attempt, the fallback, the
+    /// first content and the end.
+    @Test func observerHearsAttemptsFallbacksAndTheEnd() throws {
+        var seen: [UpstreamObservation] = []
+        try withHarness(configure: {
+            $0.upstream.model = "scenario:error_503"
+            $0.upstream.modelFallbacks = ["scenario:text"]
+        }) { h, done in
+            h.provider.observer = { seen.append($0) }
+            h.post(body: simpleRequest) { _ in done() }
+        }
+        func kind(_ o: UpstreamObservation) -> String {
+            switch o {
+            case .rateLimitWait: return "wait"
+            case .attemptFailed(let model, let error): return "failed \(model) \(error?.status ?? 0)"
+            case .retry(let reason): return "retry \(reason)"
+            case .fallback(let from, let to): return "fallback \(from) \(to)"
+            case .firstContent: return "first content"
+            case .finished(let outcome): return "finished \(outcome)"
+            }
+        }
+        #expect(seen.map(kind) == [
+            "wait", "failed scenario:error_503 529", "fallback scenario:error_503 scenario:text", "wait", "first content",
+            "finished served(model: \"scenario:text\")",
+        ])
+    }
+
     /// A tier's list is used for that tier's names; a refusal that is the request's fault (400)
     /// does not fall back.
     @Test func tierFallbacksAndNoFallbackForTheRequestsOwnError() throws {
