@@ -350,7 +350,10 @@ final class UpstreamStream: UpstreamTransferDelegate {
             // fast upstream costs one client write per read rather than per event.
             batching = true
             for event in parser.feed(bytes) {
-                handle(event)
+                if let failure = handle(event) {
+                    failFromCallback(failure)
+                    return
+                }
                 if !machine.translating { break }
             }
         } else if refusal != nil {
@@ -382,7 +385,11 @@ final class UpstreamStream: UpstreamTransferDelegate {
                 return
             }
             for event in parser.finish() {
-                handle(event)
+                if let failure = handle(event) {
+                    flushPending()
+                    fail(failure)
+                    return
+                }
                 if !machine.translating { return }
             }
             // The upstream closed without `[DONE]`: the reference's loop simply ends.
@@ -398,17 +405,17 @@ final class UpstreamStream: UpstreamTransferDelegate {
         }
     }
 
-    private func handle(_ event: OpenAIStreamEvent) {
+    /// Translates one event. A failure it reveals is returned, for the caller to report where it
+    /// may (inside or outside curl's callbacks); nothing after it is read.
+    private func handle(_ event: OpenAIStreamEvent) -> AttemptFailure? {
         switch event {
         case .chunk(let chunk):
             let out = translator.consume(chunk: chunk)
             if translator.isFinished {
                 // Only a chunk carrying an `error` ends the translator here; its text-block
                 // rendering of the error is dropped for a real error.
-                let error = UpstreamError.inStream(chunk: chunk)
-                    ?? UpstreamError(type: .api, status: 500, message: "An error occurred during streaming")
-                failFromCallback(.refused(error))
-                return
+                return .refused(UpstreamError.inStream(chunk: chunk)
+                    ?? UpstreamError(type: .api, status: 500, message: "An error occurred during streaming"))
             }
             if !out.isEmpty {
                 pending += out
@@ -417,13 +424,15 @@ final class UpstreamStream: UpstreamTransferDelegate {
                 // every 64 KB rather than once per burst.
                 if pending.count >= 64 * 1024 { flushPending() }
             }
+            return nil
         case .done:
             // What is pending leaves with the last events, in one write.
             run(machine.upstreamFinished(transferOpen: true))
+            return nil
         case .malformed(_, let reason):
-            failFromCallback(.refused(mapUpstreamError(status: nil, body: nil, transport: .malformedStream(reason: reason))))
+            return .refused(mapUpstreamError(status: nil, body: nil, transport: .malformedStream(reason: reason)))
         case .tooLong(let limit):
-            failFromCallback(.refused(mapUpstreamError(status: nil, body: nil, transport: .lineTooLong(limit: limit))))
+            return .refused(mapUpstreamError(status: nil, body: nil, transport: .lineTooLong(limit: limit)))
         }
     }
 

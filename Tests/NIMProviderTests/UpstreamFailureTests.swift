@@ -167,6 +167,22 @@ let streamingFalseRequest =
         #expect(anthropicError(r).message == "model crashed")
     }
 
+    /// A malformed line ends the attempt there, even when `[DONE]` follows in the same read: after
+    /// content, an error event; before content, an HTTP error.
+    @Test func malformedLineEndsTheAttemptWhateverFollows() throws {
+        let content = #"data: {"choices":[{"index":0,"delta":{"content":"Hi"}}]}"# + "\n\n"
+        let rest = "data: {not json\n\ndata: [DONE]\n\n"
+        let (after, _) = try exchange { $0.enqueue(rawReply(status: 200, contentType: "text/event-stream", body: content + rest)) }
+        let summary = AnswerSummary(parseAnthropicSSE(after.body).events)
+        #expect(after.status == 200)
+        #expect(summary.problems.isEmpty, "\(summary.problems)")
+        #expect(summary.text == "Hi")
+        #expect(summary.error?["message"]?.stringValue?.hasPrefix("Invalid JSON in upstream stream") == true)
+        let (before, _) = try exchange { $0.enqueue(rawReply(status: 200, contentType: "text/event-stream", body: rest)) }
+        #expect(before.status == 500)
+        #expect(anthropicError(before).message?.hasPrefix("Invalid JSON in upstream stream") == true)
+    }
+
     /// An overloaded model falls back to the next configured one: the client gets the good
     /// model's answer, named in `message_start` and in the log line, and the upstream saw the same
     /// body with the model replaced.
