@@ -177,10 +177,12 @@ final class UpstreamStream: UpstreamTransferDelegate {
                 ("request_id", .int(Int(requestID))), ("from", .string(from)), ("to", .string(to)),
             ])
         case .respondError(let error):
+            applyRateLimitBlock(error)
             var headers: [(name: String, value: String)] = [("Content-Type", "application/json")]
             if let retryAfter = clientRetryAfter(error) { headers.append(("retry-after", retryAfter)) }
             responder.respond(status: error.status, headers: headers, body: error.anthropicBody.compactBytes())
         case .writeErrorEvent(let error):
+            applyRateLimitBlock(error)
             // Anthropic's mid-stream error: the event, then the body ends, without message_stop.
             responder.finish(lastBytes: takePending() + AnthropicSSE.error(type: error.type.rawValue, message: error.message))
         case .finishStream(let startingResponse):
@@ -205,6 +207,12 @@ final class UpstreamStream: UpstreamTransferDelegate {
         case .teardown(let outcome):
             teardown(outcome)
         }
+    }
+
+    /// The reference blocks every request for a while when a 429 reaches its error mapper, that
+    /// is, the client; a 429 that a fallback model answers instead blocks nothing more.
+    private func applyRateLimitBlock(_ error: UpstreamError) {
+        if let block = error.rateLimitBlock { provider.limiter.blocked(for: block, now: provider.now) }
     }
 
     static let streamHeaders: [(name: String, value: String)] = [
@@ -451,6 +459,8 @@ final class UpstreamStream: UpstreamTransferDelegate {
     }
 
     private func fail(_ failure: AttemptFailure) {
+        // A failure read in a callback arrives a turn later, when the client may have left.
+        guard !machine.isEnded else { return }
         provider.observe(.attemptFailed(model: machine.model, failure.error))
         if let error = failure.error {
             provider.log.warning("upstream attempt failed", [
@@ -488,9 +498,7 @@ final class UpstreamStream: UpstreamTransferDelegate {
                 break
             }
         }
-        let error = mapUpstreamError(status: refusal.status, body: body, transport: nil)
-        if let block = error.rateLimitBlock { provider.limiter.blocked(for: block, now: provider.now) }
-        return .refused(error)
+        return .refused(mapUpstreamError(status: refusal.status, body: body, transport: nil))
     }
 
     /// A 2xx that is not an event stream (a captive portal's page, a JSON body): an error, never

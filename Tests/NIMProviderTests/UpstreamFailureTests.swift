@@ -240,6 +240,29 @@ let streamingFalseRequest =
         ])
     }
 
+    /// A model that keeps answering 429 falls back once the limiter's retries are spent; the next
+    /// model is not held by the minute-long block a 429 answered to the client would set.
+    @Test func rateLimitedModelFallsBackAfterTheLimitersRetries() throws {
+        var response: TestResponse?
+        var models: [String?] = []
+        var block = Duration.zero
+        try withHarness(configure: {
+            $0.upstream.model = "scenario:error_429"
+            $0.upstream.modelFallbacks = ["scenario:text"]
+        }) { h, done in
+            h.post(body: simpleRequest) { r in
+                response = r
+                models = h.upstream.received.map(\.model)
+                block = h.provider.limiter.blockRemaining(now: h.provider.now)
+                done()
+            }
+        }
+        #expect(models == Array(repeating: "scenario:error_429", count: 4) + ["scenario:text"])
+        #expect(response?.status == 200)
+        #expect(AnswerSummary(parseAnthropicSSE(response?.body ?? []).events).text == "Hello, world! How can I help?")
+        #expect(block < .seconds(1), "\(block)")
+    }
+
     /// A tier's list is used for that tier's names; a refusal that is the request's fault (400)
     /// does not fall back.
     @Test func tierFallbacksAndNoFallbackForTheRequestsOwnError() throws {
