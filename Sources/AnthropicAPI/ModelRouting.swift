@@ -52,6 +52,11 @@ public struct ModelRouting: Sendable, Equatable {
         return self.default
     }
 
+    /// Whether any fallback list is set (without one, a request's models are its routed model).
+    public var hasFallbacks: Bool {
+        !fallbacks.isEmpty || opusFallbacks != nil || sonnetFallbacks != nil || haikuFallbacks != nil
+    }
+
     /// The models to try, in order, for a request that named `requested`: the routed model first,
     /// then the fallbacks of its tier (or the general list), each once.
     public func modelsToTry(_ requested: String) -> [String] {

@@ -158,7 +158,8 @@ public final class NIMProvider: MessageStreamer {
             return
         }
         let s = UpstreamStream(
-            provider: self, request: request, models: routing.modelsToTry(request.originalModel), inputTokens: inputTokens,
+            provider: self, request: request,
+            models: routing.hasFallbacks ? routing.modelsToTry(request.originalModel) : [request.model], inputTokens: inputTokens,
             responder: responder, requestID: requestID)
         active[ObjectIdentifier(s)] = s
         s.begin()

@@ -40,7 +40,9 @@ final class UpstreamStream: UpstreamTransferDelegate {
     /// The upstream body as built for `bodyModel`; kept while another attempt may need it.
     private var bodyBytes: [UInt8]?
     private var bodyModel = ""
-    /// `message_start`, held until the response starts.
+    /// `message_start`, held until the response starts. The first content is appended to it in
+    /// place (it becomes `pending`), so head, `message_start` and content leave without copying
+    /// the content into a new buffer.
     private var heldStart: [UInt8]
     /// Set while one upstream read is being translated; output collects in `pending`.
     private var batching = false
@@ -147,8 +149,7 @@ final class UpstreamStream: UpstreamTransferDelegate {
         case .startResponse:
             // Content has reached the client: nothing will be resent.
             bodyBytes = nil
-            responder.startStream(status: 200, headers: Self.streamHeaders, firstBytes: heldStart + takePending())
-            heldStart = []
+            responder.startStream(status: 200, headers: Self.streamHeaders, firstBytes: takePending())
         case .firstContent:
             provider.observe(.firstContent(after: started.duration(to: provider.now)))
         case .pauseTransfer:
@@ -184,18 +185,26 @@ final class UpstreamStream: UpstreamTransferDelegate {
         case .writeErrorEvent(let error):
             applyRateLimitBlock(error)
             // Anthropic's mid-stream error: the event, then the body ends, without message_stop.
-            responder.finish(lastBytes: takePending() + AnthropicSSE.error(type: error.type.rawValue, message: error.message))
+            var last = takePending()
+            last += AnthropicSSE.error(type: error.type.rawValue, message: error.message)
+            responder.finish(lastBytes: last)
         case .finishStream(let startingResponse):
-            let last = takePending() + translator.finish()
+            var last = takePending()
+            last += translator.finish()
             if startingResponse {
-                responder.startStream(status: 200, headers: Self.streamHeaders, firstBytes: heldStart + last)
+                // Without content, `message_start` is still held apart.
+                if !heldStart.isEmpty { last = heldStart + last }
                 heldStart = []
+                responder.startStream(status: 200, headers: Self.streamHeaders, firstBytes: last)
                 responder.finish()
             } else {
                 responder.finish(lastBytes: last)
             }
         case .respondMessage:
-            let events = heldStart + collected + takePending() + translator.finish()
+            var events = heldStart
+            events += collected
+            events += takePending()
+            events += translator.finish()
             collected = []
             switch provider.assembleMessage(events) {
             case .success(let message):
@@ -358,11 +367,13 @@ final class UpstreamStream: UpstreamTransferDelegate {
             // fast upstream costs one client write per read rather than per event.
             batching = true
             for event in parser.feed(bytes) {
-                if let failure = handle(event) {
+                switch handle(event) {
+                case .more: continue
+                case .answered: return
+                case .failed(let failure):
                     failFromCallback(failure)
                     return
                 }
-                if !machine.translating { break }
             }
         } else if refusal != nil {
             // Error bodies are small; keep enough to show the upstream's message, and stop
@@ -393,12 +404,14 @@ final class UpstreamStream: UpstreamTransferDelegate {
                 return
             }
             for event in parser.finish() {
-                if let failure = handle(event) {
+                switch handle(event) {
+                case .more: continue
+                case .answered: return
+                case .failed(let failure):
                     flushPending()
                     fail(failure)
                     return
                 }
-                if !machine.translating { return }
             }
             // The upstream closed without `[DONE]`: the reference's loop simply ends.
             run(machine.upstreamFinished(transferOpen: false))
@@ -413,34 +426,45 @@ final class UpstreamStream: UpstreamTransferDelegate {
         }
     }
 
-    /// Translates one event. A failure it reveals is returned, for the caller to report where it
-    /// may (inside or outside curl's callbacks); nothing after it is read.
-    private func handle(_ event: OpenAIStreamEvent) -> AttemptFailure? {
+    /// What one event leaves to do: read on, stop (the answer is complete), or report a failure
+    /// where the caller may (inside or outside curl's callbacks) and read nothing more.
+    private enum AfterEvent {
+        case more, answered
+        case failed(AttemptFailure)
+    }
+
+    /// Translates one event.
+    private func handle(_ event: OpenAIStreamEvent) -> AfterEvent {
         switch event {
         case .chunk(let chunk):
             let out = translator.consume(chunk: chunk)
             if translator.isFinished {
                 // Only a chunk carrying an `error` ends the translator here; its text-block
                 // rendering of the error is dropped for a real error.
-                return .refused(UpstreamError.inStream(chunk: chunk)
-                    ?? UpstreamError(type: .api, status: 500, message: "An error occurred during streaming"))
+                return .failed(.refused(UpstreamError.inStream(chunk: chunk)
+                    ?? UpstreamError(type: .api, status: 500, message: "An error occurred during streaming")))
             }
             if !out.isEmpty {
+                if pending.isEmpty && !heldStart.isEmpty {
+                    // The first content: it follows the held `message_start` in its buffer.
+                    pending = heldStart
+                    heldStart = []
+                }
                 pending += out
                 // curl may read several times before the delivery ends: write on the way once
                 // there is enough, so a slow client's queue is checked (and the upstream paused)
                 // every 64 KB rather than once per burst.
                 if pending.count >= 64 * 1024 { flushPending() }
             }
-            return nil
+            return .more
         case .done:
             // What is pending leaves with the last events, in one write.
             run(machine.upstreamFinished(transferOpen: true))
-            return nil
+            return .answered
         case .malformed(_, let reason):
-            return .refused(mapUpstreamError(status: nil, body: nil, transport: .malformedStream(reason: reason)))
+            return .failed(.refused(mapUpstreamError(status: nil, body: nil, transport: .malformedStream(reason: reason))))
         case .tooLong(let limit):
-            return .refused(mapUpstreamError(status: nil, body: nil, transport: .lineTooLong(limit: limit)))
+            return .failed(.refused(mapUpstreamError(status: nil, body: nil, transport: .lineTooLong(limit: limit))))
         }
     }
 
@@ -552,7 +576,7 @@ final class UpstreamStream: UpstreamTransferDelegate {
         }
         switch machine.configuration.delivery {
         case .collect:
-            collected += takePending()
+            if collected.isEmpty { collected = takePending() } else { collected += takePending() }
         case .stream:
             run(machine.contentReady())
         }

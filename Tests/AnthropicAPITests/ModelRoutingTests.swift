@@ -100,5 +100,8 @@ import Testing
 
     @Test func noFallbacksIsTheRoutedModelAlone() {
         #expect(ModelRouting(default: "m").modelsToTry("claude-opus-4") == ["m"])
+        #expect(!ModelRouting(default: "m").hasFallbacks)
+        #expect(routing.hasFallbacks)
+        #expect(ModelRouting(default: "m", haikuFallbacks: []).hasFallbacks)
     }
 }
