@@ -40,9 +40,7 @@ final class UpstreamStream: UpstreamTransferDelegate {
     /// The upstream body as built for `bodyModel`; kept while another attempt may need it.
     private var bodyBytes: [UInt8]?
     private var bodyModel = ""
-    /// `message_start`, held until the response starts. The first content is appended to it in
-    /// place (it becomes `pending`), so head, `message_start` and content leave without copying
-    /// the content into a new buffer.
+    /// `message_start`, held until the response starts.
     private var heldStart: [UInt8]
     /// Set while one upstream read is being translated; output collects in `pending`.
     private var batching = false
@@ -149,7 +147,10 @@ final class UpstreamStream: UpstreamTransferDelegate {
         case .startResponse:
             // Content has reached the client: nothing will be resent.
             bodyBytes = nil
-            responder.startStream(status: 200, headers: Self.streamHeaders, firstBytes: takePending())
+            var first = heldStart
+            heldStart = []
+            first += takePending()
+            responder.startStream(status: 200, headers: Self.streamHeaders, firstBytes: first)
         case .firstContent:
             provider.observe(.firstContent(after: started.duration(to: provider.now)))
         case .pauseTransfer:
@@ -192,8 +193,7 @@ final class UpstreamStream: UpstreamTransferDelegate {
             var last = takePending()
             last += translator.finish()
             if startingResponse {
-                // Without content, `message_start` is still held apart.
-                if !heldStart.isEmpty { last = heldStart + last }
+                last = heldStart + last
                 heldStart = []
                 responder.startStream(status: 200, headers: Self.streamHeaders, firstBytes: last)
                 responder.finish()
@@ -433,23 +433,25 @@ final class UpstreamStream: UpstreamTransferDelegate {
         case failed(AttemptFailure)
     }
 
+    private static func consume(_ chunk: JSONValue, _ translator: inout StreamTranslator) -> ([UInt8], Bool) {
+        let out = translator.consume(chunk: chunk)
+        return (out, translator.isFinished)
+    }
+
     /// Translates one event.
     private func handle(_ event: OpenAIStreamEvent) -> AfterEvent {
         switch event {
         case .chunk(let chunk):
-            let out = translator.consume(chunk: chunk)
-            if translator.isFinished {
+            // One access to the translator for both (each access to a stored property here is a
+            // runtime exclusivity check, on the per-chunk path).
+            let (out, finished) = Self.consume(chunk, &translator)
+            if finished {
                 // Only a chunk carrying an `error` ends the translator here; its text-block
                 // rendering of the error is dropped for a real error.
                 return .failed(.refused(UpstreamError.inStream(chunk: chunk)
                     ?? UpstreamError(type: .api, status: 500, message: "An error occurred during streaming")))
             }
             if !out.isEmpty {
-                if pending.isEmpty && !heldStart.isEmpty {
-                    // The first content: it follows the held `message_start` in its buffer.
-                    pending = heldStart
-                    heldStart = []
-                }
                 pending += out
                 // curl may read several times before the delivery ends: write on the way once
                 // there is enough, so a slow client's queue is checked (and the upstream paused)
