@@ -419,7 +419,7 @@ final class UpstreamStream: UpstreamTransferDelegate {
             if failure == nil || !errorBody.isEmpty {
                 fail(refusalFailure())
             } else {
-                fail(.connection(mapUpstreamError(status: nil, body: nil, transport: .connectionFailed)))
+                fail(.connection(Self.mapped(.connectionFailed)))
             }
         } else if let failure {
             fail(transportFailure(failure, answered: false))
@@ -464,9 +464,9 @@ final class UpstreamStream: UpstreamTransferDelegate {
             run(machine.upstreamFinished(transferOpen: true))
             return .answered
         case .malformed(_, let reason):
-            return .failed(.refused(mapUpstreamError(status: nil, body: nil, transport: .malformedStream(reason: reason))))
+            return .failed(.refused(Self.mapped(.malformedStream(reason: reason))))
         case .tooLong(let limit):
-            return .failed(.refused(mapUpstreamError(status: nil, body: nil, transport: .lineTooLong(limit: limit))))
+            return .failed(.refused(Self.mapped(.lineTooLong(limit: limit))))
         }
     }
 
@@ -498,10 +498,16 @@ final class UpstreamStream: UpstreamTransferDelegate {
         run(machine.attemptFailed(failure, now: provider.now))
     }
 
+    /// Every failure below HTTP becomes the client's error here, and every refusal in
+    /// `refusalFailure`: the two places the error mapping is called.
+    static func mapped(_ transport: TransportFailure) -> UpstreamError {
+        mapUpstreamError(status: nil, body: nil, transport: transport)
+    }
+
     /// The refusal whose body has arrived (or was cut at its limit). A 429 goes to the rate
     /// limiter first, which may retry it (the reference's `execute_with_retry`).
     private func refusalFailure() -> AttemptFailure {
-        guard let refusal else { return .connection(mapUpstreamError(status: nil, body: nil, transport: .connectionFailed)) }
+        guard let refusal else { return .connection(Self.mapped(.connectionFailed)) }
         let body = String(decoding: errorBody, as: UTF8.self)
         if (200..<300).contains(refusal.status) {
             return .refused(Self.notAnEventStream(status: refusal.status, contentType: refusal.contentType, body: body))
@@ -542,9 +548,9 @@ final class UpstreamStream: UpstreamTransferDelegate {
         switch failure {
         case .connect, .transport:
             let kind: TransportFailure = answered ? .streamInterrupted(detail: nil) : .connectionFailed
-            return .connection(mapUpstreamError(status: nil, body: nil, transport: kind))
+            return .connection(Self.mapped(kind))
         case .timeout, .stalled:
-            return .refused(mapUpstreamError(status: nil, body: nil, transport: answered ? .streamTimedOut : .timedOut))
+            return .refused(Self.mapped(answered ? .streamTimedOut : .timedOut))
         }
     }
 
