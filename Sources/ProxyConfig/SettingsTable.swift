@@ -130,7 +130,8 @@ extension Settings {
         SettingSpec(
             "STREAM_EARLY_START_SECONDS", \.upstream.streamEarlyStart, .seconds, .upstream,
             "until the upstream's first content nothing is sent (a failure is an HTTP error); a wait for a slot or a "
-                + "retry longer than this starts the stream early with pings, and later failures are SSE `error` events"),
+                + "retry longer than this starts the stream early with pings, and later failures are SSE `error` events; "
+                + "`0`: every stream starts at once"),
         SettingSpec(
             "NVIDIA_NIM_RATE_LIMIT", \.upstream.rateLimit, .int(min: 1), .upstream,
             "upstream requests started per window"),

@@ -243,6 +243,17 @@ private func streaming() -> Machine {
         ])
     }
 
+    /// STREAM_EARLY_START_SECONDS=0: every stream starts at once, as before this setting existed.
+    @Test func earlyStartOfZeroStartsEveryStreamAtOnce() {
+        var m = machine(earlyStart: .zero)
+        #expect(m.begin(now: 5) == [.startEarly, .startPings, .requestRateSlot])
+        #expect(m.rateSlotGranted(now: 5) == [.stopPings, .send(model: "m1", freshConnection: false)])
+        _ = m.headReceived(status: 503, eventStream: false)
+        #expect(m.attemptFailed(.refused(overloaded), now: 6) == [
+            .cancelTransfer, .writeErrorEvent(overloaded), .teardown(.failed(overloaded)),
+        ])
+    }
+
     @Test func collectedAnswersNeverStartEarly() {
         var m = machine(delivery: .collect)
         _ = m.begin(now: 0)
