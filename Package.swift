@@ -133,7 +133,7 @@ let package = Package(
             name: "NIMProviderTests",
             dependencies: [
                 "NIMProvider", "App", "ScriptedUpstream", "TestSupport", "EventLoop", "JSON", "ProxyConfig",
-                "AnthropicAPI", "RateLimit", "NIMRequest", "CCurl", "UpstreamClient",
+                "AnthropicAPI", "RateLimit", "NIMRequest", "CCurl", "UpstreamClient", "StreamTranslation", "Logging",
             ]),
         .testTarget(name: "AppTests", dependencies: ["App", "EventLoop", "JSON", "Metrics", "ProxyConfig", "TestSupport"]),
         .testTarget(name: "LoggingTests", dependencies: ["Logging", "JSON"]),

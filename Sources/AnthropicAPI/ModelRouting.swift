@@ -9,12 +9,25 @@ public struct ModelRouting: Sendable, Equatable {
     public var opus: String?
     public var sonnet: String?
     public var haiku: String?
+    /// Models tried after the routed one fails, in order; a tier's own list (non-nil) wins for a
+    /// Claude name of that tier.
+    public var fallbacks: [String]
+    public var opusFallbacks: [String]?
+    public var sonnetFallbacks: [String]?
+    public var haikuFallbacks: [String]?
 
-    public init(default: String, opus: String? = nil, sonnet: String? = nil, haiku: String? = nil) {
+    public init(
+        default: String, opus: String? = nil, sonnet: String? = nil, haiku: String? = nil, fallbacks: [String] = [],
+        opusFallbacks: [String]? = nil, sonnetFallbacks: [String]? = nil, haikuFallbacks: [String]? = nil
+    ) {
         self.default = `default`
         self.opus = opus
         self.sonnet = sonnet
         self.haiku = haiku
+        self.fallbacks = fallbacks
+        self.opusFallbacks = opusFallbacks
+        self.sonnetFallbacks = sonnetFallbacks
+        self.haikuFallbacks = haikuFallbacks
     }
 
     /// The upstream models configured, default first, each once.
@@ -37,6 +50,35 @@ public struct ModelRouting: Sendable, Equatable {
         if let sonnet, containsScalars(lower, "sonnet") { return sonnet }
         if let haiku, containsScalars(lower, "haiku") { return haiku }
         return self.default
+    }
+
+    /// Whether any fallback list is set (without one, a request's models are its routed model).
+    public var hasFallbacks: Bool {
+        !fallbacks.isEmpty || opusFallbacks != nil || sonnetFallbacks != nil || haikuFallbacks != nil
+    }
+
+    /// The models to try, in order, for a request that named `requested`: the routed model first,
+    /// then the fallbacks of its tier (or the general list), each once.
+    public func modelsToTry(_ requested: String) -> [String] {
+        var out = [resolve(requested)]
+        let clean = stripProviderPrefix(requested)
+        var list = fallbacks
+        if isClaudeModel(clean) {
+            let lower = clean.lowercased()
+            let tierList: [String]?
+            if containsScalars(lower, "opus") {
+                tierList = opusFallbacks
+            } else if containsScalars(lower, "sonnet") {
+                tierList = sonnetFallbacks
+            } else if containsScalars(lower, "haiku") {
+                tierList = haikuFallbacks
+            } else {
+                tierList = nil
+            }
+            if let tierList { list = tierList }
+        }
+        for m in list where !m.isEmpty && !out.contains(m) { out.append(m) }
+        return out
     }
 }
 

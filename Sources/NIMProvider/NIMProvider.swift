@@ -34,6 +34,13 @@ public final class NIMProvider: MessageStreamer {
     var grantObserver: ((LoopInstant) -> Void)?
     /// Streams waiting for a slot, by ticket.
     private var waiting: [Limiter.Ticket: UpstreamStream] = [:]
+    /// Streams waiting for a place under PROVIDER_MAX_CONCURRENCY, first come first served.
+    private var concurrencyQueue: [UpstreamStream] = []
+    /// Places under PROVIDER_MAX_CONCURRENCY taken (granted streams, until their teardown).
+    public private(set) var concurrentStreams = 0
+    private var concurrencyGrantScheduled = false
+    /// The largest `concurrentStreams` seen: with a cap, never above it.
+    public private(set) var maxConcurrentStreamsSeen = 0
     private var nextTicket = 0
     /// Every stream from start to end, so shutdown can end them.
     private var active: [ObjectIdentifier: UpstreamStream] = [:]
@@ -58,6 +65,18 @@ public final class NIMProvider: MessageStreamer {
     /// Streams waiting for a slot or for a retry, and streams receiving.
     public var openStreams: Int { active.count }
     public var waitingForSlot: Int { waiting.count }
+    public var waitingForConcurrency: Int { concurrencyQueue.count }
+
+    /// Hears what the streams do, for counters and histograms (`UpstreamObservation`); nil: nobody.
+    public var observer: ((UpstreamObservation) -> Void)?
+
+    func observe(_ observation: @autoclosure () -> UpstreamObservation) {
+        observer?(observation())
+    }
+
+    /// Turns the Anthropic SSE bytes of a whole answer into the non-streaming Message a
+    /// `stream: false` request gets, or the error to answer with.
+    public var assembleMessage: MessageAssembly = assembleCollectedMessage
 
     /// A setting this libcurl cannot serve, said at startup rather than as failed requests:
     /// libcurl before 8.0 cannot reuse an HTTP/2 connection it opened without TLS (prior
@@ -94,7 +113,11 @@ public final class NIMProvider: MessageStreamer {
         retry.maxRetryAfter = settings.upstream.maxRetryAfter
         limiter = try Limiter(limit: settings.upstream.rateLimit, window: settings.upstream.rateWindow, retry: retry)
         limiterTimer = try Timer(loop: loop)
+        routing = ModelRouting(settings.upstream)
     }
+
+    /// The request's model and its fallbacks come from here.
+    let routing: ModelRouting
 
     typealias Limiter = RateLimiter<LoopInstant>
 
@@ -109,6 +132,9 @@ public final class NIMProvider: MessageStreamer {
                 ("rate_window_seconds", .double(limiter.window.inSeconds)),
                 ("window_used", .int(limiter.usedSlots(now: t))),
                 ("waiting_for_slot", .int(waiting.count)),
+                ("max_concurrency", .int(settings.upstream.maxConcurrency)),
+                ("concurrent_streams", .int(concurrentStreams)),
+                ("waiting_for_concurrency", .int(concurrencyQueue.count)),
                 ("blocked_seconds_remaining", .double((limiter.blockRemaining(now: t).inSeconds * 10).rounded() / 10)),
                 ("open_streams", .int(active.count)),
                 ("upstream_transfers", .int(curlMulti?.activeTransferCount ?? 0)),
@@ -131,19 +157,23 @@ public final class NIMProvider: MessageStreamer {
                               body: APIError.authentication("NVIDIA_NIM_API_KEY is not set: the proxy cannot call NVIDIA NIM without it. Set it in the environment or in .env.").body.compactBytes())
             return
         }
-        let s = UpstreamStream(provider: self, request: request, inputTokens: inputTokens, responder: responder, requestID: requestID)
+        let s = UpstreamStream(
+            provider: self, request: request,
+            models: routing.hasFallbacks ? routing.modelsToTry(request.originalModel) : [request.model], inputTokens: inputTokens,
+            responder: responder, requestID: requestID)
         active[ObjectIdentifier(s)] = s
         s.begin()
     }
 
-    /// Ends every stream (their clients see an error block) and releases libcurl.
+    /// Ends every stream (their clients hear the server is stopping) and releases libcurl.
     /// Run the loop afterwards so handles finish closing.
     public func close() {
         guard !closed else { return }
         closed = true
-        for s in Array(active.values) { s.abort(reason: "The server is shutting down.") }
+        for s in Array(active.values) { s.abort() }
         active.removeAll()
         waiting.removeAll()
+        concurrencyQueue.removeAll()
         limiterTimer.close()
         curlMulti?.close()
         curlMulti = nil
@@ -195,7 +225,7 @@ public final class NIMProvider: MessageStreamer {
         limiterTimerDeadline = nil
         for ticket in limiter.grantReady(now: now) {
             grantObserver?(now)
-            if let s = waiting.removeValue(forKey: ticket) { s.slotGranted() }
+            if let s = waiting.removeValue(forKey: ticket) { s.rateSlotGranted() }
         }
         armLimiterTimer()
     }
@@ -203,7 +233,74 @@ public final class NIMProvider: MessageStreamer {
     func finished(_ s: UpstreamStream) {
         active[ObjectIdentifier(s)] = nil
     }
+
+    // MARK: concurrency cap
+
+    /// True when `s` may open its upstream stream now; otherwise it waits in line.
+    func requestConcurrencySlot(for s: UpstreamStream) -> Bool {
+        let cap = settings.upstream.maxConcurrency
+        if cap <= 0 || (concurrentStreams < cap && concurrencyQueue.isEmpty) {
+            takeConcurrencySlot()
+            return true
+        }
+        concurrencyQueue.append(s)
+        return false
+    }
+
+    func leaveConcurrencyQueue(_ s: UpstreamStream) {
+        concurrencyQueue.removeAll { $0 === s }
+    }
+
+    /// A stream ended: the next in line gets its place on the next loop turn, never from inside
+    /// the ending stream's callbacks (which may be curl's, where no new transfer may start).
+    func releaseConcurrencySlot() {
+        concurrentStreams -= 1
+        guard !concurrencyQueue.isEmpty, !concurrencyGrantScheduled else { return }
+        concurrencyGrantScheduled = true
+        loop.onNextTurn { [weak self] in self?.grantConcurrencySlots() }
+    }
+
+    private func grantConcurrencySlots() {
+        concurrencyGrantScheduled = false
+        guard !closed else { return }
+        let cap = settings.upstream.maxConcurrency
+        while concurrentStreams < cap, !concurrencyQueue.isEmpty {
+            let s = concurrencyQueue.removeFirst()
+            takeConcurrencySlot()
+            s.concurrencySlotGranted()
+        }
+    }
+
+    private func takeConcurrencySlot() {
+        concurrentStreams += 1
+        maxConcurrentStreamsSeen = max(maxConcurrentStreamsSeen, concurrentStreams)
+    }
 }
 
 @available(*, unavailable)
 extension NIMProvider: Sendable {}
+
+extension ModelRouting {
+    /// The routing the settings describe, fallback lists included.
+    public init(_ upstream: Settings.Upstream) {
+        self.init(
+            default: upstream.model, opus: upstream.modelOpus, sonnet: upstream.modelSonnet, haiku: upstream.modelHaiku,
+            fallbacks: upstream.modelFallbacks, opusFallbacks: upstream.modelOpusFallbacks,
+            sonnetFallbacks: upstream.modelSonnetFallbacks, haikuFallbacks: upstream.modelHaikuFallbacks)
+    }
+}
+
+/// Something one upstream stream did, as `NIMProvider.observer` hears it (a metrics registry's feed).
+public enum UpstreamObservation: Sendable, Equatable {
+    /// A rate-limit slot was granted after this wait (zero when granted at once).
+    case rateLimitWait(Duration)
+    /// An attempt at `model` failed; nil error: a 429 the limiter retries.
+    case attemptFailed(model: String, UpstreamError?)
+    /// Another attempt at the same model (`rate_limited`, `connection`).
+    case retry(reason: String)
+    case fallback(from: String, to: String)
+    /// The first content reached the client this long after the request arrived.
+    case firstContent(after: Duration)
+    /// The stream ended: served by a model, failed with an error, or its client left.
+    case finished(StreamOutcome)
+}

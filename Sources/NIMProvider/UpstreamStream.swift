@@ -1,4 +1,5 @@
 import AnthropicAPI
+import App
 import EventLoop
 #if canImport(Glibc)
 import Glibc
@@ -10,98 +11,250 @@ import StreamTranslation
 import RateLimit
 import UpstreamClient
 
-/// One `/v1/messages` stream: `message_start` at once (the reference yields it before calling
-/// upstream; here it leaves just after the upstream request, in the same loop turn), pings
-/// while waiting for a rate-limit slot or a retry, then the
-/// upstream answer translated chunk by chunk. A slow client pauses the upstream transfer;
-/// a client that leaves cancels it.
+/// One `/v1/messages` request's upstream side: the I/O shell of a `StreamLifecycle`. It feeds the
+/// lifecycle what the slots, the transfer, the client and the timers do, and runs the actions it
+/// returns; every way out goes through the lifecycle's one `teardown`.
+///
+/// The answer is translated chunk by chunk. Nothing reaches the client before the upstream's first
+/// content: then the head, `message_start` and that content leave in one write. A slow client
+/// pauses the upstream transfer; a client that leaves cancels it.
 ///
 /// Loop-confined.
 final class UpstreamStream: UpstreamTransferDelegate {
-    private enum Phase {
-        case created
-        case waitingForSlot(NIMProvider.Limiter.Ticket)
-        case waitingToRetry
-        /// Posted; no response head yet.
-        case requesting
-        /// A 2xx head arrived: translating the body.
-        case streaming
-        /// A non-2xx head arrived: collecting the error body.
-        case failedStatus(Int)
-        case done
-    }
+    typealias Lifecycle = StreamLifecycle<LoopInstant>
 
     private unowned let provider: NIMProvider
-    /// Needed only to build the upstream body once; dropped then (a decoded request is ~0.5 KB
-    /// per stream, held for the whole stream otherwise).
+    /// Needed only to build the upstream body at the first attempt; dropped then (a decoded
+    /// request is ~0.5 KB per stream, held for the whole stream otherwise).
     private var request: MessagesRequest?
     private let responder: HTTPResponder
     private let requestID: UInt64
+    private let inputTokens: Int
+    private let messageID: String
+    private var machine: Lifecycle
     private var translator: StreamTranslator
     private var parser: OpenAISSEParser
-    private var phase = Phase.created
     private var transfer: UpstreamTransfer?
-    private var attempt = 0
-    /// The last answer's `Retry-After`, as sent and as read.
-    private var retryAfterHeader: String?
-    private var retryAfterSeconds: Double?
-    private var errorBody: [UInt8] = []
-    private var pingTimer: Timer?
-    private var retryTimer: Timer?
-    private let started: LoopInstant
-    /// Kept for a 429 retry and dropped once a 2xx head arrived, after which nothing resends.
+    /// The place in the rate limiter's queue while waiting there.
+    private var rateTicket: NIMProvider.Limiter.Ticket?
+    /// The upstream body as built for `bodyModel`; kept while another attempt may need it.
     private var bodyBytes: [UInt8]?
+    private var bodyModel = ""
+    /// `message_start`, held until the response starts.
+    private var heldStart: [UInt8]
     /// Set while one upstream read is being translated; output collects in `pending`.
     private var batching = false
     private var pending: [UInt8] = []
-    private var responseStarted = false
+    /// `stream: false`: the whole answer's events, assembled into one message at the end.
+    private var collected: [UInt8] = []
+    /// A refusal (a non-2xx head, or a 2xx that is not an event stream) and its body so far.
+    private var refusal: (status: Int, contentType: String?, retryAfter: String?)?
+    private var errorBody: [UInt8] = []
+    /// The last 429's `Retry-After` in seconds, for the client's own header.
+    private var lastRetryAfterSeconds: Double?
+    private var pingTimer: Timer?
+    private var wakeTimer: Timer?
+    private var wakeAt: LoopInstant?
+    private let started: LoopInstant
+    /// When the current wait for a rate-limit slot began.
+    private var rateWaitStarted: LoopInstant
 
-    init(provider: NIMProvider, request: MessagesRequest, inputTokens: Int, responder: HTTPResponder, requestID: UInt64) {
+    init(
+        provider: NIMProvider, request: MessagesRequest, models: [String], inputTokens: Int,
+        responder: HTTPResponder, requestID: UInt64
+    ) {
         self.provider = provider
         self.request = request
         self.responder = responder
         self.requestID = requestID
+        self.inputTokens = inputTokens
         started = provider.loop.now
+        rateWaitStarted = started
+        messageID = MessageID.make()
+        var configuration = Lifecycle.Configuration(models: models)
+        configuration.delivery = request.stream == false ? .collect : .stream
+        configuration.capsConcurrency = provider.settings.upstream.maxConcurrency > 0
+        configuration.earlyStartAfter = provider.settings.upstream.streamEarlyStart
+        machine = Lifecycle(configuration, now: started)
         parser = OpenAISSEParser(maxLineBytes: provider.settings.upstream.maxLineBytes)
+        translator = Self.translator(model: models[0], inputTokens: inputTokens, messageID: messageID, provider: provider)
+        heldStart = translator.start()
+    }
+
+    private static func translator(model: String, inputTokens: Int, messageID: String, provider: NIMProvider) -> StreamTranslator {
         let count = provider.countTokens
-        translator = StreamTranslator(
-            model: request.model, inputTokens: inputTokens, messageID: MessageID.make(),
-            countTokens: { count($0) })
+        return StreamTranslator(model: model, inputTokens: inputTokens, messageID: messageID, countTokens: { count($0) })
     }
 
     func begin() {
-        responder.onClientGone = { [unowned self] in self.clientGone() }
-        responder.onWritable = { [unowned self] in self.transfer?.resume() }
-        // The upstream request goes out first: it is the long wait, and in a burst of requests
-        // each client write can hand the CPU to the woken client before the next request is sent.
-        acquireSlot()
-        startResponseIfNeeded()
+        responder.onClientGone = { [unowned self] in self.run(self.machine.clientGone()) }
+        responder.onWritable = { [unowned self] in self.run(self.machine.clientWritable()) }
+        run(machine.begin(now: provider.now))
     }
 
-    /// The head and `message_start` leave in one write, before anything else is written
-    /// (an upstream that answers at once, or a failure to start, can come before `begin` ends).
-    private func startResponseIfNeeded() {
-        guard !responseStarted else { return }
-        responseStarted = true
-        responder.startStream(status: 200, headers: [
-            ("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache"), ("X-Accel-Buffering", "no"),
-        ], firstBytes: translator.start())
+    /// Shutdown: the client hears that the server is stopping.
+    func abort() {
+        run(machine.shutdown())
     }
 
-    // MARK: slot and retries
+    func concurrencySlotGranted() {
+        run(machine.concurrencySlotGranted(now: provider.now))
+    }
 
-    private func acquireSlot() {
-        if let ticket = provider.requestSlot(for: self) {
-            phase = .waitingForSlot(ticket)
+    func rateSlotGranted() {
+        guard rateTicket != nil else { return }
+        rateTicket = nil
+        provider.observe(.rateLimitWait(rateWaitStarted.duration(to: provider.now)))
+        run(machine.rateSlotGranted(now: provider.now))
+    }
+
+    // MARK: running the lifecycle's actions
+
+    private func run(_ actions: [Lifecycle.Action]) {
+        for action in actions { perform(action) }
+        if !machine.isEnded { syncWakeTimer() }
+    }
+
+    private func perform(_ action: Lifecycle.Action) {
+        switch action {
+        case .requestConcurrencySlot:
+            if provider.requestConcurrencySlot(for: self) { run(machine.concurrencySlotGranted(now: provider.now)) }
+        case .leaveConcurrencyQueue:
+            provider.leaveConcurrencyQueue(self)
+        case .releaseConcurrencySlot:
+            provider.releaseConcurrencySlot()
+        case .requestRateSlot:
+            if let ticket = provider.requestSlot(for: self) {
+                rateTicket = ticket
+                rateWaitStarted = provider.now
+            } else {
+                provider.observe(.rateLimitWait(.zero))
+                run(machine.rateSlotGranted(now: provider.now))
+            }
+        case .leaveRateQueue:
+            if let rateTicket { provider.cancelSlot(rateTicket) }
+            rateTicket = nil
+        case .send(let model, let fresh):
+            send(model: model, freshConnection: fresh)
+        case .startEarly:
+            responder.startStream(status: 200, headers: Self.streamHeaders, firstBytes: heldStart)
+            heldStart = []
+        case .startPings:
             startPings()
-        } else {
-            send()
+        case .stopPings:
+            pingTimer?.close()
+            pingTimer = nil
+        case .startResponse:
+            // Content has reached the client: nothing will be resent.
+            bodyBytes = nil
+            var first = heldStart
+            heldStart = []
+            first += takePending()
+            responder.startStream(status: 200, headers: Self.streamHeaders, firstBytes: first)
+        case .firstContent:
+            provider.observe(.firstContent(after: started.duration(to: provider.now)))
+        case .pauseTransfer:
+            if let transfer, !transfer.isPaused {
+                transfer.pause()
+                provider.upstreamPauses += 1
+            }
+        case .resumeTransfer:
+            transfer?.resume()
+        case .cancelTransfer:
+            transfer?.cancel()
+            transfer = nil
+        case .detachTransfer:
+            // Let the body end on its own so the connection is reused.
+            transfer?.detach()
+            transfer = nil
+        case .logRetry(let reason):
+            provider.observe(.retry(reason: reason))
+            provider.log.warning("upstream retry", [
+                ("request_id", .int(Int(requestID))), ("reason", .string(reason)), ("model", .string(machine.model)),
+                ("retries", .int(machine.retries)),
+            ])
+        case .logFallback(let from, let to):
+            provider.observe(.fallback(from: from, to: to))
+            provider.log.warning("upstream fallback", [
+                ("request_id", .int(Int(requestID))), ("from", .string(from)), ("to", .string(to)),
+            ])
+        case .respondError(let error):
+            applyRateLimitBlock(error)
+            var headers: [(name: String, value: String)] = [("Content-Type", "application/json")]
+            if let retryAfter = clientRetryAfter(error) { headers.append(("retry-after", retryAfter)) }
+            responder.respond(status: error.status, headers: headers, body: error.anthropicBody.compactBytes())
+        case .writeErrorEvent(let error):
+            applyRateLimitBlock(error)
+            // Anthropic's mid-stream error: the event, then the body ends, without message_stop.
+            var last = takePending()
+            last += AnthropicSSE.error(type: error.type.rawValue, message: error.message)
+            responder.finish(lastBytes: last)
+        case .finishStream(let startingResponse):
+            var last = takePending()
+            last += translator.finish()
+            if startingResponse {
+                last = heldStart + last
+                heldStart = []
+                responder.startStream(status: 200, headers: Self.streamHeaders, firstBytes: last)
+                responder.finish()
+            } else {
+                responder.finish(lastBytes: last)
+            }
+        case .respondMessage:
+            var events = heldStart
+            events += collected
+            events += takePending()
+            events += translator.finish()
+            collected = []
+            switch provider.assembleMessage(events) {
+            case .success(let message):
+                responder.respond(status: 200, headers: [("Content-Type", "application/json")], body: message.compactBytes())
+            case .failure(let error):
+                responder.respond(status: error.status, headers: [("Content-Type", "application/json")],
+                                  body: error.anthropicBody.compactBytes())
+            }
+        case .teardown(let outcome):
+            teardown(outcome)
         }
     }
 
-    func slotGranted() {
-        guard case .waitingForSlot = phase else { return }
-        send()
+    /// The reference blocks every request for a while when a 429 reaches its error mapper, that
+    /// is, the client; a 429 that a fallback model answers instead blocks nothing more.
+    private func applyRateLimitBlock(_ error: UpstreamError) {
+        if let block = error.rateLimitBlock { provider.limiter.blocked(for: block, now: provider.now) }
+    }
+
+    static let streamHeaders: [(name: String, value: String)] = [
+        ("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache"), ("X-Accel-Buffering", "no"),
+    ]
+
+    /// The one way out: timers closed, the responder's callbacks dropped, the log line, and the
+    /// provider forgets the stream. Queues, transfer and slot were left by the actions before.
+    private func teardown(_ outcome: Lifecycle.Outcome) {
+        pingTimer?.close()
+        pingTimer = nil
+        wakeTimer?.close()
+        wakeTimer = nil
+        wakeAt = nil
+        responder.onClientGone = nil
+        responder.onWritable = nil
+        bodyBytes = nil
+        var fields: [(String, JSONValue)] = [("request_id", .int(Int(requestID)))]
+        switch outcome {
+        case .served(let model):
+            fields += [("outcome", "served"), ("model", .string(model))]
+        case .failed(let error):
+            fields += [("outcome", "error"), ("error_type", .string(error.type.rawValue)), ("status", .int(error.status))]
+        case .clientGone:
+            fields.append(("outcome", "client_gone"))
+        }
+        fields += [
+            ("models_tried", .array(machine.modelsTried.map { .string($0) })),
+            ("ms", .int(started.duration(to: provider.loop.now).wholeMilliseconds)), ("retries", .int(machine.retries)),
+        ]
+        provider.log.info("upstream stream finished", fields)
+        provider.observe(.finished(outcome))
+        provider.finished(self)
     }
 
     private func startPings() {
@@ -109,91 +262,126 @@ final class UpstreamStream: UpstreamTransferDelegate {
         pingTimer = t
         let interval = provider.pingInterval
         try? t.start(after: interval, repeating: interval) { [unowned self] in
-            self.emit(AnthropicSSE.ping())
+            _ = responder.write(AnthropicSSE.ping())
         }
     }
 
-    private func stopPings() {
-        pingTimer?.close()
-        pingTimer = nil
+    /// Keeps the one timer at the lifecycle's next wake-up (a backoff's end, the early start).
+    private func syncWakeTimer() {
+        let want = machine.nextWakeup
+        guard want != wakeAt else { return }
+        wakeAt = want
+        guard let want else {
+            wakeTimer?.stop()
+            return
+        }
+        if wakeTimer == nil { wakeTimer = try? Timer(loop: provider.loop) }
+        let delay = max(.zero, provider.now.duration(to: want))
+        try? wakeTimer?.start(after: delay + .milliseconds(1)) { [unowned self] in
+            wakeAt = nil
+            run(machine.timerFired(now: provider.now))
+        }
     }
 
-    private func send() {
-        stopPings()
-        phase = .requesting
-        errorBody.removeAll()
-        retryAfterHeader = nil
-        retryAfterSeconds = nil
+    // MARK: attempts
+
+    private func send(model: String, freshConnection: Bool) {
         let settings = provider.settings
         if bodyBytes == nil, let request {
             bodyBytes = RequestBuilder.upstreamBodyBytes(request, nim: settings.upstream.nim)
+            bodyModel = request.model
+            provider.log.info("upstream request", [
+                ("request_id", .int(Int(requestID))), ("model", .string(request.model)),
+                ("messages", .int(request.messages.count)), ("tools", .int(request.tools?.count ?? 0)),
+                ("body_bytes", .int(bodyBytes?.count ?? 0)),
+            ])
+            self.request = nil
         }
+        if model != bodyModel, let body = bodyBytes {
+            bodyBytes = Self.replacingModel(in: body, from: bodyModel, to: model)
+            bodyModel = model
+        }
+        // Each attempt starts clean: a broken attempt may have left half a line or a usage count.
+        parser = OpenAISSEParser(maxLineBytes: settings.upstream.maxLineBytes)
+        translator = Self.translator(model: model, inputTokens: inputTokens, messageID: messageID, provider: provider)
+        let start = translator.start()
+        if !machine.responseStarted { heldStart = start }
+        pending = []
+        collected = []
+        refusal = nil
+        errorBody = []
         var headers: [(name: String, value: String)] = [
             ("Content-Type", "application/json"), ("Accept", "text/event-stream"),
         ]
         if !settings.upstream.apiKey.isEmpty {
             headers.append(("Authorization", "Bearer \(settings.upstream.apiKey)"))
         }
-        if attempt == 0, let request {
-            provider.log.info("upstream request", [
-                ("request_id", .int(Int(requestID))), ("model", .string(request.model)),
-                ("messages", .int(request.messages.count)), ("tools", .int(request.tools?.count ?? 0)),
-                ("body_bytes", .int(bodyBytes?.count ?? 0)),
-            ])
-        }
-        request = nil
-        let upstream = UpstreamRequest(
+        var upstream = UpstreamRequest(
             url: provider.endpoint, method: "POST", headers: headers, body: bodyBytes ?? [],
             connectTimeout: settings.upstream.connectTimeout,
             totalTimeout: settings.upstream.totalTimeout ?? .zero,
             stallTimeout: settings.upstream.stallTimeout,
             httpVersion: UpstreamHTTPVersion(settings.upstream.httpVersion),
             caFile: settings.upstream.caFile)
+        upstream.freshConnection = freshConnection
         do {
             let curl = try provider.curl()
             transfer = curl.start(upstream, delegate: self)
             curl.runDueWork()
         } catch {
-            fail(UpstreamError(type: .api, status: 500, message: "The upstream client could not start: \(error)"), note: nil)
+            fail(.refused(UpstreamError(type: .api, status: 500, message: "The upstream client could not start: \(error)")))
         }
+    }
+
+    /// The body for another model: the builder writes `model` first, so only the head changes.
+    /// On a 50 KB Claude Code body this costs about 4 µs against about 670 µs to rebuild it from
+    /// the request (debug build), and the request need not be kept for the stream's life.
+    static func replacingModel(in body: [UInt8], from old: String, to new: String) -> [UInt8] {
+        let oldHead = Array(#"{"model":"#.utf8) + JSONValue.string(old).compactBytes()
+        guard body.starts(with: oldHead) else {
+            // Not the builder's layout: go through JSON.
+            guard case .object(var object)? = try? JSONValue.parse(body) else { return body }
+            object["model"] = .string(new)
+            return JSONValue.object(object).compactBytes()
+        }
+        return Array(#"{"model":"#.utf8) + JSONValue.string(new).compactBytes() + body[oldHead.count...]
     }
 
     // MARK: UpstreamTransferDelegate
 
     func transferDidReceiveHead(_ transfer: UpstreamTransfer, status: Int, headers: [(name: String, value: String)]) {
-        guard case .requesting = phase else { return }
-        if (200..<300).contains(status) {
-            phase = .streaming
-            bodyBytes = nil
-        } else {
-            phase = .failedStatus(status)
-            retryAfterHeader = headers.first { $0.name == "retry-after" }?.value
-            retryAfterSeconds = retryAfterHeader.flatMap { parseRetryAfter($0, now: time(nil)) }
+        let contentType = headers.first { $0.name == "content-type" }?.value
+        // A server that names no type is taken at its word that it streams; one that names
+        // another (an HTML error page, a JSON body) is not streaming, whatever its status.
+        let eventStream = contentType.map { $0.lowercased().hasPrefix("text/event-stream") } ?? true
+        if !((200..<300).contains(status) && eventStream) {
+            refusal = (status, contentType, headers.first { $0.name == "retry-after" }?.value)
         }
+        run(machine.headReceived(status: status, eventStream: eventStream))
     }
 
     func transferDidReceiveBody(_ transfer: UpstreamTransfer, _ bytes: UnsafeRawBufferPointer) {
-        switch phase {
-        case .streaming:
+        if machine.translating {
             // One upstream read often holds many SSE events, and curl hands a chunked body
             // over one chunk per call: collect the output until `transferDidEndDelivery`, so a
             // fast upstream costs one client write per read rather than per event.
             batching = true
             for event in parser.feed(bytes) {
-                handle(event)
-                if case .done = phase { break }
+                switch handle(event) {
+                case .more: continue
+                case .answered: return
+                case .failed(let failure):
+                    failFromCallback(failure)
+                    return
+                }
             }
-        case .failedStatus(let status):
+        } else if refusal != nil {
             // Error bodies are small; keep enough to show the upstream's message, and stop
             // reading there: an endless error body would otherwise hold the client forever.
             errorBody += bytes.prefix(Self.maxErrorBodyBytes - errorBody.count)
             if errorBody.count >= Self.maxErrorBodyBytes {
-                transfer.cancel()
-                self.transfer = nil
-                upstreamRefused(status: status)
+                failFromCallback(refusalFailure())
             }
-        default:
-            break
         }
     }
 
@@ -207,187 +395,222 @@ final class UpstreamStream: UpstreamTransferDelegate {
 
     func transferDidComplete(_ transfer: UpstreamTransfer, failure: UpstreamFailure?) {
         self.transfer = nil
-        switch phase {
-        case .streaming:
+        batching = false
+        if machine.translating {
             if let failure {
-                let kind: TransportFailure
-                if case .stalled = failure { kind = .streamTimedOut } else { kind = .streamInterrupted(detail: nil) }
-                fail(mapUpstreamError(status: nil, body: nil, transport: kind), note: failure.description)
+                // What was read before the break is content like any other.
+                flushPending()
+                fail(transportFailure(failure, answered: true))
                 return
             }
             for event in parser.finish() {
-                handle(event)
-                if case .done = phase { return }
-            }
-            // The upstream closed without `[DONE]`: the reference's loop simply ends.
-            complete(translator.finish(), outcome: "ended")
-        case .failedStatus(let status):
-            if failure == nil || !errorBody.isEmpty {
-                upstreamRefused(status: status)
-            } else {
-                fail(mapUpstreamError(status: nil, body: nil, transport: .connectionFailed), note: failure?.description)
-            }
-        case .requesting:
-            let kind: TransportFailure
-            switch failure {
-            case .timeout?, .stalled?: kind = .timedOut
-            default: kind = .connectionFailed
-            }
-            fail(mapUpstreamError(status: nil, body: nil, transport: kind), note: failure?.description)
-        default:
-            break
-        }
-    }
-
-    private func handle(_ event: OpenAIStreamEvent) {
-        switch event {
-        case .chunk(let chunk):
-            emit(translator.consume(chunk: chunk))
-            if translator.isFinished {
-                transfer?.detach()
-                transfer = nil
-                complete([], outcome: "upstream error chunk")
-            }
-        case .done:
-            // Let the body end on its own so the connection is reused.
-            transfer?.detach()
-            transfer = nil
-            complete(translator.finish(), outcome: "done")
-        case .malformed(_, let reason):
-            transfer?.cancel()
-            transfer = nil
-            fail(mapUpstreamError(status: nil, body: nil, transport: .malformedStream(reason: reason)), note: nil)
-        case .tooLong(let limit):
-            transfer?.cancel()
-            transfer = nil
-            fail(mapUpstreamError(status: nil, body: nil, transport: .lineTooLong(limit: limit)), note: nil)
-        }
-    }
-
-    /// A non-2xx answer: 429 is retried (the reference's `execute_with_retry`), anything
-    /// else ends the stream with the mapped error.
-    private func upstreamRefused(status: Int) {
-        let body = String(decoding: errorBody, as: UTF8.self)
-        if status == 429 {
-            let decision = provider.limiter.on429(
-                attempt: attempt, retryAfter: retryAfterSeconds.flatMap(RetryPolicy.retryAfter(seconds:)), random: provider.random(),
-                now: provider.now)
-            if case .retryAfterTooLong(let asked) = decision {
-                let error = UpstreamError.retryAfterTooLong(
-                    body: body, retryAfter: asked, headerValue: retryAfterHeader ?? "",
-                    limit: provider.limiter.retry.maxRetryAfter)
-                // The limiter is already blocked for as long as the server allows.
-                fail(error, note: "status 429, Retry-After beyond the limit")
-                return
-            }
-            if case .retry(let after) = decision {
-                attempt += 1
-                provider.log.warning("upstream 429, retrying", [
-                    ("request_id", .int(Int(requestID))), ("attempt", .int(attempt)), ("delay_seconds", .double(after.inSeconds)),
-                ])
-                phase = .waitingToRetry
-                startPings()
-                if let t = try? Timer(loop: provider.loop) {
-                    retryTimer = t
-                    try? t.start(after: after) { [unowned self] in
-                        self.retryTimer?.close()
-                        self.retryTimer = nil
-                        self.acquireSlot()
-                    }
+                switch handle(event) {
+                case .more: continue
+                case .answered: return
+                case .failed(let failure):
+                    flushPending()
+                    fail(failure)
                     return
                 }
-                acquireSlot()
-                return
+            }
+            // The upstream closed without `[DONE]`: the reference's loop simply ends.
+            run(machine.upstreamFinished(transferOpen: false))
+        } else if refusal != nil {
+            if failure == nil || !errorBody.isEmpty {
+                fail(refusalFailure())
+            } else {
+                fail(.connection(Self.mapped(.connectionFailed)))
+            }
+        } else if let failure {
+            fail(transportFailure(failure, answered: false))
+        }
+    }
+
+    /// What one event leaves to do: read on, stop (the answer is complete), or report a failure
+    /// where the caller may (inside or outside curl's callbacks) and read nothing more.
+    private enum AfterEvent {
+        case more, answered
+        case failed(AttemptFailure)
+    }
+
+    private static func consume(_ chunk: JSONValue, _ translator: inout StreamTranslator) -> ([UInt8], Bool) {
+        let out = translator.consume(chunk: chunk)
+        return (out, translator.isFinished)
+    }
+
+    /// Translates one event.
+    private func handle(_ event: OpenAIStreamEvent) -> AfterEvent {
+        switch event {
+        case .chunk(let chunk):
+            // One access to the translator for both (each access to a stored property here is a
+            // runtime exclusivity check, on the per-chunk path).
+            let (out, finished) = Self.consume(chunk, &translator)
+            if finished {
+                // Only a chunk carrying an `error` ends the translator here; its text-block
+                // rendering of the error is dropped for a real error.
+                return .failed(.refused(UpstreamError.inStream(chunk: chunk)
+                    ?? UpstreamError(type: .api, status: 500, message: "An error occurred during streaming")))
+            }
+            if !out.isEmpty {
+                pending += out
+                // curl may read several times before the delivery ends: write on the way once
+                // there is enough, so a slow client's queue is checked (and the upstream paused)
+                // every 64 KB rather than once per burst.
+                if pending.count >= 64 * 1024 { flushPending() }
+            }
+            return .more
+        case .done:
+            // What is pending leaves with the last events, in one write.
+            run(machine.upstreamFinished(transferOpen: true))
+            return .answered
+        case .malformed(_, let reason):
+            return .failed(.refused(Self.mapped(.malformedStream(reason: reason))))
+        case .tooLong(let limit):
+            return .failed(.refused(Self.mapped(.lineTooLong(limit: limit))))
+        }
+    }
+
+    // MARK: reading failures
+
+    /// A failure found inside a curl callback: the transfer is cancelled now (curl may not be
+    /// re-entered from there), and the lifecycle hears of it on the next turn, where a retry or a
+    /// fallback may start a new transfer.
+    private func failFromCallback(_ failure: AttemptFailure) {
+        flushPending()
+        transfer?.cancel()
+        transfer = nil
+        refusal = nil
+        batching = false
+        provider.loop.onNextTurn { [self] in fail(failure) }
+    }
+
+    private func fail(_ failure: AttemptFailure) {
+        // A failure read in a callback arrives a turn later, when the client may have left.
+        guard !machine.isEnded else { return }
+        provider.observe(.attemptFailed(model: machine.model, failure.error))
+        if let error = failure.error {
+            provider.log.warning("upstream attempt failed", [
+                ("request_id", .int(Int(requestID))), ("model", .string(machine.model)),
+                ("error_type", .string(error.type.rawValue)), ("status", .int(error.status)),
+                ("message", .string(String(error.message.unicodeScalars.prefix(500)))),
+            ])
+        }
+        run(machine.attemptFailed(failure, now: provider.now))
+    }
+
+    /// Every failure below HTTP becomes the client's error here, and every refusal in
+    /// `refusalFailure`: the two places the error mapping is called.
+    static func mapped(_ transport: TransportFailure) -> UpstreamError {
+        mapUpstreamError(status: nil, body: nil, transport: transport)
+    }
+
+    /// The refusal whose body has arrived (or was cut at its limit). A 429 goes to the rate
+    /// limiter first, which may retry it (the reference's `execute_with_retry`).
+    private func refusalFailure() -> AttemptFailure {
+        guard let refusal else { return .connection(Self.mapped(.connectionFailed)) }
+        let body = String(decoding: errorBody, as: UTF8.self)
+        if (200..<300).contains(refusal.status) {
+            return .refused(Self.notAnEventStream(status: refusal.status, contentType: refusal.contentType, body: body))
+        }
+        if refusal.status == 429 {
+            let seconds = refusal.retryAfter.flatMap { parseRetryAfter($0, now: time(nil)) }
+            lastRetryAfterSeconds = seconds
+            let decision = provider.limiter.on429(
+                attempt: machine.rateLimitRetries, retryAfter: seconds.flatMap(RetryPolicy.retryAfter(seconds:)),
+                random: provider.random(), now: provider.now)
+            switch decision {
+            case .retry(let after):
+                return .rateLimited(retryAfter: after)
+            case .retryAfterTooLong(let asked):
+                // The limiter is already blocked for as long as the server allows.
+                return .refused(UpstreamError.retryAfterTooLong(
+                    body: body, retryAfter: asked, headerValue: refusal.retryAfter ?? "",
+                    limit: provider.limiter.retry.maxRetryAfter))
+            case .giveUp:
+                break
             }
         }
-        let error = mapUpstreamError(status: status, body: body, transport: nil)
-        if let block = error.rateLimitBlock { provider.limiter.blocked(for: block, now: provider.now) }
-        fail(error, note: "status \(status)")
+        return .refused(mapUpstreamError(status: refusal.status, body: body, transport: nil))
+    }
+
+    /// A 2xx that is not an event stream (a captive portal's page, a JSON body): an error, never
+    /// an empty answer.
+    static func notAnEventStream(status: Int, contentType: String?, body: String) -> UpstreamError {
+        var shown = String(Array(body.unicodeScalars).strippingWhitespaceScalars().prefix(200))
+        if shown.isEmpty { shown = "(empty body)" }
+        return UpstreamError(
+            type: .api, status: 500,
+            message: "The upstream answered \(status) with Content-Type \(contentType ?? "(none)") instead of an event stream: \(shown)")
+    }
+
+    /// A transfer that ended without a whole answer. `answered`: a 2xx event stream had begun.
+    private func transportFailure(_ failure: UpstreamFailure, answered: Bool) -> AttemptFailure {
+        switch failure {
+        case .connect, .transport:
+            let kind: TransportFailure = answered ? .streamInterrupted(detail: nil) : .connectionFailed
+            return .connection(Self.mapped(kind))
+        case .timeout, .stalled:
+            return .refused(Self.mapped(answered ? .streamTimedOut : .timedOut))
+        }
+    }
+
+    /// The client's `retry-after` for a rate-limit error, in whole seconds: the upstream's long
+    /// one, or what it last said, or the limiter's block.
+    private func clientRetryAfter(_ error: UpstreamError) -> String? {
+        guard error.type == .rateLimit else { return nil }
+        if let asked = error.retryAfter { return String(max(1, asked.roundedUpSeconds)) }
+        if let said = lastRetryAfterSeconds.flatMap(RetryPolicy.retryAfter(seconds:)) {
+            return String(max(1, said.roundedUpSeconds))
+        }
+        let block = provider.limiter.blockRemaining(now: provider.now)
+        return block > .zero ? String(max(1, block.roundedUpSeconds)) : nil
     }
 
     // MARK: output
 
-    private func emit(_ bytes: [UInt8]) {
-        guard !bytes.isEmpty, !responder.isClosed else { return }
-        if batching {
-            pending += bytes
-            // curl may read several times before the delivery ends: write on the way once
-            // there is enough, so a slow client's queue is checked (and the upstream paused)
-            // every 64 KB rather than once per burst.
-            if pending.count >= 64 * 1024 { flushPending() }
-            return
-        }
-        write(bytes)
-    }
-
-    private func flushPending() {
-        guard !pending.isEmpty else { return }
+    private func takePending() -> [UInt8] {
         // Handing the buffer over (not `removeAll(keepingCapacity:)`, which copies a shared
         // buffer anyway) leaves nothing allocated between reads.
         let bytes = pending
         pending = []
-        if !responder.isClosed { write(bytes) }
+        return bytes
     }
 
-    private func write(_ bytes: [UInt8]) {
-        startResponseIfNeeded()
-        let writable = responder.write(bytes)
-        provider.noteClientQueue(responder.queuedBytes)
-        if !writable, let transfer, !transfer.isPaused {
-            transfer.pause()
-            provider.upstreamPauses += 1
+    private func flushPending() {
+        guard !pending.isEmpty else { return }
+        if machine.contentFlows {
+            write(takePending())
+            return
+        }
+        switch machine.configuration.delivery {
+        case .collect:
+            if collected.isEmpty { collected = takePending() } else { collected += takePending() }
+        case .stream:
+            run(machine.contentReady())
         }
     }
 
-    private func fail(_ error: UpstreamError, note: String?) {
-        provider.log.warning("upstream failed", [
-            ("request_id", .int(Int(requestID))), ("error_type", .string(error.type.rawValue)),
-            ("message", .string(error.message)), ("detail", note.map { .string($0) } ?? .null),
-        ])
-        complete(translator.fail(error: error), outcome: "error")
+    private func write(_ bytes: [UInt8]) {
+        let writable = responder.write(bytes)
+        provider.noteClientQueue(responder.queuedBytes)
+        if !writable { run(machine.clientBackedUp()) }
     }
+}
 
-    private func complete(_ tail: [UInt8], outcome: String) {
-        if case .done = phase { return }
-        batching = false
-        // The last events and the end of the body leave in one write.
-        var last = pending
-        pending.removeAll()
-        last += tail
-        phase = .done
-        stopPings()
-        retryTimer?.close()
-        retryTimer = nil
-        responder.onClientGone = nil
-        responder.onWritable = nil
-        startResponseIfNeeded()
-        responder.finish(lastBytes: last)
-        provider.log.info("upstream stream finished", [
-            ("request_id", .int(Int(requestID))), ("outcome", .string(outcome)),
-            ("ms", .int(started.duration(to: provider.loop.now).wholeMilliseconds)), ("retries", .int(attempt)),
-        ])
-        provider.finished(self)
+extension Duration {
+    /// Whole seconds, a part second counting as one.
+    var roundedUpSeconds: Int {
+        let (seconds, attoseconds) = components
+        return Int(seconds) + (attoseconds > 0 ? 1 : 0)
     }
+}
 
-    /// Shutdown: end the message with an error block.
-    func abort(reason: String) {
-        if case .done = phase { return }
-        if case .waitingForSlot(let ticket) = phase { provider.cancelSlot(ticket) }
-        transfer?.cancel()
-        transfer = nil
-        complete(translator.fail(error: UpstreamError(type: .api, status: 503, message: reason)), outcome: "aborted")
-    }
-
-    private func clientGone() {
-        if case .waitingForSlot(let ticket) = phase { provider.cancelSlot(ticket) }
-        transfer?.cancel()
-        transfer = nil
-        phase = .done
-        stopPings()
-        retryTimer?.close()
-        retryTimer = nil
-        provider.log.info("client left, upstream cancelled", [("request_id", .int(Int(requestID)))])
-        provider.finished(self)
+extension Array where Element == Unicode.Scalar {
+    fileprivate func strippingWhitespaceScalars() -> String {
+        var s = self[...]
+        while let f = s.first, f.properties.isWhitespace { s = s.dropFirst() }
+        while let l = s.last, l.properties.isWhitespace { s = s.dropLast() }
+        return String(String.UnicodeScalarView(s))
     }
 }
 

@@ -74,6 +74,31 @@ extension SettingKind where Value == String? {
     }
 }
 
+extension SettingKind where Value == [String] {
+    /// Comma-separated names, each trimmed; empty entries are dropped, so empty text is an empty list.
+    public static func commaList(empty: String) -> Self {
+        Self(allowed: "comma-separated names", describe: { $0.isEmpty ? empty : code($0.joined(separator: ",")) }) { text in
+            .success(splitCommaList(text))
+        }
+    }
+}
+
+extension SettingKind where Value == [String]? {
+    /// Comma-separated names; empty text (or only commas) means unset.
+    public static func optionalCommaList(unset: String) -> Self {
+        Self(allowed: "comma-separated names", describe: { $0.map { code($0.joined(separator: ",")) } ?? unset }) { text in
+            let names = splitCommaList(text)
+            return .success(names.isEmpty ? nil : names)
+        }
+    }
+}
+
+private func splitCommaList(_ text: String) -> [String] {
+    text.split(separator: ",", omittingEmptySubsequences: false)
+        .map { String($0).trimmingUnicodeWhitespace() }
+        .filter { !$0.isEmpty }
+}
+
 extension SettingKind where Value == Bool {
     /// pydantic's boolean words, any case, surrounding whitespace allowed.
     public static var bool: Self {

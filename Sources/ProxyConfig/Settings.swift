@@ -68,6 +68,19 @@ public struct Settings: Sendable, Equatable {
         /// The upstream models' context window in tokens, so `max_tokens` can leave the prompt
         /// room; 0: unknown until an upstream refusal states it.
         public var modelContextTokens = 0
+        /// Models tried in order after the request's own when it fails before any content
+        /// (429 after the limiter's retries, 5xx, overloaded, timeout, no connection).
+        public var modelFallbacks: [String] = []
+        /// Per tier, for requests mapped to that tier; nil: `modelFallbacks`.
+        public var modelOpusFallbacks: [String]? = nil
+        public var modelSonnetFallbacks: [String]? = nil
+        public var modelHaikuFallbacks: [String]? = nil
+        /// Upstream streams open at once; further requests wait first-come first-served. 0: no cap.
+        public var maxConcurrency = 0
+        /// A wait for a slot (or a retry's backoff) longer than this from a request's arrival starts
+        /// its response early (head, `message_start`, pings); until then nothing is sent, so a
+        /// failure can still be an HTTP error.
+        public var streamEarlyStart = Duration.seconds(240)
         /// Requests started per `rateWindow`.
         public var rateLimit = 40
         public var rateWindow = Duration.seconds(60)

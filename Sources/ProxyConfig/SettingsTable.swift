@@ -116,6 +116,27 @@ extension Settings {
             "the upstream models' context window in tokens: `max_tokens` is lowered so prompt and answer fit; "
                 + "`0`: unknown, learned from the upstream's first context-length refusal"),
         SettingSpec(
+            "MODEL_FALLBACKS", \.upstream.modelFallbacks, .commaList(empty: "(none)"), .upstream,
+            "models tried in order when the request's model fails before any content (429 after the retries, "
+                + "5xx, overloaded, timeout, no connection); never once content reached the client"),
+        SettingSpec(
+            "MODEL_OPUS_FALLBACKS", \.upstream.modelOpusFallbacks, .optionalCommaList(unset: "(unset: `MODEL_FALLBACKS`)"),
+            .upstream, "fallback models for Claude Opus names"),
+        SettingSpec(
+            "MODEL_SONNET_FALLBACKS", \.upstream.modelSonnetFallbacks,
+            .optionalCommaList(unset: "(unset: `MODEL_FALLBACKS`)"), .upstream, "fallback models for Claude Sonnet names"),
+        SettingSpec(
+            "MODEL_HAIKU_FALLBACKS", \.upstream.modelHaikuFallbacks, .optionalCommaList(unset: "(unset: `MODEL_FALLBACKS`)"),
+            .upstream, "fallback models for Claude Haiku names"),
+        SettingSpec(
+            "PROVIDER_MAX_CONCURRENCY", \.upstream.maxConcurrency, .int(min: 0), .upstream,
+            "upstream streams open at once; more wait first-come first-served (`/health` shows how many); `0`: no cap"),
+        SettingSpec(
+            "STREAM_EARLY_START_SECONDS", \.upstream.streamEarlyStart, .seconds, .upstream,
+            "until the upstream's first content nothing is sent (a failure is an HTTP error); a wait for a slot or a "
+                + "retry longer than this starts the stream early with pings, and later failures are SSE `error` events; "
+                + "`0`: every stream starts at once"),
+        SettingSpec(
             "NVIDIA_NIM_RATE_LIMIT", \.upstream.rateLimit, .int(min: 1), .upstream,
             "upstream requests started per window"),
         SettingSpec(

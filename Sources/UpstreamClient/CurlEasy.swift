@@ -83,6 +83,10 @@ struct CurlEasy {
         // larger than it.)
         if request.mayMultiplex { _ = ccurl_easy_setopt_long(handle, CURLOPT_PIPEWAIT, 1) }
         _ = ccurl_easy_setopt_long(handle, CURLOPT_TCP_KEEPALIVE, 1)
+        if request.freshConnection {
+            _ = ccurl_easy_setopt_long(handle, CURLOPT_FRESH_CONNECT, 1)
+            _ = ccurl_easy_setopt_long(handle, CURLOPT_FORBID_REUSE, 1)
+        }
         _ = ccurl_easy_setopt_str(handle, CURLOPT_ACCEPT_ENCODING, "")
     }
 

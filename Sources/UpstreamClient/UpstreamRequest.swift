@@ -19,6 +19,9 @@ public struct UpstreamRequest: Sendable {
     public var httpVersion: UpstreamHTTPVersion
     /// PEM file of trusted certificates; nil: the system's.
     public var caFile: String?
+    /// Open a new connection and do not pool it: the retry after a connection broke, which a
+    /// pooled sibling of the broken one may share.
+    public var freshConnection = false
 
     public init(
         url: String, method: String = "POST", headers: [(name: String, value: String)] = [],

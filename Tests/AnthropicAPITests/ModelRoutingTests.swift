@@ -78,3 +78,30 @@ import Testing
         #expect(routing.resolve("moonshotai/kimi-k2") == "moonshotai/kimi-k2")
     }
 }
+
+@Suite struct FallbackRoutingTests {
+    let routing = ModelRouting(
+        default: "nim/default", opus: "nim/big", fallbacks: ["nim/f1", "nim/default", "nim/f2", "nim/f1"],
+        opusFallbacks: ["nim/big-2"], haikuFallbacks: [])
+
+    /// The routed model first, then the general list, each once and never the routed model again.
+    @Test func generalListFollowsTheRoutedModel() {
+        #expect(routing.modelsToTry("claude-sonnet-4-5") == ["nim/default", "nim/f1", "nim/f2"])
+        #expect(routing.modelsToTry("claude-2.1") == ["nim/default", "nim/f1", "nim/f2"])
+        // A model named directly has the general list too.
+        #expect(routing.modelsToTry("moonshotai/kimi-k2") == ["moonshotai/kimi-k2", "nim/f1", "nim/default", "nim/f2"])
+    }
+
+    /// A tier's own list, even an empty one, replaces the general list for that tier's names.
+    @Test func aTiersListWins() {
+        #expect(routing.modelsToTry("claude-opus-4-5") == ["nim/big", "nim/big-2"])
+        #expect(routing.modelsToTry("anthropic/claude-3-HAIKU") == ["nim/default"])
+    }
+
+    @Test func noFallbacksIsTheRoutedModelAlone() {
+        #expect(ModelRouting(default: "m").modelsToTry("claude-opus-4") == ["m"])
+        #expect(!ModelRouting(default: "m").hasFallbacks)
+        #expect(routing.hasFallbacks)
+        #expect(ModelRouting(default: "m", haikuFallbacks: []).hasFallbacks)
+    }
+}

@@ -138,9 +138,53 @@ func rawRequest(_ body: String) -> String {
         #expect(frames.count <= 12, "\(frames.count) chunk frames for \(events) events")
     }
 
-    /// A burst of concurrent requests with a limit of 2 per 0.5 s: no window of 0.5 s ever
-    /// holds more than 2 upstream requests, every client gets its answer, and the waiting
-    /// clients receive pings.
+    /// The head is held until the upstream's first content, and then the head, `message_start` and
+    /// that content leave in one write: the response's first chunk frame.
+    @Test func headAndMessageStartLeaveWithTheFirstContent() throws {
+        var raw: [UInt8] = []
+        let slow = Scenario.stream(
+            chunks: [Chunk.role(), Chunk.content("Hello"), Chunk.content(" there"), Chunk.finish("stop")], delayMs: 100)
+        try withHarness { h, done in
+            h.upstream.enqueue(slow)
+            try LoopHTTPClient.connectOrRecordIssue(h.loop, port: h.proxyPort) { client in
+                client.send(rawRequest(simpleRequest))
+                poll(h.loop, until: { client.tail.contains("0\r\n\r\n") }) {
+                    raw = client.received
+                    client.connection.close()
+                    done()
+                }
+            }
+        }
+        let frames = try #require(chunkFrames(raw), "a complete chunked answer")
+        let first = String(decoding: try #require(frames.first), as: UTF8.self)
+        #expect(first.hasPrefix("event: message_start\n"))
+        #expect(first.contains(#""text": "Hello""#))
+        #expect(String(decoding: raw.prefix(17), as: UTF8.self) == "HTTP/1.1 200 OK\r\n")
+    }
+
+    /// While the upstream has sent its head and a chunk without content, the client has nothing.
+    @Test func nothingReachesTheClientBeforeContent() throws {
+        var receivedWhileWaiting = -1
+        try withHarness { h, done in
+            h.upstream.enqueue(Scenario(name: "role only", behaviour: .stream(StreamPlan(chunks: [Chunk.role()], ending: .hang))))
+            try LoopHTTPClient.connectOrRecordIssue(h.loop, port: h.proxyPort) { client in
+                client.send(rawRequest(simpleRequest))
+                poll(h.loop, until: { h.upstream.activeStreams == 1 }) {
+                    // A few more turns for the head and the chunk to cross the loopback.
+                    poll(h.loop, limitMs: 50, until: { false }) {
+                        receivedWhileWaiting = client.received.count
+                        client.connection.close()
+                        poll(h.loop, until: { h.provider.openStreams == 0 }) { done() }
+                    }
+                }
+            }
+        }
+        #expect(receivedWhileWaiting == 0)
+    }
+
+    /// A burst of concurrent requests with a limit of 2 per second: no window of a second ever
+    /// holds more than 2 upstream requests, every client gets its answer, and the clients whose
+    /// wait outlasts STREAM_EARLY_START_SECONDS get their stream started early, with pings.
     @Test func burstNeverExceedsTheWindowAndWaitersGetPings() throws {
         var grants: [UInt64] = []
         var arrivals = 0
@@ -149,6 +193,7 @@ func rawRequest(_ body: String) -> String {
         try withHarness(configure: {
             $0.upstream.rateLimit = 2
             $0.upstream.rateWindow = .seconds(1)
+            $0.upstream.streamEarlyStart = .milliseconds(300)
         }) { h, done in
             h.provider.pingInterval = .milliseconds(100)
             h.upstream.defaultScenario = .text()

@@ -5,6 +5,7 @@ import JSON
 import NIMRequest
 import ProxyConfig
 import ScriptedUpstream
+import StreamTranslation
 import TestSupport
 import Testing
 
@@ -71,11 +72,13 @@ func expectedUpstreamBody(_ body: String, settings: Settings) throws -> JSONValu
         #expect(sent.json == (try expectedUpstreamBody(simpleRequest, settings: settings)))
     }
 
+    /// A refusal before any content is the HTTP error Anthropic would send (a 503 that says
+    /// "overloaded" is a 529), never a 200 stream carrying the error as text.
     @Test(arguments: [
-        ("error_400", "invalid_request_error"), ("error_401", "authentication_error"),
-        ("error_500", "api_error"), ("error_503", "overloaded_error"),
+        ("error_400", 400, "invalid_request_error"), ("error_401", 401, "authentication_error"),
+        ("error_500", 500, "api_error"), ("error_503", 529, "overloaded_error"),
     ])
-    func upstreamErrorStatusEndsTheStreamWithAnErrorBlock(name: String, _ type: String) throws {
+    func upstreamErrorStatusIsAnHTTPError(name: String, _ status: Int, _ type: String) throws {
         var response: TestResponse?
         var requests = 0
         try withHarness { h, done in
@@ -86,15 +89,17 @@ func expectedUpstreamBody(_ body: String, settings: Settings) throws -> JSONValu
                 done()
             }
         }
-        let summary = AnswerSummary(parseAnthropicSSE(try #require(response).body).events)
-        #expect(response?.status == 200)
-        #expect(summary.problems.isEmpty, "\(summary.problems)")
-        #expect(summary.text.hasPrefix("Upstream error "), "\(summary.text)")
-        #expect(summary.stopReason == "end_turn")
-        #expect(requests == 1, "only 429 is retried")
+        let r = try #require(response)
+        #expect(r.status == status)
+        #expect(r.header("content-type") == "application/json")
+        #expect(r.json?["type"] == "error")
+        #expect(r.json?["error"]?["type"]?.stringValue == type)
+        #expect(r.json?["error"]?["message"]?.stringValue?.hasPrefix("Upstream error ") == true, "\(r.json ?? .null)")
+        #expect(requests == 1, "only 429 is retried, and no fallback is configured")
     }
 
-    /// The reference retries a 429 three times (four calls), then shows the error.
+    /// The reference retries a 429 three times (four calls); then the client gets the 429 with a
+    /// `retry-after` (the limiter's block after the last refusal).
     @Test func fourTooManyRequestsSurfaceAsTheRateLimitError() throws {
         var response: TestResponse?
         var requests = 0
@@ -106,10 +111,13 @@ func expectedUpstreamBody(_ body: String, settings: Settings) throws -> JSONValu
                 done()
             }
         }
-        let summary = AnswerSummary(parseAnthropicSSE(try #require(response).body).events)
+        let r = try #require(response)
         #expect(requests == 4)
-        #expect(summary.problems.isEmpty, "\(summary.problems)")
-        #expect(summary.text.hasPrefix("Upstream error 429: "), "\(summary.text)")
+        #expect(r.status == 429)
+        #expect(r.json?["error"]?["type"] == "rate_limit_error")
+        #expect(r.json?["error"]?["message"]?.stringValue?.hasPrefix("Upstream error 429: ") == true)
+        let retryAfter = try #require(r.header("retry-after"))
+        #expect((Int(retryAfter) ?? 0) >= 1, "\(retryAfter)")
     }
 
     @Test func tooManyRequestsThenSuccessIsRetriedAndStreams() throws {
@@ -130,22 +138,36 @@ func expectedUpstreamBody(_ body: String, settings: Settings) throws -> JSONValu
         #expect(summary.problems.isEmpty, "\(summary.problems)")
     }
 
-    @Test func connectionCutMidStreamClosesBlocksAndReportsIt() throws {
+    /// A cut after content: the content stands, then Anthropic's SSE `error` event ends the body,
+    /// with no made-up `message_delta`/`message_stop`, and no retry.
+    @Test func connectionCutMidStreamEndsWithAnErrorEvent() throws {
         var response: TestResponse?
+        var requests = 0
         try withHarness { h, done in
             h.upstream.enqueue(try #require(Scenario.named("cut")))
+            h.upstream.enqueue(.text())
             h.post(body: simpleRequest) { r in
                 response = r
+                requests = h.upstream.received.count
                 done()
             }
         }
-        let summary = AnswerSummary(parseAnthropicSSE(try #require(response).body).events)
+        let r = try #require(response)
+        #expect(r.status == 200)
+        let (events, trailer) = parseAnthropicSSE(r.body)
+        let summary = AnswerSummary(events)
         #expect(summary.problems.isEmpty, "\(summary.problems)")
-        #expect(summary.text.hasPrefix("Partial answer"), "\(summary.text)")
-        #expect(summary.text.contains("peer closed connection"), "\(summary.text)")
+        #expect(summary.text == "Partial answer")
+        #expect(summary.stopReason == nil)
+        #expect(!trailer)
+        #expect(events.last?.name == "error")
+        #expect(summary.error?["type"] == "api_error")
+        #expect(summary.error?["message"]?.stringValue?.contains("peer closed connection") == true)
+        #expect(requests == 1, "content had reached the client: never retried")
     }
 
-    @Test func stalledUpstreamTimesOut() throws {
+    /// Silence after content: the content stands and the stream ends with a timeout error event.
+    @Test func stallAfterContentEndsWithAnErrorEvent() throws {
         var response: TestResponse?
         try withHarness(configure: { $0.upstream.stallTimeout = .milliseconds(200) }) { h, done in
             h.upstream.enqueue(try #require(Scenario.named("hang")))
@@ -156,7 +178,10 @@ func expectedUpstreamBody(_ body: String, settings: Settings) throws -> JSONValu
         }
         let summary = AnswerSummary(parseAnthropicSSE(try #require(response).body).events)
         #expect(summary.problems.isEmpty, "\(summary.problems)")
-        #expect(summary.text.hasSuffix("Request timed out."), "\(summary.text)")
+        #expect(summary.text == "Hello wor")
+        let expected = mapUpstreamError(status: nil, body: nil, transport: .streamTimedOut)
+        #expect(summary.error?["message"]?.stringValue == expected.message)
+        #expect(summary.error?["type"]?.stringValue == expected.type.rawValue)
     }
 
     /// Each recorded Claude Code request streams to completion, and the upstream receives

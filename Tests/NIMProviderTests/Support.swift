@@ -2,6 +2,7 @@ import AnthropicAPI
 import Foundation
 import EventLoop
 import JSON
+import Logging
 import NIMProvider
 import ProxyConfig
 import App
@@ -47,6 +48,9 @@ struct AnswerSummary: Equatable {
     var tools: [(id: String, name: String, input: JSONValue?)] = []
     var stopReason: String?
     var outputTokens: Int?
+    /// The `error` object of an SSE `error` event (Anthropic's mid-stream failure), which ends
+    /// the stream in place of `message_delta` and `message_stop`.
+    var error: JSONValue?
     var problems: [String] = []
 
     static func == (a: AnswerSummary, b: AnswerSummary) -> Bool {
@@ -104,11 +108,17 @@ struct AnswerSummary: Equatable {
                 if i != events.count - 1 { problems.append("message_stop not last") }
             case "ping":
                 break
+            case "error":
+                if i != events.count - 1 { problems.append("error not last") }
+                error = e.data["error"]
             default:
                 problems.append("unknown event \(e.type ?? "nil")")
             }
         }
-        if events.last?.type != "message_stop" { problems.append("no message_stop") }
+        if events.last?.type != "message_stop" && events.last?.type != "error" { problems.append("no message_stop") }
+        if error != nil && events.contains(where: { $0.type == "message_stop" || $0.type == "message_delta" }) {
+            problems.append("error event with a message_delta or message_stop")
+        }
     }
 }
 
@@ -126,7 +136,7 @@ final class Harness {
                                       exhaustedBlock: .milliseconds(50))
 
     /// `http2`: the upstream speaks HTTP/2 with prior knowledge and the proxy is told to as well.
-    init(loop: EventLoop, http2: Bool = false, configure: (inout Settings) -> Void = { _ in }) throws {
+    init(loop: EventLoop, http2: Bool = false, log: Logger = .silent, configure: (inout Settings) -> Void = { _ in }) throws {
         self.loop = loop
         upstream = ScriptedUpstream(loop: loop)
         let upstreamPort = try upstream.start(http2: http2)
@@ -140,7 +150,7 @@ final class Harness {
         configure(&s)
         settings = s
         app = ProxyApp(loop: loop, settings: s, log: .silent)
-        provider = try NIMProvider(loop: loop, settings: s, log: .silent, random: { 0 }, retry: Harness.fastRetry)
+        provider = try NIMProvider(loop: loop, settings: s, log: log, random: { 0 }, retry: Harness.fastRetry)
         app.streamer = provider
         proxyPort = try app.start()
     }
@@ -160,13 +170,14 @@ final class Harness {
 
 /// Runs a scenario against a fresh harness; `body` calls `done` when finished.
 func withHarness(
-    http2: Bool = false, configure: (inout Settings) -> Void = { _ in }, timeout: Duration = .seconds(20),
+    http2: Bool = false, log: Logger = .silent, configure: (inout Settings) -> Void = { _ in },
+    timeout: Duration = .seconds(20),
     sourceLocation: SourceLocation = #_sourceLocation,
     _ body: (Harness, _ done: @escaping () -> Void) throws -> Void
 ) throws {
     var keep: Harness?
     let run = try runLoop(timeout: timeout) { loop in
-        let h = try Harness(loop: loop, http2: http2, configure: configure)
+        let h = try Harness(loop: loop, http2: http2, log: log, configure: configure)
         keep = h
         var finished = false
         try body(h) {

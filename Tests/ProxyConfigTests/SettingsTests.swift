@@ -229,6 +229,23 @@ private func problems(_ environment: [String: String], dotEnv: String? = nil) ->
         #expect(try load(["PROXY_AUTH_TOKEN": ""]).http.authToken == nil)
         #expect(try load(["PROXY_AUTH_TOKEN": "s3cret"]).http.authToken == "s3cret")
     }
+
+    /// Fallback lists are comma-separated, trimmed, empty entries dropped; a tier's empty list is unset.
+    @Test func fallbackListsAndTheConcurrencyCap() throws {
+        let s = try load([
+            "MODEL_FALLBACKS": " a/b , c/d,,", "MODEL_OPUS_FALLBACKS": "e/f", "MODEL_SONNET_FALLBACKS": " , ",
+            "PROVIDER_MAX_CONCURRENCY": "2", "STREAM_EARLY_START_SECONDS": "0.5",
+        ])
+        #expect(s.upstream.modelFallbacks == ["a/b", "c/d"])
+        #expect(s.upstream.modelOpusFallbacks == ["e/f"])
+        #expect(s.upstream.modelSonnetFallbacks == nil)
+        #expect(s.upstream.modelHaikuFallbacks == nil)
+        #expect(s.upstream.maxConcurrency == 2)
+        #expect(s.upstream.streamEarlyStart == .milliseconds(500))
+        #expect(Settings().upstream.maxConcurrency == 0)
+        #expect(Settings().upstream.streamEarlyStart == .seconds(240))
+        #expect(throws: (any Error).self) { try load(["PROVIDER_MAX_CONCURRENCY": "-1"]) }
+    }
 }
 
 @Suite struct LoadingRulesTests {

@@ -54,6 +54,21 @@ def finished(response: bytes) -> bool:
     return b"event: message_stop" in response
 
 
+def error_of(response: bytes) -> dict:
+    """The Anthropic error of a non-streamed error answer (checked to be one)."""
+    assert status_of(response) >= 400, response[:300]
+    body = json.loads(response.split(b"\r\n\r\n", 1)[1])
+    assert body["type"] == "error" and set(body["error"]) == {"type", "message"}, body
+    return body["error"]
+
+
+def answered_or_refused(response: bytes) -> bool:
+    """A whole streamed answer with text, or an HTTP error in Anthropic's shape."""
+    if status_of(response) == 200:
+        return finished(response) and bool(streamed_text(response))
+    return bool(error_of(response)["message"])
+
+
 def health(p) -> dict:
     response = p.request("GET", "/health")
     assert status_of(response) == 200
@@ -88,10 +103,13 @@ def test_absurd_retry_after_ends_the_request_at_once(proxy, raw_upstream, retry_
 
     response = post_messages(p)
     assert p.alive(), p.stderr_text()
-    assert status_of(response) == 200 and finished(response)
-    text = streamed_text(response)
-    assert text.startswith("Upstream error 429: "), text
-    assert f"Retry-After: {retry_after.decode()} is longer than UPSTREAM_MAX_RETRY_AFTER" in text, text
+    # Refused before any content: the upstream's 429 as Anthropic's HTTP error, with how long it asked.
+    assert status_of(response) == 429
+    error = error_of(response)
+    assert error["type"] == "rate_limit_error"
+    assert error["message"].startswith("Upstream error 429: "), error
+    assert f"Retry-After: {retry_after.decode()} is longer than UPSTREAM_MAX_RETRY_AFTER" in error["message"], error
+    assert b"\r\nretry-after: " in response.split(b"\r\n\r\n", 1)[0].lower()
     # Not slept on, not retried: one upstream call.
     assert upstream.requests == 1
     # No later request waits longer than the limit.
@@ -114,8 +132,8 @@ def test_negative_and_garbage_retry_after_fall_back_to_the_backoff(proxy, raw_up
 
     response = post_messages(p)
     assert p.alive(), p.stderr_text()
-    assert finished(response)
-    assert streamed_text(response).startswith("Upstream error 429: ")
+    assert status_of(response) == 429
+    assert error_of(response)["message"].startswith("Upstream error 429: ")
     assert upstream.requests == 4
     assert health(p)["provider"]["blocked_seconds_remaining"] <= 1
 
@@ -159,7 +177,7 @@ def run_endless(proxy, raw_upstream, endless: "Endless", what: str) -> bytes:
 
     response = post_messages(p)
     assert p.alive(), p.stderr_text()
-    assert finished(response)
+    assert answered_or_refused(response), response[:300]
     assert endless.ended.wait(30)
     assert endless.sent < 64 * MB, endless.sent
     growth_mb = (vm_hwm_kb(p.pid) - before) / 1024
@@ -175,8 +193,10 @@ def test_endless_sse_line_is_cut_at_the_limit(proxy, raw_upstream):
     endless = Endless(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\ndata: ",
                       b"x" * MB, 120 * MB)
     response = run_endless(proxy, raw_upstream, endless, "endless SSE line")
-    assert streamed_text(response) == (
-        "The upstream sent an SSE line longer than UPSTREAM_MAX_LINE_BYTES (4194304 bytes); the stream was ended.")
+    # Before any content, so an HTTP error.
+    assert status_of(response) == 500
+    assert error_of(response) == {"type": "api_error", "message": (
+        "The upstream sent an SSE line longer than UPSTREAM_MAX_LINE_BYTES (4194304 bytes); the stream was ended.")}
 
 
 def test_endless_error_body_is_cut(proxy, raw_upstream):
@@ -184,13 +204,16 @@ def test_endless_error_body_is_cut(proxy, raw_upstream):
                       b"e" * MB, 120 * MB)
     response = run_endless(proxy, raw_upstream, endless, "endless error body")
     # The start of what was read of the body is the error's message, cut to a readable length.
-    assert streamed_text(response) == "Upstream error 500: " + "e" * 500 + "..."
+    assert status_of(response) == 500
+    assert error_of(response)["message"] == "Upstream error 500: " + "e" * 500 + "..."
 
 
 def test_endless_headers_fail_one_request(proxy, raw_upstream):
     endless = Endless(b"HTTP/1.1 200 OK\r\n", b"X-Filler: " + b"y" * 1000 + b"\r\n", 120 * MB)
     response = run_endless(proxy, raw_upstream, endless, "endless headers")
-    assert streamed_text(response)
+    # A broken answer before any content is retried once on a new connection, which the script
+    # answers normally.
+    assert streamed_text(response) == "served normally"
 
 
 def test_empty_messages_never_reach_the_upstream(proxy, raw_upstream):
@@ -228,9 +251,9 @@ def test_absurd_request_numbers_get_a_400(proxy, raw_upstream, field, value):
     assert p.alive()
 
 
-# Lengths libcurl reads for us: an absurd Content-Length or chunk size ends that one request
-# (with `Connection error.` or an interrupted-stream error; a Content-Length libcurl cannot hold
-# is read as none, so the body ends at the close with an empty answer) and nothing else.
+# Lengths libcurl reads for us: an absurd Content-Length or chunk size ends that one attempt (a
+# broken connection is retried once on a new one; a Content-Length libcurl cannot hold is read as
+# none, so the body ends at the close) and nothing else: the request gets an answer or an HTTP error.
 @pytest.mark.parametrize("answer", [
     b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: 99999999999999999999999999\r\n\r\ndata: x",
     b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: -5\r\n\r\ndata: x",
@@ -244,6 +267,6 @@ def test_absurd_lengths_fail_one_request(proxy, raw_upstream, answer):
     p = proxy(env={**KEY, "NVIDIA_NIM_BASE_URL": upstream.base_url, "UPSTREAM_MAX_RETRY_AFTER": "1"})
     response = post_messages(p)
     assert p.alive(), p.stderr_text()
-    assert finished(response) and streamed_text(response), response[-500:]
+    assert answered_or_refused(response), response[-500:]
     following = post_messages(p)
     assert streamed_text(following) == "served normally"
