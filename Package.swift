@@ -92,7 +92,7 @@ let package = Package(
             name: "NIMProvider",
             dependencies: [
                 "App", "HTTPServer", "EventLoop", "UpstreamClient", "StreamTranslation", "RateLimit",
-                "NIMRequest", "AnthropicAPI", "ProxyConfig", "JSON", "Tokenizer", "Logging",
+                "NIMRequest", "AnthropicAPI", "ProxyConfig", "JSON", "Tokenizer", "Logging", "Metrics",
             ]),
         .executableTarget(name: "FuzzHTTPRequestParser", dependencies: ["FuzzSupport", "HTTP1"], swiftSettings: optimizedInDebug),
         .executableTarget(name: "nim-proxy", dependencies: ["App", "NIMProvider", "BotAPI", "CLIProcess", "ProxyConfig", "EventLoop", "Tokenizer", "Logging", "CProcessControl"]),
@@ -133,7 +133,7 @@ let package = Package(
             name: "NIMProviderTests",
             dependencies: [
                 "NIMProvider", "App", "ScriptedUpstream", "TestSupport", "EventLoop", "JSON", "ProxyConfig",
-                "AnthropicAPI", "RateLimit", "NIMRequest", "CCurl", "UpstreamClient", "StreamTranslation", "Logging",
+                "AnthropicAPI", "RateLimit", "NIMRequest", "CCurl", "UpstreamClient", "StreamTranslation", "Logging", "Metrics",
             ]),
         .testTarget(name: "AppTests", dependencies: ["App", "EventLoop", "JSON", "Metrics", "ProxyConfig", "TestSupport"]),
         .testTarget(name: "LoggingTests", dependencies: ["Logging", "JSON"]),

@@ -76,7 +76,9 @@ public final class NIMProvider: MessageStreamer {
 
     /// Turns the Anthropic SSE bytes of a whole answer into the non-streaming Message a
     /// `stream: false` request gets, or the error to answer with.
-    public var assembleMessage: MessageAssembly = assembleCollectedMessage
+    public var assembleMessage: MessageAssembly = assembleMessage(from:)
+    /// Context windows learned from the upstream's refusals, else `MODEL_CONTEXT_TOKENS`.
+    var windows: ContextWindows
 
     /// A setting this libcurl cannot serve, said at startup rather than as failed requests:
     /// libcurl before 8.0 cannot reuse an HTTP/2 connection it opened without TLS (prior
@@ -112,6 +114,7 @@ public final class NIMProvider: MessageStreamer {
         var retry = retry
         retry.maxRetryAfter = settings.upstream.maxRetryAfter
         limiter = try Limiter(limit: settings.upstream.rateLimit, window: settings.upstream.rateWindow, retry: retry)
+        windows = ContextWindows(configured: settings.upstream.modelContextTokens)
         limiterTimer = try Timer(loop: loop)
         routing = ModelRouting(settings.upstream)
     }
@@ -301,6 +304,7 @@ public enum UpstreamObservation: Sendable, Equatable {
     case fallback(from: String, to: String)
     /// The first content reached the client this long after the request arrived.
     case firstContent(after: Duration)
-    /// The stream ended: served by a model, failed with an error, or its client left.
-    case finished(StreamOutcome)
+    /// The stream ended: served by a model, failed with an error, or its client left; `model`
+    /// is the last one tried.
+    case finished(StreamOutcome, model: String)
 }

@@ -31,10 +31,13 @@ enum AttemptFailure: Equatable {
     /// Anything else. Before content, the next fallback model is tried when the error is the
     /// model's (429 after the limiter's retries, 5xx, overloaded, timeout); else it is the answer.
     case refused(UpstreamError)
+    /// The prompt fits but prompt plus `max_tokens` does not: sent again once, at once, to the same
+    /// model with a `max_tokens` that fits (the shell rewrites the body); then treated as `refused`.
+    case completionBudget(UpstreamError)
 
     var error: UpstreamError? {
         switch self {
-        case .connection(let e), .refused(let e): return e
+        case .connection(let e), .refused(let e), .completionBudget(let e): return e
         case .rateLimited: return nil
         }
     }
@@ -127,6 +130,7 @@ struct StreamLifecycle<Instant: InstantProtocol> where Instant.Duration == Durat
     /// 429 retries of the current model (the limiter's backoff schedule counts these).
     private(set) var rateLimitRetries = 0
     private var reconnectsUsed = 0
+    private var completionBudgetRetried = false
     private var nextSendIsFresh = false
     /// Retries and reconnects over all models, for the log.
     private(set) var retries = 0
@@ -267,6 +271,11 @@ struct StreamLifecycle<Instant: InstantProtocol> where Instant.Duration == Durat
             return fallBackOrFail(error, now: now)
         case .refused(let error):
             return fallBackOrFail(error, now: now)
+        case .completionBudget(let error):
+            guard !completionBudgetRetried else { return fallBackOrFail(error, now: now) }
+            completionBudgetRetried = true
+            retries += 1
+            return [.cancelTransfer, .logRetry(reason: "completion_budget")] + askForRateSlot(now: now)
         }
     }
 
@@ -341,14 +350,15 @@ struct StreamLifecycle<Instant: InstantProtocol> where Instant.Duration == Durat
         modelIndex += 1
         rateLimitRetries = 0
         reconnectsUsed = 0
+        completionBudgetRetried = false
         nextSendIsFresh = false
         return [.cancelTransfer, .logFallback(from: from, to: model)] + askForRateSlot(now: now)
     }
 
     /// The failures another model may not share: rate limits (per model on NIM), server errors,
-    /// overload and timeouts, as the status the client would get says.
+    /// overload, timeouts and lost connections (the error mapping decides which those are).
     static func modelFailed(_ error: UpstreamError) -> Bool {
-        error.status == 429 || error.status >= 500
+        error.fallbackMayHelp
     }
 
     private mutating func endWithError(_ error: UpstreamError) -> [Action] {

@@ -40,6 +40,10 @@ final class UpstreamStream: UpstreamTransferDelegate {
     /// The upstream body as built for `bodyModel`; kept while another attempt may need it.
     private var bodyBytes: [UInt8]?
     private var bodyModel = ""
+    /// The `max_tokens` the body carries, and the smaller one a completion-budget refusal asked
+    /// to send next.
+    private var sentMaxTokens: Int?
+    private var nextMaxTokens: Int?
     /// `message_start`, held until the response starts.
     private var heldStart: [UInt8]
     /// Set while one upstream read is being translated; output collects in `pending`.
@@ -253,7 +257,7 @@ final class UpstreamStream: UpstreamTransferDelegate {
             ("ms", .int(started.duration(to: provider.loop.now).wholeMilliseconds)), ("retries", .int(machine.retries)),
         ]
         provider.log.info("upstream stream finished", fields)
-        provider.observe(.finished(outcome))
+        provider.observe(.finished(outcome, model: machine.model))
         provider.finished(self)
     }
 
@@ -287,8 +291,19 @@ final class UpstreamStream: UpstreamTransferDelegate {
 
     private func send(model: String, freshConnection: Bool) {
         let settings = provider.settings
-        if bodyBytes == nil, let request {
-            bodyBytes = RequestBuilder.upstreamBodyBytes(request, nim: settings.upstream.nim)
+        if bodyBytes == nil, var request {
+            // Where the model's window is known, ask only for what fits beside the prompt rather
+            // than be refused for it.
+            let nim = settings.upstream.nim
+            let asked = request.extraBody?["max_tokens"]?.intValue.map { nim.maxTokens > 0 ? min($0, nim.maxTokens) : $0 }
+                ?? RequestBuilder.maxTokens(request, nim: nim)
+            let fits = provider.windows.maxTokens(for: model, inputTokens: inputTokens, requested: asked)
+            if fits < asked {
+                request.maxTokens = fits
+                if request.extraBody?["max_tokens"] != nil { request.extraBody?["max_tokens"] = .int(fits) }
+            }
+            sentMaxTokens = min(asked, fits)
+            bodyBytes = RequestBuilder.upstreamBodyBytes(request, nim: nim)
             bodyModel = request.model
             provider.log.info("upstream request", [
                 ("request_id", .int(Int(requestID))), ("model", .string(request.model)),
@@ -300,6 +315,11 @@ final class UpstreamStream: UpstreamTransferDelegate {
         if model != bodyModel, let body = bodyBytes {
             bodyBytes = Self.replacingModel(in: body, from: bodyModel, to: model)
             bodyModel = model
+        }
+        if let smaller = nextMaxTokens, let body = bodyBytes {
+            nextMaxTokens = nil
+            bodyBytes = Self.replacingMaxTokens(in: body, with: smaller)
+            sentMaxTokens = smaller
         }
         // Each attempt starts clean: a broken attempt may have left half a line or a usage count.
         parser = OpenAISSEParser(maxLineBytes: settings.upstream.maxLineBytes)
@@ -345,6 +365,13 @@ final class UpstreamStream: UpstreamTransferDelegate {
             return JSONValue.object(object).compactBytes()
         }
         return Array(#"{"model":"#.utf8) + JSONValue.string(new).compactBytes() + body[oldHead.count...]
+    }
+
+    /// The body with another `max_tokens`; rare (a completion-budget retry), so through JSON.
+    static func replacingMaxTokens(in body: [UInt8], with maxTokens: Int) -> [UInt8] {
+        guard case .object(var object)? = try? JSONValue.parse(body) else { return body }
+        object["max_tokens"] = .int(maxTokens)
+        return JSONValue.object(object).compactBytes(reservingCapacity: body.count + 16)
     }
 
     // MARK: UpstreamTransferDelegate
@@ -510,7 +537,9 @@ final class UpstreamStream: UpstreamTransferDelegate {
         guard let refusal else { return .connection(Self.mapped(.connectionFailed)) }
         let body = String(decoding: errorBody, as: UTF8.self)
         if (200..<300).contains(refusal.status) {
-            return .refused(Self.notAnEventStream(status: refusal.status, contentType: refusal.contentType, body: body))
+            // A 2xx that is not an event stream (a captive portal's page, a JSON body): an error,
+            // never an empty answer.
+            return .refused(mapUpstreamError(status: refusal.status, body: body, transport: nil, contentType: refusal.contentType))
         }
         if refusal.status == 429 {
             let seconds = refusal.retryAfter.flatMap { parseRetryAfter($0, now: time(nil)) }
@@ -530,17 +559,21 @@ final class UpstreamStream: UpstreamTransferDelegate {
                 break
             }
         }
-        return .refused(mapUpstreamError(status: refusal.status, body: body, transport: nil))
-    }
-
-    /// A 2xx that is not an event stream (a captive portal's page, a JSON body): an error, never
-    /// an empty answer.
-    static func notAnEventStream(status: Int, contentType: String?, body: String) -> UpstreamError {
-        var shown = String(Array(body.unicodeScalars).strippingWhitespaceScalars().prefix(200))
-        if shown.isEmpty { shown = "(empty body)" }
-        return UpstreamError(
-            type: .api, status: 500,
-            message: "The upstream answered \(status) with Content-Type \(contentType ?? "(none)") instead of an event stream: \(shown)")
+        let model = machine.model
+        let tokens = RequestTokens(
+            inputTokens: inputTokens, maxTokens: sentMaxTokens, contextWindow: provider.windows.window(for: model))
+        let error = mapUpstreamError(
+            status: refusal.status, body: body, transport: nil, contentType: refusal.contentType, request: tokens)
+        if let window = error.statedContextWindow { provider.windows.learn(model: model, window: window) }
+        // Refused only for the answer's budget: ask again for what fits.
+        if let budget = error.completionBudget, let sent = sentMaxTokens {
+            let fits = budget.retryMaxTokens(requested: sent)
+            if fits < sent {
+                nextMaxTokens = fits
+                return .completionBudget(error)
+            }
+        }
+        return .refused(error)
     }
 
     /// A transfer that ended without a whole answer. `answered`: a 2xx event stream had begun.

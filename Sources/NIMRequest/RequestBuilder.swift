@@ -24,9 +24,7 @@ public enum RequestBuilder {
         body.appendUnchecked(key: "model", value: .string(request.model))
         body.appendUnchecked(key: "messages", value: .array(messages))
 
-        var maxTokens = request.maxTokens ?? nim.maxTokens
-        if request.maxTokens != nil && nim.maxTokens > 0 { maxTokens = min(maxTokens, nim.maxTokens) }
-        body["max_tokens"] = .int(maxTokens)
+        body["max_tokens"] = .int(maxTokens(request, nim: nim))
         body["temperature"] = .double(request.temperature ?? nim.temperature)
         body["top_p"] = .double(request.topP ?? nim.topP)
 
@@ -82,6 +80,13 @@ public enum RequestBuilder {
 
         if !extra.isEmpty { body["extra_body"] = .object(extra) }
         return body
+    }
+
+    /// The `max_tokens` the body carries: the client's, capped by `NVIDIA_NIM_MAX_TOKENS`, or that
+    /// setting when the client gave none.
+    public static func maxTokens(_ request: MessagesRequest, nim: NimSettings) -> Int {
+        guard let asked = request.maxTokens else { return nim.maxTokens }
+        return nim.maxTokens > 0 ? min(asked, nim.maxTokens) : asked
     }
 
     /// `upstreamBody` as the bytes posted. The buffer is sized from the client's body (the upstream

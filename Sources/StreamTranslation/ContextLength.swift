@@ -123,7 +123,7 @@ public struct ContextLengthRefusal: Sendable, Equatable {
         "context length", "context_length", "maximum model length", "context limit", "context window",
         "context size", "exceed_context_size", "prompt is too long", "input is too long", "max_seq_len",
         "maximum input length", "maximum sequence length", "maximum allowed token size",
-        "`max_new_tokens` must be",
+        "`max_new_tokens` must be", "should not exceed max_num_tokens",
     ].map { Array($0.utf8) }
 
     /// In order of preference where two give the same number. `{W}` the window, `{I}` the
@@ -146,6 +146,8 @@ public struct ContextLengthRefusal: Sendable, Equatable {
         "exceeds maximum input length ({W})", "exceeds maximum sequence length ({W})",
         "exceeds max_seq_len/max input length ({W})", "exceeds max_seq_len ({W})",
         "exceeds maximum allowed token size {W}",
+        // TensorRT-LLM's PyTorch back end writes the prompt length as a float.
+        "prompt length ({I}.0)", "should not exceed max_num_tokens ({W})",
         // TGI and NIM.
         "must have less than {W} tokens", "given: {I}",
         "must be <= {W}. given: {I} `inputs` tokens and {C} `max_new_tokens`",

@@ -117,6 +117,7 @@ do {
     fail("cannot set up the upstream client: \(error)", status: 1)
 }
 app.streamer = provider
+provider.observer = { [unowned app] observation in app.metrics.record(observation) }
 // The bot-facing API: CLI sessions and the session store (docs/bot-api.md). Installing it creates
 // the workspace and loads the sessions file; a failure is logged and the store answers 503.
 let botAPI = BotAPI.install(into: app, settings: settings, log: log, credentials: credentials, listening: listening)

@@ -371,19 +371,19 @@ private func streaming() -> Machine {
                                                  "finish_reason": "tool_calls"]],
                                     "usage": ["completion_tokens": 9]])
         events += t.finish()
-        let message = try assembleCollectedMessage(events).get()
+        let message = try assembleMessage(from: events).get()
         #expect(message == [
-            "id": "msg_1", "type": "message", "role": "assistant", "model": "m",
+            "id": "msg_1", "type": "message", "role": "assistant",
             "content": [
-                ["type": "thinking", "thinking": "hmm", "signature": ""],
+                ["type": "thinking", "thinking": "hmm"],
                 ["type": "text", "text": "Hi"],
                 ["type": "tool_use", "id": "call_1", "name": "Read", "input": ["path": "a"]],
             ],
-            "stop_reason": "tool_use", "stop_sequence": nil, "usage": ["input_tokens": 7, "output_tokens": 9],
+            "model": "m", "stop_reason": "tool_use", "stop_sequence": nil, "usage": ["input_tokens": 7, "output_tokens": 9],
         ])
     }
 
     @Test func bytesWithoutAMessageAreAnError() {
-        #expect((try? assembleCollectedMessage(Array("garbage".utf8)).get()) == nil)
+        #expect((try? assembleMessage(from: Array("garbage".utf8)).get()) == nil)
     }
 }

@@ -6,6 +6,7 @@
 import EventLoop
 import Foundation
 import JSON
+import Metrics
 import Logging
 @testable import NIMProvider
 import ProxyConfig
@@ -90,14 +91,19 @@ let streamingFalseRequest =
 
     /// A 200 that is not an event stream (a captive portal's page) is an `api_error`, never an
     /// empty answer.
-    @Test(arguments: [("text/html", "<html><body>Sign in to the network</body></html>"), ("application/json", #"{"ok":true}"#)])
-    func twoHundredThatIsNotAnEventStreamIsAnAPIError(contentType: String, body: String) throws {
+    @Test(arguments: [
+        ("text/html", "<html><body>Sign in to the network</body></html>", "Sign in to the network"),
+        ("application/json", #"{"ok":true}"#, #"{"ok":true}"#),
+    ])
+    func twoHundredThatIsNotAnEventStreamIsAnAPIError(contentType: String, body: String, shown: String) throws {
         let (r, _) = try exchange { $0.enqueue(rawReply(status: 200, contentType: contentType, body: body)) }
         #expect(r.status == 500)
         let error = anthropicError(r)
         #expect(error.type == "api_error")
         #expect(error.message?.contains("with Content-Type \(contentType) instead of an event stream") == true, "\(error)")
-        #expect(error.message?.contains(String(body.prefix(20))) == true)
+        // The page's text, not its markup.
+        #expect(error.message?.contains(shown) == true, "\(error)")
+        #expect(error.message?.contains("<html>") == false)
     }
 
     /// The connection breaks after the head, before any content: one retry on a new connection,
@@ -231,13 +237,54 @@ let streamingFalseRequest =
             case .retry(let reason): return "retry \(reason)"
             case .fallback(let from, let to): return "fallback \(from) \(to)"
             case .firstContent: return "first content"
-            case .finished(let outcome): return "finished \(outcome)"
+            case .finished(let outcome, _): return "finished \(outcome)"
             }
         }
         #expect(seen.map(kind) == [
             "wait", "failed scenario:error_503 529", "fallback scenario:error_503 scenario:text", "wait", "first content",
             "finished served(model: \"scenario:text\")",
         ])
+    }
+
+    /// The same steps as `/metrics` counts them: one overloaded attempt, one served, the fallback
+    /// between them, the waits and the first content.
+    @Test func metricsCountAttemptsByOutcomeAndTheFallback() throws {
+        let metrics = ProxyMetrics()
+        try withHarness(configure: {
+            $0.upstream.model = "scenario:error_503"
+            $0.upstream.modelFallbacks = ["scenario:text"]
+        }) { h, done in
+            h.provider.observer = { metrics.record($0) }
+            h.post(body: simpleRequest) { _ in done() }
+        }
+        #expect(metrics.upstreamRequestCount(model: "scenario:error_503", outcome: .overloaded) == 1)
+        #expect(metrics.upstreamRequestCount(model: "scenario:text", outcome: .success) == 1)
+        #expect(metrics.fallbackCount(from: "scenario:error_503", to: "scenario:text") == 1)
+        #expect(metrics.rateLimitWaitCount == 2)
+        #expect(metrics.firstContentCount == 1)
+        let text = metrics.render()
+        #expect(text.contains(#"nim_proxy_upstream_requests_total{provider="nvidia_nim",model="scenario:text",outcome="success"} 1"#), "\(text)")
+    }
+
+    /// Each failure's outcome label, from the error the client would get.
+    @Test func failedAttemptsAreLabelledByTheirError() {
+        let cases: [(UpstreamError, UpstreamOutcome)] = [
+            (mapUpstreamError(status: 429, body: nil, transport: nil), .rateLimited),
+            (mapUpstreamError(status: 503, body: nil, transport: nil), .overloaded),
+            (mapUpstreamError(status: 502, body: "<html><title>502 Bad Gateway</title></html>", transport: nil), .serverError),
+            (mapUpstreamError(status: nil, body: nil, transport: .timedOut), .timeout),
+            (mapUpstreamError(status: nil, body: nil, transport: .connectionFailed), .connectionError),
+            (mapUpstreamError(status: nil, body: nil, transport: .streamInterrupted(detail: nil)), .cut),
+            (mapUpstreamError(status: 200, body: "<html>portal</html>", transport: nil, contentType: "text/html"), .invalidResponse),
+            (mapUpstreamError(status: 401, body: nil, transport: nil), .clientError),
+            (mapUpstreamError(
+                status: 400,
+                body: #"{"error":{"message":"This model's maximum context length is 131072 tokens. However, you requested 250000 tokens (249000 in the messages, 1000 in the completion). Please reduce the length of the messages or completion."}}"#,
+                transport: nil), .contextLength),
+        ]
+        for (error, outcome) in cases {
+            #expect(ProxyMetrics.outcome(of: error) == outcome, "\(error.message)")
+        }
     }
 
     /// A model that keeps answering 429 falls back once the limiter's retries are spent; the next

@@ -52,6 +52,8 @@ private func body(_ message: String, code: String? = nil) -> String {
          5056, 2048),
         ("Input length (200000) exceeds max_seq_len/max input length (131072)", 200_000, 131_072),
         ("in ensemble 'llama', Input length 200000 exceeds maximum allowed token size 131072", 200_000, 131_072),
+        // TensorRT-LLM's PyTorch back end (its prompt length a float).
+        ("The sum of prompt length (200000.0), query length (0) should not exceed max_num_tokens (131072)", 200_000, 131_072),
         ("Input validation error: `inputs` must have less than 131072 tokens. Given: 200000", 200_000, 131_072),
         // SGLang.
         ("The input (61709 tokens) is longer than the model's context length (40960 tokens).", 61_709, 40_960),
