@@ -87,6 +87,10 @@ def test_scrape_counts_requests_by_route_and_status(proxy, upstream):
                        ("nim_proxy_first_content_seconds", "histogram"), ("nim_proxy_open_streams", "gauge")]:
         assert f"# TYPE {name} {kind}\n" in text
     assert got['nim_proxy_rate_limit_wait_seconds_bucket{le="+Inf"}'] == got["nim_proxy_rate_limit_wait_seconds_count"]
+    # The upstream side, fed by the server's streams: one attempt, served, one slot wait, one first content.
+    assert got['nim_proxy_upstream_requests_total{provider="nvidia_nim",model="scenario:text",outcome="success"}'] == 1
+    assert got["nim_proxy_rate_limit_wait_seconds_count"] == 1
+    assert got["nim_proxy_first_content_seconds_count"] == 1
 
     # The next scrape counts this one.
     _, again = split(p.request("GET", "/metrics"))
@@ -114,3 +118,15 @@ def test_host_and_origin_checks_apply(proxy):
     foreign = p.request("GET", "/metrics", headers={"Origin": "https://attacker.example"})
     assert status_of(foreign) == 403
     assert status_of(p.request("GET", "/metrics")) == 200
+
+
+def test_fallbacks_and_failed_attempts_are_counted(proxy, upstream):
+    p = proxy(env={"NVIDIA_NIM_BASE_URL": upstream.base_url, "MODEL": "scenario:overloaded_503",
+                   "MODEL_FALLBACKS": "scenario:text", "NVIDIA_NIM_API_KEY": "k"})
+    streamed = p.request("POST", "/v1/messages", message("Tell me something."))
+    assert status_of(streamed) == 200 and b"event: message_stop" in streamed
+    got = samples(split(p.request("GET", "/metrics"))[1])
+    assert got['nim_proxy_upstream_requests_total{provider="nvidia_nim",model="scenario:overloaded_503",outcome="overloaded"}'] == 1
+    assert got['nim_proxy_upstream_requests_total{provider="nvidia_nim",model="scenario:text",outcome="success"}'] == 1
+    assert got['nim_proxy_fallbacks_total{from="scenario:overloaded_503",to="scenario:text"}'] == 1
+    assert upstream.stats()["completion_requests"] == 2
