@@ -11,11 +11,13 @@ the same machine would try it, over raw sockets on 127.0.0.1.
 Every server listens on 127.0.0.1 only and every wait has a deadline.
 """
 
+import json
 import os
 import socket
 import subprocess
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -248,3 +250,36 @@ MESSAGES_BODY = (
     b'{"model":"claude-3-5-sonnet-20241022","max_tokens":100,"stream":true,'
     b'"messages":[{"role":"user","content":"Tell me something."}]}'
 )
+
+
+@pytest.fixture
+def scripted_upstream(tmp_path):
+    """The scripted upstream as its own process (OpenAI-compatible; the request's model
+    `scenario:NAME` picks the answer): `base_url`, `bodies()` (the requests it recorded) and
+    `stats()` (its GET /stats)."""
+    if not UPSTREAM_BINARY.exists():
+        pytest.skip("scripted-upstream not built")
+    record = tmp_path / "upstream.jsonl"
+    out = tmp_path / "upstream.out"
+    p = subprocess.Popen([str(UPSTREAM_BINARY), "--port", "0", "--record", str(record)],
+                         stdout=open(out, "wb"), stderr=subprocess.STDOUT)
+    deadline = time.time() + 10
+    while time.time() < deadline and "listening" not in out.read_text():
+        time.sleep(0.05)
+    port = int(out.read_text().split()[1])
+
+    class U:
+        base_url = f"http://127.0.0.1:{port}/v1"
+
+        @staticmethod
+        def bodies():
+            return [json.loads(line) for line in record.read_text().splitlines()] if record.exists() else []
+
+        @staticmethod
+        def stats():
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/stats", timeout=10) as r:
+                return json.loads(r.read())
+
+    yield U
+    p.terminate()
+    p.wait(timeout=10)

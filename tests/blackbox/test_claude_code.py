@@ -3,13 +3,10 @@
 upstream) and server tools (accepted, kept out of the upstream request)."""
 
 import json
-import subprocess
-import time
-from pathlib import Path
 
 import pytest
 
-from conftest import REPO, UPSTREAM_BINARY, status_of
+from conftest import REPO, status_of
 
 FIXTURES = REPO / "Tests" / "Fixtures"
 
@@ -37,29 +34,6 @@ def answer_200(conn, head):
     conn.sendall(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n")
 
 
-@pytest.fixture
-def scripted_upstream(tmp_path):
-    if not UPSTREAM_BINARY.exists():
-        pytest.skip("scripted-upstream not built")
-    record = tmp_path / "upstream.jsonl"
-    out = tmp_path / "upstream.out"
-    p = subprocess.Popen([str(UPSTREAM_BINARY), "--port", "0", "--record", str(record)],
-                         stdout=open(out, "wb"), stderr=subprocess.STDOUT)
-    deadline = time.time() + 10
-    while time.time() < deadline and "listening" not in out.read_text():
-        time.sleep(0.05)
-    port = int(out.read_text().split()[1])
-
-    class U:
-        base_url = f"http://127.0.0.1:{port}/v1"
-
-        @staticmethod
-        def bodies():
-            return [json.loads(line) for line in record.read_text().splitlines()] if record.exists() else []
-
-    yield U
-    p.terminate()
-    p.wait(timeout=10)
 
 
 def test_api_hello_head_and_get(proxy):

@@ -3,39 +3,17 @@ Prometheus content type, and who may scrape (the token when one is set, the Host
 The scripted upstream runs as a process too, and its GET /stats says what reached it."""
 
 import json
-import subprocess
-import time
-import urllib.request
 
 import pytest
 
-from conftest import UPSTREAM_BINARY, status_of
+from conftest import status_of
 
 CONTENT_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
 
 
 @pytest.fixture
-def upstream(tmp_path):
-    if not UPSTREAM_BINARY.exists():
-        pytest.skip("scripted-upstream not built")
-    out = tmp_path / "upstream.out"
-    p = subprocess.Popen([str(UPSTREAM_BINARY), "--port", "0"], stdout=open(out, "wb"), stderr=subprocess.STDOUT)
-    deadline = time.time() + 10
-    while time.time() < deadline and "listening" not in out.read_text():
-        time.sleep(0.05)
-    port = int(out.read_text().split()[1])
-
-    class U:
-        base_url = f"http://127.0.0.1:{port}/v1"
-
-        @staticmethod
-        def stats():
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/stats", timeout=10) as r:
-                return json.loads(r.read())
-
-    yield U
-    p.terminate()
-    p.wait(timeout=10)
+def upstream(scripted_upstream):
+    return scripted_upstream
 
 
 def split(response: bytes):
