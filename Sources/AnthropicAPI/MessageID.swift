@@ -11,25 +11,35 @@ public enum MessageID {
     }()
     private static let counter = Atomic<UInt64>(0)
 
+    /// The first three groups come from the per-process base alone: written once.
+    private static let fixedGroups: [UInt8] = {
+        var hex: [UInt8] = []
+        let high = base.0
+        appendHex(high >> 32, nibbles: 8, to: &hex); hex.append(45)
+        appendHex((high >> 16) & 0xFFFF, nibbles: 4, to: &hex); hex.append(45)
+        appendHex(0x4000 | (high & 0x0FFF), nibbles: 4, to: &hex); hex.append(45)
+        return hex
+    }()
+
     public static func make(prefix: String = "msg_") -> String {
         let n = counter.add(1, ordering: .relaxed).newValue
         // Spread the counter over the low half so consecutive ids differ in many digits.
         let low = base.1 &+ n &* 0x9E37_79B9_7F4A_7C15
-        var hex = [UInt8](repeating: 0, count: 36)
-        var i = 0
-        func put(_ value: UInt64, nibbles: Int) {
-            for k in stride(from: nibbles - 1, through: 0, by: -1) {
-                let d = UInt8((value >> (UInt64(k) * 4)) & 0xF)
-                hex[i] = d < 10 ? 48 + d : 87 + d
-                i += 1
-            }
+        var hex = Array(prefix.utf8)
+        hex.reserveCapacity(hex.count + 36)
+        hex += fixedGroups
+        appendHex(0x8000 | ((low >> 48) & 0x3FFF), nibbles: 4, to: &hex); hex.append(45)
+        appendHex(low & 0xFFFF_FFFF_FFFF, nibbles: 12, to: &hex)
+        return String(decoding: hex, as: UTF8.self)
+    }
+
+    private static func appendHex(_ value: UInt64, nibbles: Int, to hex: inout [UInt8]) {
+        var shift = UInt64(nibbles - 1) * 4
+        while true {
+            let d = UInt8(truncatingIfNeeded: (value &>> shift) & 0xF)
+            hex.append(d < 10 ? 48 + d : 87 + d)
+            if shift == 0 { break }
+            shift -= 4
         }
-        let high = base.0
-        put(high >> 32, nibbles: 8); hex[i] = 45; i += 1
-        put((high >> 16) & 0xFFFF, nibbles: 4); hex[i] = 45; i += 1
-        put(0x4000 | (high & 0x0FFF), nibbles: 4); hex[i] = 45; i += 1
-        put(0x8000 | ((low >> 48) & 0x3FFF), nibbles: 4); hex[i] = 45; i += 1
-        put(low & 0xFFFF_FFFF_FFFF, nibbles: 12)
-        return prefix + String(decoding: hex, as: UTF8.self)
     }
 }

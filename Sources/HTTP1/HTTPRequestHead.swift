@@ -91,6 +91,9 @@ public func asciiEqualsIgnoringCase(_ a: String, _ b: String) -> Bool {
     // Header lookups call this for every header of every request: over the strings' UTF-8
     // directly (`withUTF8` also serves small strings, from the stack), not through iterators.
     guard a.utf8.count == b.utf8.count else { return false }
+    // Most comparisons are of different names of one length: the first byte settles them.
+    guard let x = a.utf8.first, let y = b.utf8.first else { return true }
+    if x != y && asciiLower(x) != asciiLower(y) { return false }
     var a = a, b = b
     return a.withUTF8 { x in b.withUTF8 { y in asciiEqualsIgnoringCase(x, y) } }
 }

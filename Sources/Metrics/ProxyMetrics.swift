@@ -58,6 +58,15 @@ public final class ProxyMetrics {
     private let rateLimitWaits: Histogram
     private let firstContentDelays: Histogram
     private var openStreamsSource: (() -> Int)?
+    /// Responses counted since the last flush into `requests`: every request of the fast paths
+    /// passes here, and a small dictionary of (route, status) costs less than making the label
+    /// strings and hashing them into the family each time. Read at each scrape.
+    private var pendingRequests: [RouteAndStatus: Int] = [:]
+
+    private struct RouteAndStatus: Hashable {
+        var route: String?
+        var status: Int?
+    }
 
     /// Upper bounds of `nim_proxy_rate_limit_wait_seconds`: from a free slot (0) to the longest
     /// waits a 40-per-minute window or a `Retry-After` can impose.
@@ -103,7 +112,15 @@ public final class ProxyMetrics {
     /// One response: `route` is the router's pattern (`/v1/models/{id}`), nil when no route
     /// matched; `status` is nil when the client left before any response.
     public func request(route: String?, status: Int?) {
-        requests.increment([route ?? Self.unmatchedRoute, String(status ?? Self.clientClosedStatus)])
+        pendingRequests[RouteAndStatus(route: route, status: status), default: 0] += 1
+    }
+
+    private func flushRequests() {
+        guard !pendingRequests.isEmpty else { return }
+        for (key, count) in pendingRequests {
+            requests.increment([key.route ?? Self.unmatchedRoute, String(key.status ?? Self.clientClosedStatus)], by: count)
+        }
+        pendingRequests.removeAll(keepingCapacity: true)
     }
 
     /// One upstream attempt and how it ended.
@@ -139,7 +156,8 @@ public final class ProxyMetrics {
     // Reading back, for tests and `/health`.
 
     public func requestCount(route: String?, status: Int?) -> Int {
-        requests.value([route ?? Self.unmatchedRoute, String(status ?? Self.clientClosedStatus)])
+        flushRequests()
+        return requests.value([route ?? Self.unmatchedRoute, String(status ?? Self.clientClosedStatus)])
     }
 
     public func upstreamRequestCount(model: String, outcome: UpstreamOutcome) -> Int {
@@ -159,7 +177,8 @@ public final class ProxyMetrics {
 
     /// The text a scrape answers.
     public func render() -> String {
-        registry.render()
+        flushRequests()
+        return registry.render()
     }
 }
 
