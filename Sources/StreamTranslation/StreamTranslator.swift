@@ -63,8 +63,14 @@ public struct StreamTranslator {
     private var completionTokens: Int?
     private var thinkParser = ThinkTagParser()
     private var toolParser = HeuristicToolParser()
+    /// The answer's text and reasoning, kept for the output-token estimate when the upstream
+    /// sends no usage; only their first `keptForEstimateBytes` are kept (an upstream streaming
+    /// forever must not grow the server), and the estimate scales up by the bytes seen.
     private(set) var accumulatedText = ""
     private(set) var accumulatedReasoning = ""
+    private var textBytesSeen = 0
+    private var reasoningBytesSeen = 0
+    static let keptForEstimateBytes = 1 << 20
     private var out: [UInt8] = []
 
     /// - Parameters:
@@ -164,13 +170,13 @@ public struct StreamTranslator {
 
     private mutating func emitThinking(_ text: String) {
         let index = ensureBlock(.thinking)
-        accumulatedReasoning += text
+        Self.keep(text, in: &accumulatedReasoning, seen: &reasoningBytesSeen)
         out += AnthropicSSE.blockDelta(index: index, kind: .thinking, text)
     }
 
     private mutating func emitText(_ text: String) {
         let index = ensureBlock(.text)
-        accumulatedText += text
+        Self.keep(text, in: &accumulatedText, seen: &textBytesSeen)
         out += AnthropicSSE.blockDelta(index: index, kind: .text, text)
     }
 
@@ -357,12 +363,25 @@ public struct StreamTranslator {
     /// The reference's estimate: tokens of the text and the reasoning, of each
     /// native tool's name and argument text plus 15, and 4 per block.
     func estimatedOutputTokens() -> Int {
-        var total = countTokens(accumulatedText) + countTokens(accumulatedReasoning)
+        var total = scaledCount(accumulatedText, seen: textBytesSeen) + scaledCount(accumulatedReasoning, seen: reasoningBytesSeen)
         for key in startedToolOrder {
             total += countTokens(tools[key]!.name) + countTokens(tools[key]!.contents) + 15
         }
         let blocks = (accumulatedReasoning.isEmpty ? 0 : 1) + (accumulatedText.isEmpty ? 0 : 1) + startedToolOrder.count
         return total + blocks * 4
+    }
+
+    private static func keep(_ text: String, in kept: inout String, seen: inout Int) {
+        seen += text.utf8.count
+        if kept.utf8.count < keptForEstimateBytes { kept += text }
+    }
+
+    /// Tokens of `kept`, scaled to the `seen` bytes it is the start of (exact while all was kept).
+    private func scaledCount(_ kept: String, seen: Int) -> Int {
+        let tokens = countTokens(kept)
+        let keptBytes = kept.utf8.count
+        guard seen > keptBytes, keptBytes > 0 else { return tokens }
+        return Int((Double(tokens) * Double(seen) / Double(keptBytes)).rounded())
     }
 
     private mutating func takeOutput() -> [UInt8] {

@@ -125,3 +125,30 @@ import Testing
         #expect(starts.first?.data["content_block"]?["name"] == "Read")
     }
 }
+
+/// An upstream that streams valid text forever: the translator keeps only the start of it for the
+/// output-token estimate, and the estimate still covers all of it.
+@Suite struct TranslatorAccumulationLimitTests {
+    @Test func onlyTheStartOfALongAnswerIsKeptAndTheEstimateScales() {
+        // One "token" per byte, so the estimate is easy to check.
+        var t = StreamTranslator(model: "m", inputTokens: 0, messageID: "msg", countTokens: { $0.utf8.count })
+        _ = t.start()
+        let piece = String(repeating: "a", count: 64 * 1024)
+        let pieces = 48  // 3 MB, three times what is kept
+        for _ in 0..<pieces {
+            _ = t.consume(chunk: ["choices": [["delta": ["content": .string(piece)]]]])
+        }
+        #expect(t.accumulatedText.utf8.count <= StreamTranslator.keptForEstimateBytes + piece.utf8.count)
+        #expect(t.accumulatedText.utf8.count >= StreamTranslator.keptForEstimateBytes)
+        // Text bytes plus one block's 4.
+        #expect(t.estimatedOutputTokens() == pieces * piece.utf8.count + 4)
+    }
+
+    @Test func aShortAnswerIsCountedExactlyAsBefore() {
+        var t = StreamTranslator(model: "m", inputTokens: 0, messageID: "msg", countTokens: { $0.utf8.count })
+        _ = t.start()
+        _ = t.consume(chunk: ["choices": [["delta": ["content": "Hello there"]]]])
+        #expect(t.accumulatedText == "Hello there")
+        #expect(t.estimatedOutputTokens() == 11 + 4)
+    }
+}
