@@ -41,6 +41,16 @@ public struct ModelRouting: Sendable, Equatable {
         return out
     }
 
+    /// Every configured model, fallbacks included, each once, in setting order: what `/v1/models`
+    /// lists under the model's own name (a provider's as `provider/model`, a NIM one as written).
+    public var listedModels: [String] {
+        var out = upstreamModels
+        for list in [fallbacks, opusFallbacks ?? [], sonnetFallbacks ?? [], haikuFallbacks ?? []] {
+            for m in list where !m.isEmpty && !out.contains(m) { out.append(m) }
+        }
+        return out
+    }
+
     /// `upstreamModels` as a set.
     public var configuredModels: Set<String> { Set(upstreamModels) }
 

@@ -49,3 +49,12 @@ import Testing
         ])
     }
 }
+
+@Suite struct ListedModelsTests {
+    @Test func fallbacksAreListedOnceAfterTheRoutedModels() {
+        let routing = ModelRouting(
+            default: "a", sonnet: "open_router/b", fallbacks: ["c", "a"], opusFallbacks: ["ollama/d"], haikuFallbacks: ["c", "e"])
+        #expect(routing.listedModels == ["a", "open_router/b", "c", "ollama/d", "e"])
+        #expect(routing.upstreamModels == ["a", "open_router/b"])
+    }
+}
