@@ -1,3 +1,5 @@
+import Text
+
 /// Every problem found while loading the configuration, so one start-up
 /// failure lists all of them instead of making the user fix one at a time.
 public struct ConfigError: Error, CustomStringConvertible, Equatable, Sendable {

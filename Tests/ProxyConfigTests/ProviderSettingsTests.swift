@@ -1,4 +1,3 @@
-import ProxyConfig
 import Testing
 
 @testable import ProxyConfig
