@@ -52,7 +52,7 @@ let package = Package(
         .target(name: "Tokenizer", dependencies: ["CL100KRanks"], swiftSettings: optimizedInDebug),
         // Text: the reference's rule for MAX_MESSAGE_LOG_ENTRIES_PER_CHAT (`PythonText`).
         .target(name: "ProxyConfig", dependencies: ["Text"]),
-        .target(name: "AnthropicAPI", dependencies: ["JSON"]),
+        .target(name: "AnthropicAPI", dependencies: ["JSON", "ProxyConfig"]),
         .target(name: "LocalAnswers", dependencies: ["AnthropicAPI", "JSON", "Text"]),
         .target(name: "TokenCounting", dependencies: ["JSON", "AnthropicAPI", "Tokenizer"]),
         .target(name: "RateLimit", dependencies: ["Text"]),
@@ -116,7 +116,7 @@ let package = Package(
         .testTarget(name: "JSONTests", dependencies: ["JSON", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "ProxyConfigTests", dependencies: ["ProxyConfig"]),
-        .testTarget(name: "AnthropicAPITests", dependencies: ["AnthropicAPI", "JSON", "TestSupport"]),
+        .testTarget(name: "AnthropicAPITests", dependencies: ["AnthropicAPI", "JSON", "ProxyConfig", "TestSupport"]),
         .testTarget(name: "LocalAnswersTests", dependencies: ["LocalAnswers", "AnthropicAPI", "JSON", "TestSupport"]),
         .testTarget(name: "TokenCountingTests", dependencies: ["TokenCounting", "AnthropicAPI", "JSON", "Tokenizer", "TestSupport"]),
         .testTarget(name: "SessionStoreTests", dependencies: ["SessionStore", "SessionStoreFile", "JSON", "Text", "TestSupport"], exclude: ["Fixtures"]),

@@ -1,3 +1,5 @@
+import ProxyConfig
+
 /// Which upstream model serves a request.
 ///
 /// The reference maps every Claude model name to one configured model and passes any
@@ -39,12 +41,24 @@ public struct ModelRouting: Sendable, Equatable {
         return out
     }
 
+    /// Every configured model, fallbacks included, each once, in setting order: what `/v1/models`
+    /// lists under the model's own name (a provider's as `provider/model`, a NIM one as written).
+    public var listedModels: [String] {
+        var out = upstreamModels
+        for list in [fallbacks, opusFallbacks ?? [], sonnetFallbacks ?? [], haikuFallbacks ?? []] {
+            for m in list where !m.isEmpty && !out.contains(m) { out.append(m) }
+        }
+        return out
+    }
+
     /// `upstreamModels` as a set.
     public var configuredModels: Set<String> { Set(upstreamModels) }
 
+    /// The model name to send for a request that named `requested`: a Claude name maps by tier,
+    /// any other name (also a provider-qualified one, `open_router/anthropic/claude-...`) is kept.
     public func resolve(_ requested: String) -> String {
         let clean = stripProviderPrefix(requested)
-        guard isClaudeModel(clean) else { return requested }
+        guard isTierName(requested, clean) else { return requested }
         let lower = clean.lowercased()
         if let opus, containsScalars(lower, "opus") { return opus }
         if let sonnet, containsScalars(lower, "sonnet") { return sonnet }
@@ -63,7 +77,7 @@ public struct ModelRouting: Sendable, Equatable {
         var out = [resolve(requested)]
         let clean = stripProviderPrefix(requested)
         var list = fallbacks
-        if isClaudeModel(clean) {
+        if isTierName(requested, clean) {
             let lower = clean.lowercased()
             let tierList: [String]?
             if containsScalars(lower, "opus") {
@@ -79,6 +93,29 @@ public struct ModelRouting: Sendable, Equatable {
         }
         for m in list where !m.isEmpty && !out.contains(m) { out.append(m) }
         return out
+    }
+
+    /// The provider and the provider's model name for a request that named `requested`: a name
+    /// with a provider's exact prefix (a user's `/model open_router/deepseek/deepseek-r1:free`)
+    /// goes to that provider, a Claude name to its tier's configured model, any other name to
+    /// NVIDIA NIM unchanged.
+    public func provider(for requested: String) -> ProviderModel {
+        ProviderModel(parsing: resolve(requested))
+    }
+
+    /// `modelsToTry` with each model's provider.
+    public func providerModelsToTry(_ requested: String) -> [ProviderModel] {
+        modelsToTry(requested).map(ProviderModel.init(parsing:))
+    }
+
+    /// `upstreamModels` with each model's provider.
+    public var upstreamProviderModels: [ProviderModel] {
+        upstreamModels.map(ProviderModel.init(parsing:))
+    }
+
+    /// A name that names a provider outright is the user's own choice of model, never a tier's.
+    private func isTierName(_ requested: String, _ clean: String) -> Bool {
+        ProviderModel.qualified(requested) == nil && isClaudeModel(clean)
     }
 }
 

@@ -91,14 +91,14 @@ public struct AnthropicEndpoints: Sendable {
     }
 
     /// The models a client may ask for: the Claude tiers (each served by its configured model) and
-    /// the configured upstream models under their own names, which route to themselves.
+    /// the configured models, fallbacks included, under their own names, which route to themselves.
     public var modelEntries: [(id: String, displayName: String)] {
         var entries: [(id: String, displayName: String)] = []
         for (tier, upstream) in [("opus", routing.opus), ("sonnet", routing.sonnet), ("haiku", routing.haiku)] {
             let served = upstream ?? routing.default
             entries.append(("claude-\(tier)", "Claude \(tier.prefix(1).uppercased() + tier.dropFirst()) (\(served))"))
         }
-        for model in routing.upstreamModels where !entries.contains(where: { $0.id == model }) {
+        for model in routing.listedModels where !entries.contains(where: { $0.id == model }) {
             entries.append((model, model))
         }
         return entries

@@ -55,9 +55,12 @@ public final class ProxyApp {
         self.loop = loop
         self.settings = settings
         self.log = log
+        let upstream = settings.upstream
+        // Fallbacks included, so `/v1/models` lists them.
         let routing = ModelRouting(
-            default: settings.upstream.model, opus: settings.upstream.modelOpus,
-            sonnet: settings.upstream.modelSonnet, haiku: settings.upstream.modelHaiku)
+            default: upstream.model, opus: upstream.modelOpus, sonnet: upstream.modelSonnet, haiku: upstream.modelHaiku,
+            fallbacks: upstream.modelFallbacks, opusFallbacks: upstream.modelOpusFallbacks,
+            sonnetFallbacks: upstream.modelSonnetFallbacks, haikuFallbacks: upstream.modelHaikuFallbacks)
         let local = settings.localAnswers
         let switches = LocalAnswerSwitches(
             quotaMock: local.networkProbeMock, prefixDetection: local.fastPrefixDetection,

@@ -67,10 +67,51 @@ extension SettingKind where Value == String {
     }
 }
 
+extension SettingKind where Value == String {
+    /// `httpURL`, or empty for unset: a provider's address, refused at startup only when a
+    /// configured model needs it.
+    public static var optionalHTTPURL: Self {
+        let url = httpURL
+        return Self(allowed: "an http(s) URL or empty", describe: { $0.isEmpty ? "(empty)" : code($0) }) { text in
+            text.trimmingUnicodeWhitespace().isEmpty ? .success("") : url.parse(text)
+        }
+    }
+
+    /// Ollama's address with or without its OpenAI-compatible `/v1` (its own docs show both),
+    /// stored with it so every provider's base URL takes `/chat/completions` alike.
+    public static var ollamaURL: Self {
+        let url = optionalHTTPURL
+        return Self(allowed: "an http(s) URL, with or without `/v1`, or empty", describe: url.describe) { text in
+            url.parse(text).map { base in
+                base.isEmpty || base.lowercased().hasSuffix("/v1") ? base : base + "/v1"
+            }
+        }
+    }
+
+    /// A model name, `provider/model` for a provider other than NIM; a misspelt provider
+    /// prefix is refused with the spelling meant.
+    public static var modelName: Self {
+        let required = requiredText
+        return Self(allowed: modelAllowed, describe: code) { text in
+            required.parse(text).flatMap { name in ProviderModel.parseSetting(name).map { _ in name } }
+        }
+    }
+}
+
+let modelAllowed = "model name; `PROVIDER/model` for another provider"
+
 extension SettingKind where Value == String? {
     /// Text where empty means unset, as the reference's `parse_optional_str` validators do.
     public static func optionalText(unset: String) -> Self {
         Self(allowed: "any text", describe: { $0.map(code) ?? unset }) { .success($0.isEmpty ? nil : $0) }
+    }
+
+    /// `modelName`, or empty for unset.
+    public static func optionalModelName(unset: String) -> Self {
+        Self(allowed: modelAllowed + "; or empty", describe: { $0.map(code) ?? unset }) { text in
+            if text.isEmpty { return .success(nil) }
+            return ProviderModel.parseSetting(text).map { _ in text }
+        }
     }
 }
 
@@ -81,6 +122,22 @@ extension SettingKind where Value == [String] {
             .success(splitCommaList(text))
         }
     }
+
+    /// Comma-separated model names, each checked as `modelName` is.
+    public static func modelList(empty: String) -> Self {
+        Self(allowed: "comma-separated model names", describe: { $0.isEmpty ? empty : code($0.joined(separator: ",")) }) {
+            checkModels(splitCommaList($0))
+        }
+    }
+}
+
+private func checkModels(_ names: [String]) -> Result<[String], SettingProblem> {
+    for name in names {
+        if case .failure(let problem) = ProviderModel.parseSetting(name) {
+            return .failure(SettingProblem("has the entry `\(name)`, which \(problem.text)"))
+        }
+    }
+    return .success(names)
 }
 
 extension SettingKind where Value == [String]? {
@@ -89,6 +146,15 @@ extension SettingKind where Value == [String]? {
         Self(allowed: "comma-separated names", describe: { $0.map { code($0.joined(separator: ",")) } ?? unset }) { text in
             let names = splitCommaList(text)
             return .success(names.isEmpty ? nil : names)
+        }
+    }
+
+    /// Comma-separated model names, each checked as `modelName` is; empty text means unset.
+    public static func optionalModelList(unset: String) -> Self {
+        Self(allowed: "comma-separated model names", describe: { $0.map { code($0.joined(separator: ",")) } ?? unset }) {
+            text in
+            let names = splitCommaList(text)
+            return names.isEmpty ? .success(nil) : checkModels(names).map { $0 }
         }
     }
 }

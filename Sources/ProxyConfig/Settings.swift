@@ -1,3 +1,5 @@
+import Text
+
 /// Every problem found while loading the configuration, so one start-up
 /// failure lists all of them instead of making the user fix one at a time.
 public struct ConfigError: Error, CustomStringConvertible, Equatable, Sendable {
@@ -19,6 +21,7 @@ public struct Settings: Sendable, Equatable {
 
     public var http = HTTP()
     public var upstream = Upstream()
+    public var providers = Providers()
     public var localAnswers = LocalAnswers()
     public var cli = CLI()
     public var logging = Logging()
@@ -85,6 +88,9 @@ public struct Settings: Sendable, Equatable {
         public var rateLimit = 40
         public var rateWindow = Duration.seconds(60)
         public var connectTimeout = Duration.seconds(10)
+        /// The longest an upstream may take to accept a request's bytes (the reference's
+        /// `HTTP_WRITE_TIMEOUT`). Stored for the upstream client; not yet applied to transfers.
+        public var sendTimeout = Duration.seconds(10)
         /// Silence allowed between upstream bytes: the reference's client uses httpx's
         /// `timeout=300`, which is a per-read limit, not a limit on the whole answer.
         public var stallTimeout = Duration.seconds(300)
@@ -114,6 +120,23 @@ public struct Settings: Sendable, Equatable {
             /// HTTP/2 also without TLS (prior knowledge).
             case http2 = "2"
         }
+    }
+
+    /// The providers besides NVIDIA NIM (whose own settings are in `upstream`), and the rate limit
+    /// every provider gets unless it has its own.
+    public struct Providers: Sendable, Equatable {
+        public var openRouterAPIKey = ""
+        /// Base URLs without a trailing slash; empty: unset, refused at startup when a model needs it.
+        public var openRouterBaseURL = "https://openrouter.ai/api/v1"
+        public var lmStudioBaseURL = "http://localhost:1234/v1"
+        public var llamaCppBaseURL = "http://localhost:8080/v1"
+        /// Always the OpenAI-compatible base (ending in `/v1`), however it was written.
+        public var ollamaBaseURL = "http://localhost:11434/v1"
+        /// Requests started per `rateWindow` on each provider; NIM's `NVIDIA_NIM_RATE_*` win for NIM.
+        public var rateLimit = 40
+        public var rateWindow = Duration.seconds(60)
+
+        public init() {}
     }
 
     /// Switches for the requests answered without calling the upstream.
@@ -223,16 +246,126 @@ extension Settings {
                 problems.append("\(entry.name)=\(entry.value) \(problem.text)")
             }
         }
+        // NIM's own rate keys win; unset, the general ones apply to NIM too (the reference has
+        // only the general ones), and NIM's defaults stay when neither is set.
+        // nil: not a row of `specs`.
+        func isSet(_ key: String) -> Bool? { specs.first { $0.key == key }.map { entries.lookup($0.names) != nil } }
+        if isSet("NVIDIA_NIM_RATE_LIMIT") == false, isSet("PROVIDER_RATE_LIMIT") == true {
+            settings.upstream.rateLimit = settings.providers.rateLimit
+        }
+        if isSet("NVIDIA_NIM_RATE_WINDOW") == false, isSet("PROVIDER_RATE_WINDOW") == true {
+            settings.upstream.rateWindow = settings.providers.rateWindow
+        }
         let known = knownNvidiaNimKeys(in: specs)
-        let knownSet = Set(known)
+        let knownSet = Set(known).union(ignoredKeys.map(\.key))
         for (key, entry) in entries.byKey.sorted(by: { $0.key < $1.key })
         where key.hasPrefix("NVIDIA_NIM_") && !knownSet.contains(key) {
             problems.append(
                 "\(entry.name) is not a known setting: NVIDIA_NIM_* keys must be one of "
                     + known.joined(separator: ", "))
         }
+        if problems.isEmpty { problems = settings.providerProblems() }
         if !problems.isEmpty { throw ConfigError(problems: problems) }
         return settings
+    }
+
+    /// The keys of `ignoredKeys` that are set, in the table's order, for one line of the startup log.
+    public static func ignoredKeysSet(environment: [String: String], dotEnv: String?) -> [String] {
+        let entries = SettingEntries(environment: environment, dotEnv: dotEnv.map(DotEnv.parse) ?? [])
+        return ignoredKeys.compactMap { entries.lookup([$0.key])?.name }
+    }
+}
+
+/// What one provider is reached with.
+public struct ProviderSettings: Sendable, Equatable {
+    /// Without a trailing slash, so `/chat/completions` can be appended; empty: not configured.
+    public var baseURL: String
+    /// Empty: requests carry no key.
+    public var apiKey: String
+    public var rateLimit: Int
+    public var rateWindow: Duration
+    /// Streams open at once to this provider; 0: no cap.
+    public var maxConcurrency: Int
+
+    public init(baseURL: String, apiKey: String, rateLimit: Int, rateWindow: Duration, maxConcurrency: Int) {
+        self.baseURL = baseURL
+        self.apiKey = apiKey
+        self.rateLimit = rateLimit
+        self.rateWindow = rateWindow
+        self.maxConcurrency = maxConcurrency
+    }
+}
+
+extension Settings {
+    /// One provider's address, key and limits; NIM's come from the `upstream` group.
+    public func provider(_ provider: Provider) -> ProviderSettings {
+        func local(_ baseURL: String, apiKey: String = "") -> ProviderSettings {
+            ProviderSettings(
+                baseURL: baseURL, apiKey: apiKey, rateLimit: providers.rateLimit, rateWindow: providers.rateWindow,
+                maxConcurrency: upstream.maxConcurrency)
+        }
+        switch provider {
+        case .nvidiaNim:
+            return ProviderSettings(
+                baseURL: upstream.baseURL, apiKey: upstream.apiKey, rateLimit: upstream.rateLimit,
+                rateWindow: upstream.rateWindow, maxConcurrency: upstream.maxConcurrency)
+        case .openRouter: return local(providers.openRouterBaseURL, apiKey: providers.openRouterAPIKey)
+        case .lmStudio: return local(providers.lmStudioBaseURL)
+        case .llamaCpp: return local(providers.llamaCppBaseURL)
+        case .ollama: return local(providers.ollamaBaseURL)
+        }
+    }
+
+    /// The settings that name a provider's base URL and its key (nil: it takes none).
+    public static func keys(of provider: Provider) -> (baseURL: String, apiKey: String?) {
+        switch provider {
+        case .nvidiaNim: ("NVIDIA_NIM_BASE_URL", "NVIDIA_NIM_API_KEY")
+        case .openRouter: ("OPENROUTER_BASE_URL", "OPENROUTER_API_KEY")
+        case .lmStudio: ("LM_STUDIO_BASE_URL", nil)
+        case .llamaCpp: ("LLAMACPP_BASE_URL", nil)
+        case .ollama: ("OLLAMA_BASE_URL", nil)
+        }
+    }
+
+    /// Every model setting that is set, by key, in the table's order, each model parsed.
+    public var modelSettings: [(key: String, models: [ProviderModel])] {
+        let lists: [(String, [String]?)] = [
+            ("MODEL", [upstream.model]), ("MODEL_OPUS", upstream.modelOpus.map { [$0] }),
+            ("MODEL_SONNET", upstream.modelSonnet.map { [$0] }), ("MODEL_HAIKU", upstream.modelHaiku.map { [$0] }),
+            ("MODEL_FALLBACKS", upstream.modelFallbacks), ("MODEL_OPUS_FALLBACKS", upstream.modelOpusFallbacks),
+            ("MODEL_SONNET_FALLBACKS", upstream.modelSonnetFallbacks),
+            ("MODEL_HAIKU_FALLBACKS", upstream.modelHaikuFallbacks),
+        ]
+        return lists.compactMap { key, names in
+            guard let names, !names.isEmpty else { return nil }
+            return (key, names.map(ProviderModel.init(parsing:)))
+        }
+    }
+
+    /// The providers some model setting names, each once, in `Provider`'s order.
+    public var providersInUse: [Provider] {
+        let used = Set(modelSettings.flatMap { $0.models.map(\.provider) })
+        return Provider.allCases.filter(used.contains)
+    }
+
+    /// A provider that a model setting names but that lacks its base URL or its key: said at
+    /// startup, naming the settings, rather than as every request to it failing. NIM needs no key
+    /// (any OpenAI-compatible server may stand in for it), as before providers existed.
+    func providerProblems() -> [String] {
+        var problems: [String] = []
+        for provider in providersInUse {
+            let users = modelSettings.filter { $0.models.contains { $0.provider == provider } }.map(\.key)
+            let named = users.joined(separator: ", ") + (users.count == 1 ? " names" : " name")
+            let keys = Settings.keys(of: provider)
+            let current = self.provider(provider)
+            if current.baseURL.isEmpty {
+                problems.append("\(keys.baseURL) is empty, but \(named) \(provider.rawValue)/ models: set its URL")
+            }
+            if provider.requiresAPIKey, let apiKey = keys.apiKey, current.apiKey.trimmingUnicodeWhitespace().isEmpty {
+                problems.append("\(apiKey) is not set, but \(named) \(provider.rawValue)/ models: set the key")
+            }
+        }
+        return problems
     }
 }
 

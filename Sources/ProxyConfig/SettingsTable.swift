@@ -2,12 +2,13 @@ import Text
 
 /// The README's headings for the settings table, in its order.
 public enum SettingGroup: CaseIterable, Sendable {
-    case http, upstream, sampling, localAnswers, cli, logging
+    case http, upstream, providers, sampling, localAnswers, cli, logging
 
     public var title: String {
         switch self {
         case .http: "HTTP server"
         case .upstream: "Upstream (NVIDIA NIM)"
+        case .providers: "Providers"
         case .sampling: "Sampling and request options sent to NIM"
         case .localAnswers: "Requests answered locally"
         case .cli: "Claude Code sessions and the session store"
@@ -101,32 +102,35 @@ extension Settings {
 
         SettingSpec("NVIDIA_NIM_API_KEY", \.upstream.apiKey, .text, .upstream, "key for NVIDIA NIM"),
         SettingSpec("NVIDIA_NIM_BASE_URL", \.upstream.baseURL, .httpURL, .upstream, "any OpenAI-compatible server"),
-        SettingSpec("MODEL", \.upstream.model, .requiredText, .upstream, "model every Claude model name maps to"),
         SettingSpec(
-            "MODEL_OPUS", \.upstream.modelOpus, .optionalText(unset: "(unset: `MODEL`)"), .upstream,
+            "MODEL", \.upstream.model, .modelName, .upstream,
+            "model every Claude model name maps to; a name without a provider prefix (`open_router/`, `lmstudio/`, "
+                + "`llamacpp/`, `ollama/`, `nvidia_nim/`) is an NVIDIA NIM model"),
+        SettingSpec(
+            "MODEL_OPUS", \.upstream.modelOpus, .optionalModelName(unset: "(unset: `MODEL`)"), .upstream,
             "upstream model for Claude Opus names"),
         SettingSpec(
-            "MODEL_SONNET", \.upstream.modelSonnet, .optionalText(unset: "(unset: `MODEL`)"), .upstream,
+            "MODEL_SONNET", \.upstream.modelSonnet, .optionalModelName(unset: "(unset: `MODEL`)"), .upstream,
             "upstream model for Claude Sonnet names"),
         SettingSpec(
-            "MODEL_HAIKU", \.upstream.modelHaiku, .optionalText(unset: "(unset: `MODEL`)"), .upstream,
+            "MODEL_HAIKU", \.upstream.modelHaiku, .optionalModelName(unset: "(unset: `MODEL`)"), .upstream,
             "upstream model for Claude Haiku names"),
         SettingSpec(
             "MODEL_CONTEXT_TOKENS", \.upstream.modelContextTokens, .int(min: 0), .upstream,
             "the upstream models' context window in tokens: `max_tokens` is lowered so prompt and answer fit; "
                 + "`0`: unknown, learned from the upstream's first context-length refusal"),
         SettingSpec(
-            "MODEL_FALLBACKS", \.upstream.modelFallbacks, .commaList(empty: "(none)"), .upstream,
+            "MODEL_FALLBACKS", \.upstream.modelFallbacks, .modelList(empty: "(none)"), .upstream,
             "models tried in order when the request's model fails before any content (429 after the retries, "
                 + "5xx, overloaded, timeout, no connection); never once content reached the client"),
         SettingSpec(
-            "MODEL_OPUS_FALLBACKS", \.upstream.modelOpusFallbacks, .optionalCommaList(unset: "(unset: `MODEL_FALLBACKS`)"),
+            "MODEL_OPUS_FALLBACKS", \.upstream.modelOpusFallbacks, .optionalModelList(unset: "(unset: `MODEL_FALLBACKS`)"),
             .upstream, "fallback models for Claude Opus names"),
         SettingSpec(
             "MODEL_SONNET_FALLBACKS", \.upstream.modelSonnetFallbacks,
-            .optionalCommaList(unset: "(unset: `MODEL_FALLBACKS`)"), .upstream, "fallback models for Claude Sonnet names"),
+            .optionalModelList(unset: "(unset: `MODEL_FALLBACKS`)"), .upstream, "fallback models for Claude Sonnet names"),
         SettingSpec(
-            "MODEL_HAIKU_FALLBACKS", \.upstream.modelHaikuFallbacks, .optionalCommaList(unset: "(unset: `MODEL_FALLBACKS`)"),
+            "MODEL_HAIKU_FALLBACKS", \.upstream.modelHaikuFallbacks, .optionalModelList(unset: "(unset: `MODEL_FALLBACKS`)"),
             .upstream, "fallback models for Claude Haiku names"),
         SettingSpec(
             "PROVIDER_MAX_CONCURRENCY", \.upstream.maxConcurrency, .int(min: 0), .upstream,
@@ -138,16 +142,20 @@ extension Settings {
                 + "`0`: every stream starts at once"),
         SettingSpec(
             "NVIDIA_NIM_RATE_LIMIT", \.upstream.rateLimit, .int(min: 1), .upstream,
-            "upstream requests started per window"),
+            "upstream requests started per window on NVIDIA NIM (unset: `PROVIDER_RATE_LIMIT`'s value when that is set)"),
         SettingSpec(
             "NVIDIA_NIM_RATE_WINDOW", \.upstream.rateWindow, .wholeSeconds(min: 1), .upstream,
-            "the rate limit's window"),
+            "NVIDIA NIM's rate window (unset: `PROVIDER_RATE_WINDOW`'s value when that is set)"),
         SettingSpec(
             "UPSTREAM_CONNECT_TIMEOUT", \.upstream.connectTimeout, .positiveSeconds, .upstream,
-            "time to connect to the upstream"),
+            "time to connect to the upstream", aliases: ["HTTP_CONNECT_TIMEOUT"]),
         SettingSpec(
             "UPSTREAM_STALL_TIMEOUT", \.upstream.stallTimeout, .positiveSeconds, .upstream,
-            "silence from the upstream that ends a stream"),
+            "silence from the upstream that ends a stream", aliases: ["HTTP_READ_TIMEOUT"]),
+        SettingSpec(
+            "UPSTREAM_SEND_TIMEOUT", \.upstream.sendTimeout, .positiveSeconds, .upstream,
+            "time the upstream may take to accept a request's bytes (read and checked; not yet applied)",
+            aliases: ["HTTP_WRITE_TIMEOUT"]),
         SettingSpec(
             "UPSTREAM_TOTAL_TIMEOUT", \.upstream.totalTimeout, .secondsOrNone, .upstream,
             "time a whole upstream answer may take"),
@@ -165,6 +173,28 @@ extension Settings {
         SettingSpec(
             "UPSTREAM_MAX_LINE_BYTES", \.upstream.maxLineBytes, .int(min: 1024), .upstream,
             "the longest SSE line (and event) taken from the upstream; a longer one ends the stream with an error"),
+
+        SettingSpec(
+            "OPENROUTER_API_KEY", \.providers.openRouterAPIKey, .text, .providers,
+            "key for OpenRouter; required when a model setting names `open_router/`"),
+        SettingSpec(
+            "OPENROUTER_BASE_URL", \.providers.openRouterBaseURL, .optionalHTTPURL, .providers,
+            "OpenRouter's OpenAI-compatible API"),
+        SettingSpec(
+            "LM_STUDIO_BASE_URL", \.providers.lmStudioBaseURL, .optionalHTTPURL, .providers,
+            "LM Studio's server, for `lmstudio/` models (no key)"),
+        SettingSpec(
+            "LLAMACPP_BASE_URL", \.providers.llamaCppBaseURL, .optionalHTTPURL, .providers,
+            "llama.cpp's `llama-server`, for `llamacpp/` models (no key)"),
+        SettingSpec(
+            "OLLAMA_BASE_URL", \.providers.ollamaBaseURL, .ollamaURL, .providers,
+            "Ollama's server, for `ollama/` models (no key); kept as its OpenAI-compatible `/v1` base"),
+        SettingSpec(
+            "PROVIDER_RATE_LIMIT", \.providers.rateLimit, .int(min: 1), .providers,
+            "requests started per window on each provider; NIM's also, unless `NVIDIA_NIM_RATE_LIMIT` is set"),
+        SettingSpec(
+            "PROVIDER_RATE_WINDOW", \.providers.rateWindow, .wholeSeconds(min: 1), .providers,
+            "the providers' rate window; NIM's also, unless `NVIDIA_NIM_RATE_WINDOW` is set"),
 
         SettingSpec(
             "NVIDIA_NIM_TEMPERATURE", \.upstream.nim.temperature, .decimal(min: 0), .sampling,
@@ -258,13 +288,20 @@ extension Settings {
     /// server accepts and ignores: a reference `.env` works unchanged.
     public static let ignoredKeys: [IgnoredSetting] = [
         IgnoredSetting(
-            key: "PROVIDER_TYPE", reason: "one provider: NVIDIA NIM or another OpenAI-compatible server"),
+            key: "PROVIDER_TYPE", reason: "the provider is the prefix of each model setting (`open_router/...`)"),
         IgnoredSetting(key: "MESSAGING_PLATFORM", reason: "the bot runs in its own process"),
         IgnoredSetting(key: "TELEGRAM_BOT_TOKEN", reason: "the bot runs in its own process"),
         IgnoredSetting(key: "ALLOWED_TELEGRAM_USER_ID", reason: "the bot runs in its own process"),
         IgnoredSetting(key: "MESSAGING_RATE_LIMIT", reason: "the bot's own message rate"),
         IgnoredSetting(key: "MESSAGING_RATE_WINDOW", reason: "the bot's own message rate"),
         IgnoredSetting(key: "LOG_FILE", reason: "logs are JSON lines on stderr"),
+        IgnoredSetting(key: "DISCORD_BOT_TOKEN", reason: "the bot runs in its own process"),
+        IgnoredSetting(key: "ALLOWED_DISCORD_CHANNELS", reason: "the bot runs in its own process"),
+        IgnoredSetting(key: "VOICE_NOTE_ENABLED", reason: "voice notes belong to the bot, which runs in its own process"),
+        IgnoredSetting(key: "WHISPER_DEVICE", reason: "voice notes belong to the bot, which runs in its own process"),
+        IgnoredSetting(key: "WHISPER_MODEL", reason: "voice notes belong to the bot, which runs in its own process"),
+        IgnoredSetting(key: "HF_TOKEN", reason: "voice notes belong to the bot, which runs in its own process"),
+        IgnoredSetting(key: "NVIDIA_NIM_PROXY", reason: "an outgoing proxy for NIM is not supported yet"),
     ]
 
     /// The README's settings section, from `specs` and `ignoredKeys`

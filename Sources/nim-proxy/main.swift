@@ -89,6 +89,12 @@ let log = Logger(minimum: {
     }
 }())
 
+// A reference `.env` works unchanged; what it sets that this server does not use is said once.
+let ignoredKeys = Settings.ignoredKeysSet(environment: environment, dotEnv: dotEnv)
+if !ignoredKeys.isEmpty {
+    log.info("settings accepted and ignored", [("keys", .string(ignoredKeys.joined(separator: ", ")))])
+}
+
 // A client that disconnects must not kill the process: libuv reports EPIPE instead.
 signal(SIGPIPE, SIG_IGN)
 // Claude CLI processes we start must not outlive us, also when we crash or exit early.
@@ -132,6 +138,7 @@ listening.port = port
 log.info("listening", [
     ("host", .string(settings.http.host)), ("port", .int(port)), ("model", .string(settings.upstream.model)),
     ("upstream", .string(settings.upstream.baseURL)),
+    ("providers", .string(settings.providersInUse.map(\.rawValue).joined(separator: ", "))),
 ])
 
 // The tokenizer's tables (about 6 MB) are built on first use rather than at start: an idle
