@@ -47,6 +47,7 @@ public final class NIMProvider: MessageStreamer {
     private var closed = false
 
     let endpoint: String
+    private var targets: [String: UpstreamTarget] = [:]
     let countTokens: @Sendable (String) -> Int
     let random: () -> Double
     /// Interval of `ping` events while a client waits for a slot or a retry.
@@ -155,7 +156,9 @@ public final class NIMProvider: MessageStreamer {
         }
         // NVIDIA's endpoint needs a key; without one every request would come back 401
         // after using a rate-limit slot, so say so at once.
-        if settings.upstream.apiKey.isEmpty && settings.upstream.baseURL == Settings.defaultNvidiaNimBaseURL {
+        if settings.upstream.apiKey.isEmpty && settings.upstream.baseURL == Settings.defaultNvidiaNimBaseURL,
+            target(for: request.model).provider == .nvidiaNim
+        {
             responder.respond(status: 401, headers: [("Content-Type", "application/json")],
                               body: APIError.authentication("NVIDIA_NIM_API_KEY is not set: the proxy cannot call NVIDIA NIM without it. Set it in the environment or in .env.").body.compactBytes())
             return
@@ -233,6 +236,21 @@ public final class NIMProvider: MessageStreamer {
         armLimiterTimer()
     }
 
+    /// Where a model name (as configured or sent: `open_router/x`, or a plain NIM name) is sent:
+    /// its provider's chat-completions endpoint and key, and the name that provider knows it by.
+    /// Keys never leave their provider. Made once per name.
+    func target(for model: String) -> UpstreamTarget {
+        if let known = targets[model] { return known }
+        let parsed = ProviderModel(parsing: model)
+        let provider = settings.provider(parsed.provider)
+        var base = provider.baseURL
+        while base.hasSuffix("/") { base.removeLast() }
+        let made = UpstreamTarget(
+            provider: parsed.provider, endpoint: base + "/chat/completions", apiKey: provider.apiKey, model: parsed.model)
+        if targets.count < 1024 { targets[model] = made }
+        return made
+    }
+
     func finished(_ s: UpstreamStream) {
         active[ObjectIdentifier(s)] = nil
     }
@@ -307,4 +325,13 @@ public enum UpstreamObservation: Sendable, Equatable {
     /// The stream ended: served by a model, failed with an error, or its client left; `model`
     /// is the last one tried.
     case finished(StreamOutcome, model: String)
+}
+
+/// One model's upstream: which provider, where its OpenAI-compatible endpoint is, its key, and the
+/// model's name there (without the provider prefix).
+struct UpstreamTarget: Equatable {
+    var provider: Provider
+    var endpoint: String
+    var apiKey: String
+    var model: String
 }

@@ -291,7 +291,9 @@ final class UpstreamStream: UpstreamTransferDelegate {
 
     private func send(model: String, freshConnection: Bool) {
         let settings = provider.settings
+        let target = provider.target(for: model)
         if bodyBytes == nil, var request {
+            request.model = target.model
             // Where the model's window is known, ask only for what fits beside the prompt rather
             // than be refused for it.
             let nim = settings.upstream.nim
@@ -304,7 +306,7 @@ final class UpstreamStream: UpstreamTransferDelegate {
             }
             sentMaxTokens = min(asked, fits)
             bodyBytes = RequestBuilder.upstreamBodyBytes(request, nim: nim)
-            bodyModel = request.model
+            bodyModel = target.model
             provider.log.info("upstream request", [
                 ("request_id", .int(Int(requestID))), ("model", .string(request.model)),
                 ("messages", .int(request.messages.count)), ("tools", .int(request.tools?.count ?? 0)),
@@ -312,9 +314,9 @@ final class UpstreamStream: UpstreamTransferDelegate {
             ])
             self.request = nil
         }
-        if model != bodyModel, let body = bodyBytes {
-            bodyBytes = Self.replacingModel(in: body, from: bodyModel, to: model)
-            bodyModel = model
+        if target.model != bodyModel, let body = bodyBytes {
+            bodyBytes = Self.replacingModel(in: body, from: bodyModel, to: target.model)
+            bodyModel = target.model
         }
         if let smaller = nextMaxTokens, let body = bodyBytes {
             nextMaxTokens = nil
@@ -333,11 +335,11 @@ final class UpstreamStream: UpstreamTransferDelegate {
         var headers: [(name: String, value: String)] = [
             ("Content-Type", "application/json"), ("Accept", "text/event-stream"),
         ]
-        if !settings.upstream.apiKey.isEmpty {
-            headers.append(("Authorization", "Bearer \(settings.upstream.apiKey)"))
+        if !target.apiKey.isEmpty {
+            headers.append(("Authorization", "Bearer \(target.apiKey)"))
         }
         var upstream = UpstreamRequest(
-            url: provider.endpoint, method: "POST", headers: headers, body: bodyBytes ?? [],
+            url: target.endpoint, method: "POST", headers: headers, body: bodyBytes ?? [],
             connectTimeout: settings.upstream.connectTimeout,
             totalTimeout: settings.upstream.totalTimeout ?? .zero,
             stallTimeout: settings.upstream.stallTimeout,

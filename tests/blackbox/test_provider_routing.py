@@ -1,0 +1,85 @@
+"""Issue 13's `.env` routes each Claude tier, and each provider-prefixed name a client sends, to its
+provider: the right path, the model under the provider's own name, and that provider's key only.
+Five recording OpenAI-compatible upstreams stand in for NIM, OpenRouter, LM Studio, llama.cpp and
+Ollama (LM Studio and llama.cpp are reached through their OpenAI-compatible endpoint for now)."""
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from conftest import status_of
+from test_providers_config import EXAMPLE
+
+ANSWER = (b'data: {"id":"c","choices":[{"index":0,"delta":{"content":"served"},"finish_reason":null}]}\n\n'
+          b'data: {"id":"c","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n'
+          b"data: [DONE]\n\n")
+
+
+class Recording:
+    """One upstream: every request's path, Authorization header and JSON body."""
+
+    def __init__(self):
+        self.seen = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                outer.seen.append({"path": self.path, "authorization": self.headers.get("Authorization"),
+                                   "body": json.loads(body)})
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Content-Length", str(len(ANSWER)))
+                self.end_headers()
+                self.wfile.write(ANSWER)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def providers():
+    made = {name: Recording() for name in ("nim", "openrouter", "lmstudio", "llamacpp", "ollama")}
+    yield made
+    for r in made.values():
+        r.stop()
+
+
+def ask(p, model: str) -> bytes:
+    body = json.dumps({"model": model, "max_tokens": 100, "stream": True,
+                       "messages": [{"role": "user", "content": "Which provider?"}]}).encode()
+    return p.request("POST", "/v1/messages", body)
+
+
+@pytest.mark.parametrize("asked, upstream, path, model, key", [
+    ("claude-opus-4-1", "nim", "/v1/chat/completions", "z-ai/glm4.7", "Bearer nvapi-test"),
+    ("claude-sonnet-4-5", "openrouter", "/api/v1/chat/completions", "arcee-ai/trinity-large-preview:free", "Bearer sk-or-test"),
+    ("claude-haiku-4-5", "openrouter", "/api/v1/chat/completions", "stepfun/step-3.5-flash:free", "Bearer sk-or-test"),
+    ("some-other-model", "nim", "/v1/chat/completions", "some-other-model", "Bearer nvapi-test"),
+    ("open_router/deepseek/deepseek-r1:free", "openrouter", "/api/v1/chat/completions", "deepseek/deepseek-r1:free", "Bearer sk-or-test"),
+    ("lmstudio/qwen3-coder", "lmstudio", "/v1/chat/completions", "qwen3-coder", None),
+    ("llamacpp/local", "llamacpp", "/v1/chat/completions", "local", None),
+    ("ollama/llama3.1", "ollama", "/v1/chat/completions", "llama3.1", None),
+])
+def test_each_model_reaches_its_provider_with_its_key_only(proxy, tmp_path, providers, asked, upstream, path, model, key):
+    (tmp_path / ".env").write_text(EXAMPLE.format(**{name: r.port for name, r in providers.items()}))
+    p = proxy()
+    response = ask(p, asked)
+    assert status_of(response) == 200, response[:300]
+    assert b'"text": "served"' in response
+    reached = {name: r.seen for name, r in providers.items() if r.seen}
+    assert list(reached) == [upstream], reached
+    [request] = reached[upstream]
+    assert request["path"] == path
+    assert request["body"]["model"] == model
+    assert request["authorization"] == key
