@@ -7,6 +7,7 @@ import Glibc
 import HTTPServer
 import JSON
 import NIMRequest
+import ProxyConfig
 import StreamTranslation
 import RateLimit
 import UpstreamClient
@@ -40,6 +41,10 @@ final class UpstreamStream: UpstreamTransferDelegate {
     /// The upstream body as built for `bodyModel`; kept while another attempt may need it.
     private var bodyBytes: [UInt8]?
     private var bodyModel = ""
+    /// The provider whose dialect `bodyBytes` is written in. The request is kept past the first
+    /// body only when a fallback model is another provider's, to write that one's.
+    private var bodyProvider = Provider.nvidiaNim
+    private let crossesProviders: Bool
     /// The `max_tokens` the body carries, and the smaller one a completion-budget refusal asked
     /// to send next.
     private var sentMaxTokens: Int?
@@ -83,6 +88,8 @@ final class UpstreamStream: UpstreamTransferDelegate {
         parser = OpenAISSEParser(maxLineBytes: provider.settings.upstream.maxLineBytes)
         translator = Self.translator(model: models[0], inputTokens: inputTokens, messageID: messageID, provider: provider)
         heldStart = translator.start()
+        let first = provider.target(for: models[0]).provider
+        crossesProviders = models.dropFirst().contains { provider.target(for: $0).provider != first }
     }
 
     private static func translator(model: String, inputTokens: Int, messageID: String, provider: NIMProvider) -> StreamTranslator {
@@ -290,34 +297,45 @@ final class UpstreamStream: UpstreamTransferDelegate {
     // MARK: attempts
 
     private func send(model: String, freshConnection: Bool) {
-        let settings = provider.settings
         let target = provider.target(for: model)
-        if bodyBytes == nil, var request {
-            request.model = target.model
-            // Where the model's window is known, ask only for what fits beside the prompt rather
-            // than be refused for it.
-            let nim = settings.upstream.nim
-            let asked = request.extraBody?["max_tokens"]?.intValue.map { nim.maxTokens > 0 ? min($0, nim.maxTokens) : $0 }
-                ?? RequestBuilder.maxTokens(request, nim: nim)
-            let fits = provider.windows.maxTokens(for: model, inputTokens: inputTokens, requested: asked)
-            if fits < asked {
-                request.maxTokens = fits
-                if request.extraBody?["max_tokens"] != nil { request.extraBody?["max_tokens"] = .int(fits) }
-            }
-            sentMaxTokens = min(asked, fits)
-            bodyBytes = RequestBuilder.upstreamBodyBytes(request, nim: nim)
-            bodyModel = target.model
-            provider.log.info("upstream request", [
-                ("request_id", .int(Int(requestID))), ("model", .string(request.model)),
-                ("messages", .int(request.messages.count)), ("tools", .int(request.tools?.count ?? 0)),
-                ("body_bytes", .int(bodyBytes?.count ?? 0)),
-            ])
-            self.request = nil
+        if let request, bodyBytes == nil || bodyProvider != target.provider {
+            buildBody(from: request, for: model, target: target)
         }
         if target.model != bodyModel, let body = bodyBytes {
             bodyBytes = Self.replacingModel(in: body, from: bodyModel, to: target.model)
             bodyModel = target.model
         }
+        sendBuiltBody(model: model, target: target, freshConnection: freshConnection)
+    }
+
+    private func buildBody(from original: MessagesRequest, for model: String, target: UpstreamTarget) {
+        let settings = provider.settings
+        var request = original
+        request.model = target.model
+        // Where the model's window is known, ask only for what fits beside the prompt rather
+        // than be refused for it.
+        let nim = settings.upstream.nim
+        let asked = request.extraBody?["max_tokens"]?.intValue.map { nim.maxTokens > 0 ? min($0, nim.maxTokens) : $0 }
+            ?? RequestBuilder.maxTokens(request, nim: nim)
+        let fits = provider.windows.maxTokens(for: model, inputTokens: inputTokens, requested: asked)
+        if fits < asked {
+            request.maxTokens = fits
+            if request.extraBody?["max_tokens"] != nil { request.extraBody?["max_tokens"] = .int(fits) }
+        }
+        sentMaxTokens = min(asked, fits)
+        bodyBytes = RequestBuilder.upstreamBodyBytes(request, nim: nim, provider: target.provider)
+        bodyModel = target.model
+        bodyProvider = target.provider
+        provider.log.info("upstream request", [
+            ("request_id", .int(Int(requestID))), ("model", .string(request.model)),
+            ("messages", .int(request.messages.count)), ("tools", .int(request.tools?.count ?? 0)),
+            ("body_bytes", .int(bodyBytes?.count ?? 0)),
+        ])
+        if !crossesProviders { self.request = nil }
+    }
+
+    private func sendBuiltBody(model: String, target: UpstreamTarget, freshConnection: Bool) {
+        let settings = provider.settings
         if let smaller = nextMaxTokens, let body = bodyBytes {
             nextMaxTokens = nil
             bodyBytes = Self.replacingMaxTokens(in: body, with: smaller)

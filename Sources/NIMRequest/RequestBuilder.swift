@@ -12,7 +12,10 @@ public enum RequestBuilder {
     /// mapping, the `max_tokens` cap or the streaming the proxy relies on.
     static let protectedKeys: Set<String> = ["model", "messages", "stream", "stream_options"]
 
-    public static func referenceBody(_ request: MessagesRequest, nim: NimSettings) -> JSONObject {
+    /// `provider` decides the extras: NIM gets the reference's (thinking switches, vLLM sampling
+    /// options), OpenRouter its own reasoning switch, the local servers only standard fields. The
+    /// client's `extra_body` goes to every provider.
+    public static func referenceBody(_ request: MessagesRequest, nim: NimSettings, provider: Provider = .nvidiaNim) -> JSONObject {
         var messages = MessageConverter.convertMessages(request.messages)
         if let system = request.system, isTruthy(system),
             let systemMessage = MessageConverter.convertSystem(system)
@@ -57,6 +60,18 @@ public enum RequestBuilder {
 
         // The reference always asks for thinking, even when the client turned it off.
         let thinkingOn = request.thinking?.enabled ?? true
+        switch provider {
+        case .nvidiaNim:
+            break
+        case .openRouter:
+            // OpenRouter's one switch for every model's reasoning; it streams it as `reasoning`.
+            setDefault(&extra, "reasoning", .object(JSONObject([("enabled", .bool(thinkingOn))])))
+            if !extra.isEmpty { body["extra_body"] = .object(extra) }
+            return body
+        case .lmStudio, .llamaCpp, .ollama:
+            if !extra.isEmpty { body["extra_body"] = .object(extra) }
+            return body
+        }
         setDefault(&extra, "thinking", .object(JSONObject([("type", .string(thinkingOn ? "enabled" : "disabled"))])))
         setDefault(&extra, "reasoning_split", true)
         setDefault(&extra, "chat_template_kwargs", .object(JSONObject([
@@ -92,14 +107,14 @@ public enum RequestBuilder {
     /// `upstreamBody` as the bytes posted. The buffer is sized from the client's body (the upstream
     /// body is about as large: the same texts, re-wrapped), so a large request is written without
     /// the transient copies of a growing array.
-    public static func upstreamBodyBytes(_ request: MessagesRequest, nim: NimSettings) -> [UInt8] {
+    public static func upstreamBodyBytes(_ request: MessagesRequest, nim: NimSettings, provider: Provider = .nvidiaNim) -> [UInt8] {
         let estimate = request.sourceByteCount + request.sourceByteCount / 8 + 4096
-        return JSONValue.object(upstreamBody(request, nim: nim)).compactBytes(reservingCapacity: estimate)
+        return JSONValue.object(upstreamBody(request, nim: nim, provider: provider)).compactBytes(reservingCapacity: estimate)
     }
 
     /// The JSON object posted to `/chat/completions`.
-    public static func upstreamBody(_ request: MessagesRequest, nim: NimSettings) -> JSONObject {
-        var body = referenceBody(request, nim: nim)
+    public static func upstreamBody(_ request: MessagesRequest, nim: NimSettings, provider: Provider = .nvidiaNim) -> JSONObject {
+        var body = referenceBody(request, nim: nim, provider: provider)
         let extra = body.removeValue(forKey: "extra_body")?.objectValue ?? JSONObject()
         for entry in extra { body[entry.key] = entry.value }
         body["stream"] = true

@@ -147,7 +147,7 @@ public struct StreamTranslator {
         if let reason = choice["finish_reason"]?.stringValue, !reason.isEmpty { finishReason = reason }
         guard let delta = choice["delta"], case .object = delta else { return }
 
-        if let reasoning = delta["reasoning_content"]?.stringValue, !reasoning.isEmpty {
+        if let reasoning = Self.reasoningText(delta), !reasoning.isEmpty {
             emitThinking(reasoning)
         }
         if let content = delta["content"]?.stringValue, !content.isEmpty {
@@ -166,6 +166,19 @@ public struct StreamTranslator {
             }
             for call in calls { processToolCall(call) }
         }
+    }
+
+    /// A delta's reasoning: vLLM's and NIM's `reasoning_content`; else `reasoning`, as OpenRouter
+    /// (and newer vLLM) stream it; else the texts of OpenRouter's `reasoning_details`.
+    static func reasoningText(_ delta: JSONValue) -> String? {
+        if let text = delta["reasoning_content"]?.stringValue, !text.isEmpty { return text }
+        if let text = delta["reasoning"]?.stringValue, !text.isEmpty { return text }
+        guard let details = delta["reasoning_details"]?.arrayValue, !details.isEmpty else { return nil }
+        var text = ""
+        for detail in details {
+            if let part = detail["text"]?.stringValue ?? detail["summary"]?.stringValue { text += part }
+        }
+        return text
     }
 
     private mutating func emitThinking(_ text: String) {

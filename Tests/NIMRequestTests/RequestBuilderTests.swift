@@ -166,3 +166,33 @@ func fixtureRequest(_ name: String) throws -> MessagesRequest {
     let doc = try JSONValue.parse(Fixture.bytes("claude-cli-2.1.332/\(name).json", in: .shared))
     return try MessagesRequest.decode(doc["body"]!, routing: ModelRouting(default: "test-model"))
 }
+
+/// The extras each provider gets: NIM the reference's, OpenRouter its reasoning switch, the local
+/// servers standard fields only; the client's `extra_body` and the standard fields for all.
+@Suite struct ProviderDialectTests {
+    static let json = #"{"model":"m","max_tokens":100,"messages":[{"role":"user","content":"Hi"}],"extra_body":{"custom":1}}"#
+
+    @Test func eachProviderGetsItsOwnExtras() throws {
+        let r = try request(Self.json)
+        let nim = RequestBuilder.upstreamBody(r, nim: NimSettings(), provider: .nvidiaNim)
+        #expect(nim == RequestBuilder.upstreamBody(r, nim: NimSettings()), "NIM's body is the reference's, as before")
+        #expect(nim["chat_template_kwargs"] != nil && nim["include_reasoning"] != nil && nim["reasoning"] == nil)
+        let router = RequestBuilder.upstreamBody(r, nim: NimSettings(), provider: .openRouter)
+        #expect(router["reasoning"] == ["enabled": true])
+        for local in [Provider.lmStudio, .llamaCpp, .ollama] {
+            let body = RequestBuilder.upstreamBody(r, nim: NimSettings(), provider: local)
+            #expect(body["reasoning"] == nil)
+        }
+        for body in [router, RequestBuilder.upstreamBody(r, nim: NimSettings(), provider: .ollama)] {
+            for key in ["chat_template_kwargs", "include_reasoning", "thinking", "ignore_eos", "return_tokens_as_token_ids"] {
+                #expect(body[key] == nil, "\(key)")
+            }
+            #expect(body["custom"] == 1 && body["max_tokens"] == 100 && body["stream"] == true && body["messages"] != nil)
+        }
+    }
+
+    @Test func thinkingOffTurnsOpenRoutersReasoningOff() throws {
+        let r = try request(#"{"model":"m","max_tokens":100,"thinking":{"type":"disabled"},"messages":[{"role":"user","content":"Hi"}]}"#)
+        #expect(RequestBuilder.upstreamBody(r, nim: NimSettings(), provider: .openRouter)["reasoning"] == ["enabled": false])
+    }
+}

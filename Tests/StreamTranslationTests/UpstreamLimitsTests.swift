@@ -152,3 +152,27 @@ import Testing
         #expect(t.estimatedOutputTokens() == 11 + 4)
     }
 }
+
+/// Reasoning as the providers stream it: NIM's `reasoning_content`, OpenRouter's `reasoning` and
+/// `reasoning_details`, each shown as thinking once.
+@Suite struct ReasoningFieldTests {
+    func thinking(_ delta: JSONValue) -> [String] {
+        var t = StreamTranslator(model: "m", inputTokens: 0, messageID: "msg", countTokens: { $0.utf8.count })
+        _ = t.start()
+        _ = t.consume(chunk: ["choices": [["delta": delta]]])
+        return t.accumulatedReasoning.isEmpty ? [] : [t.accumulatedReasoning]
+    }
+
+    @Test func eachProvidersFieldIsThinking() {
+        #expect(thinking(["reasoning_content": "nim"]) == ["nim"])
+        #expect(thinking(["reasoning": "router"]) == ["router"])
+        #expect(thinking(["reasoning_details": [["type": "reasoning.text", "text": "a"], ["type": "reasoning.summary", "summary": "b"]]]) == ["ab"])
+    }
+
+    @Test func oneFieldWinsWhenSeveralCarryTheSameThought() {
+        #expect(thinking(["reasoning_content": "x", "reasoning": "x", "reasoning_details": [["text": "x"]]]) == ["x"])
+        #expect(thinking(["reasoning": "y", "reasoning_details": [["text": "y"]]]) == ["y"])
+        #expect(thinking(["reasoning_content": "", "reasoning": "z"]) == ["z"])
+        #expect(thinking(["content": "no thought"]) == [])
+    }
+}

@@ -20,7 +20,7 @@ ANSWER = (b'data: {"id":"c","choices":[{"index":0,"delta":{"content":"served"},"
 class Recording:
     """One upstream: every request's path, Authorization header and JSON body."""
 
-    def __init__(self):
+    def __init__(self, status: int = 200):
         self.seen = []
         outer = self
 
@@ -29,6 +29,14 @@ class Recording:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 outer.seen.append({"path": self.path, "authorization": self.headers.get("Authorization"),
                                    "body": json.loads(body)})
+                if status != 200:
+                    error = b'{"error":{"message":"The model is overloaded."}}'
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(error)))
+                    self.end_headers()
+                    self.wfile.write(error)
+                    return
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
                 self.send_header("Content-Length", str(len(ANSWER)))
@@ -83,3 +91,29 @@ def test_each_model_reaches_its_provider_with_its_key_only(proxy, tmp_path, prov
     assert request["path"] == path
     assert request["body"]["model"] == model
     assert request["authorization"] == key
+    # Each provider gets its own extras: NIM the reference's thinking switches, OpenRouter its
+    # reasoning switch, the local servers neither.
+    body = request["body"]
+    assert ("chat_template_kwargs" in body) == (upstream == "nim")
+    assert ("reasoning" in body) == (upstream == "openrouter")
+
+
+def test_a_fallback_list_crosses_providers(proxy, tmp_path):
+    nim, openrouter, local = Recording(status=503), Recording(), Recording()
+    try:
+        ports = {"nim": nim.port, "openrouter": openrouter.port, "lmstudio": local.port, "llamacpp": local.port,
+                 "ollama": local.port}
+        (tmp_path / ".env").write_text(EXAMPLE.format(**ports) + 'MODEL_FALLBACKS="open_router/x/y:free,lmstudio/local"\n')
+        p = proxy()
+        response = ask(p, "claude-opus-4-1")
+        assert status_of(response) == 200, response[:300]
+        assert b'"text": "served"' in response
+        assert [r["body"]["model"] for r in nim.seen] == ["z-ai/glm4.7"]
+        [served] = openrouter.seen
+        assert served["body"]["model"] == "x/y:free" and served["authorization"] == "Bearer sk-or-test"
+        # Written for OpenRouter, not a copy of the body NIM was sent.
+        assert "chat_template_kwargs" not in served["body"] and "reasoning" in served["body"]
+        assert local.seen == []
+    finally:
+        for r in (nim, openrouter, local):
+            r.stop()
