@@ -26,14 +26,19 @@ public final class NIMProvider: MessageStreamer {
     /// Made on the first upstream request: initialising libcurl pulls in its TLS libraries,
     /// several megabytes of memory an idle proxy (or one serving only fast paths) never needs.
     private var curlMulti: CurlMulti?
-    var limiter: Limiter
-    private let limiterTimer: Timer
-    private var limiterTimerDeadline: LoopInstant?
+    /// Each provider's rate limit, made when its first request comes (NIM's at start).
+    private var lanes: [Provider: RateLane] = [:]
+    private let retry: RetryPolicy
+    /// NIM's limiter (tests and `/health` read it).
+    var limiter: Limiter {
+        get { lanes[.nvidiaNim]!.limiter }
+        set { lanes[.nvidiaNim]!.limiter = newValue }
+    }
     /// Sees each rate-limit grant as it is made. Tests check the window against the grants
     /// themselves: arrival times at an upstream are blurred by connection set-up.
-    var grantObserver: ((LoopInstant) -> Void)?
-    /// Streams waiting for a slot, by ticket.
-    private var waiting: [Limiter.Ticket: UpstreamStream] = [:]
+    var grantObserver: ((LoopInstant) -> Void)? {
+        didSet { for lane in lanes.values { lane.grantObserver = grantObserver } }
+    }
     /// Streams waiting for a place under PROVIDER_MAX_CONCURRENCY, first come first served.
     private var concurrencyQueue: [UpstreamStream] = []
     /// Places under PROVIDER_MAX_CONCURRENCY taken (granted streams, until their teardown).
@@ -41,7 +46,6 @@ public final class NIMProvider: MessageStreamer {
     private var concurrencyGrantScheduled = false
     /// The largest `concurrentStreams` seen: with a cap, never above it.
     public private(set) var maxConcurrentStreamsSeen = 0
-    private var nextTicket = 0
     /// Every stream from start to end, so shutdown can end them.
     private var active: [ObjectIdentifier: UpstreamStream] = [:]
     private var closed = false
@@ -65,7 +69,7 @@ public final class NIMProvider: MessageStreamer {
 
     /// Streams waiting for a slot or for a retry, and streams receiving.
     public var openStreams: Int { active.count }
-    public var waitingForSlot: Int { waiting.count }
+    public var waitingForSlot: Int { lanes.values.reduce(0) { $0 + $1.waiting.count } }
     public var waitingForConcurrency: Int { concurrencyQueue.count }
 
     /// Hears what the streams do, for counters and histograms (`UpstreamObservation`); nil: nobody.
@@ -114,9 +118,11 @@ public final class NIMProvider: MessageStreamer {
         // The schedule may be a test's; the limit on waiting is always the setting.
         var retry = retry
         retry.maxRetryAfter = settings.upstream.maxRetryAfter
-        limiter = try Limiter(limit: settings.upstream.rateLimit, window: settings.upstream.rateWindow, retry: retry)
+        self.retry = retry
+        lanes[.nvidiaNim] = try RateLane(
+            provider: .nvidiaNim, loop: loop, limit: settings.upstream.rateLimit, window: settings.upstream.rateWindow,
+            retry: retry)
         windows = ContextWindows(configured: settings.upstream.modelContextTokens)
-        limiterTimer = try Timer(loop: loop)
         routing = ModelRouting(settings.upstream)
     }
 
@@ -135,7 +141,7 @@ public final class NIMProvider: MessageStreamer {
                 ("rate_limit", .int(limiter.limit)),
                 ("rate_window_seconds", .double(limiter.window.inSeconds)),
                 ("window_used", .int(limiter.usedSlots(now: t))),
-                ("waiting_for_slot", .int(waiting.count)),
+                ("waiting_for_slot", .int(lanes[.nvidiaNim]!.waiting.count)),
                 ("max_concurrency", .int(settings.upstream.maxConcurrency)),
                 ("concurrent_streams", .int(concurrentStreams)),
                 ("waiting_for_concurrency", .int(concurrencyQueue.count)),
@@ -145,6 +151,18 @@ public final class NIMProvider: MessageStreamer {
                 ("upstream_pauses", .int(upstreamPauses)),
                 ("max_client_write_queue_bytes", .int(maxClientQueueBytes)),
             ]))),
+            // Each provider's own rate limit, once it has had a request (NIM's from the start).
+            ("rate_limits", .object(JSONObject(Provider.allCases.compactMap { p in
+                lanes[p].map { lane in
+                    (p.rawValue, JSONValue.object(JSONObject([
+                        ("rate_limit", .int(lane.limiter.limit)),
+                        ("rate_window_seconds", .double(lane.limiter.window.inSeconds)),
+                        ("window_used", .int(lane.limiter.usedSlots(now: t))),
+                        ("waiting_for_slot", .int(lane.waiting.count)),
+                        ("blocked_seconds_remaining", .double((lane.limiter.blockRemaining(now: t).inSeconds * 10).rounded() / 10)),
+                    ])))
+                }
+            }))),
         ]
     }
 
@@ -178,9 +196,8 @@ public final class NIMProvider: MessageStreamer {
         closed = true
         for s in Array(active.values) { s.abort() }
         active.removeAll()
-        waiting.removeAll()
         concurrencyQueue.removeAll()
-        limiterTimer.close()
+        for lane in lanes.values { lane.close() }
         curlMulti?.close()
         curlMulti = nil
     }
@@ -195,45 +212,18 @@ public final class NIMProvider: MessageStreamer {
 
     // MARK: slots
 
-    func requestSlot(for s: UpstreamStream) -> Limiter.Ticket? {
-        nextTicket += 1
-        let ticket = nextTicket
-        switch limiter.request(ticket, now: now) {
-        case .granted:
-            grantObserver?(now)
-            return nil
-        case .wait:
-            waiting[ticket] = s
-            armLimiterTimer()
-            return ticket
-        }
-    }
-
-    func cancelSlot(_ ticket: Limiter.Ticket) {
-        waiting[ticket] = nil
-        limiter.cancel(ticket)
-        armLimiterTimer()
-    }
-
-    private func armLimiterTimer() {
-        guard !closed else { return }
-        guard let wake = limiter.nextWakeup(now: now) else {
-            limiterTimer.stop()
-            limiterTimerDeadline = nil
-            return
-        }
-        if let d = limiterTimerDeadline, d == wake, limiterTimer.isActive { return }
-        limiterTimerDeadline = wake
-        try? limiterTimer.start(after: now.duration(to: wake) + .milliseconds(1)) { [unowned self] in self.limiterTimerFired() }
-    }
-
-    private func limiterTimerFired() {
-        limiterTimerDeadline = nil
-        for ticket in limiter.grantReady(now: now) {
-            grantObserver?(now)
-            if let s = waiting.removeValue(forKey: ticket) { s.rateSlotGranted() }
-        }
-        armLimiterTimer()
+    /// The rate limit of `provider`: NIM's from its settings (`NVIDIA_NIM_RATE_*` winning), the
+    /// others' from `PROVIDER_RATE_LIMIT` and `PROVIDER_RATE_WINDOW`.
+    func lane(for provider: Provider) -> RateLane {
+        if let lane = lanes[provider] { return lane }
+        let limits = settings.provider(provider)
+        // The settings were checked at start; a limiter that cannot be made falls back to NIM's.
+        guard let made = try? RateLane(
+            provider: provider, loop: loop, limit: limits.rateLimit, window: limits.rateWindow, retry: retry)
+        else { return lanes[.nvidiaNim]! }
+        made.grantObserver = grantObserver
+        lanes[provider] = made
+        return made
     }
 
     /// Where a model name (as configured or sent: `open_router/x`, or a plain NIM name) is sent:

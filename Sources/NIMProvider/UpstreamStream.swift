@@ -38,6 +38,12 @@ final class UpstreamStream: UpstreamTransferDelegate {
     private var transfer: UpstreamTransfer?
     /// The place in the rate limiter's queue while waiting there.
     private var rateTicket: NIMProvider.Limiter.Ticket?
+    /// The rate limit of the provider of the model being tried.
+    private var lane: RateLane {
+        provider.lane(for: provider.target(for: machine.model).provider)
+    }
+    /// The lane `rateTicket` waits in.
+    private var ticketLane: RateLane?
     /// The upstream body as built for `bodyModel`; kept while another attempt may need it.
     private var bodyBytes: [UInt8]?
     private var bodyModel = ""
@@ -115,6 +121,7 @@ final class UpstreamStream: UpstreamTransferDelegate {
     func rateSlotGranted() {
         guard rateTicket != nil else { return }
         rateTicket = nil
+        ticketLane = nil
         provider.observe(.rateLimitWait(rateWaitStarted.duration(to: provider.now)))
         run(machine.rateSlotGranted(now: provider.now))
     }
@@ -135,16 +142,19 @@ final class UpstreamStream: UpstreamTransferDelegate {
         case .releaseConcurrencySlot:
             provider.releaseConcurrencySlot()
         case .requestRateSlot:
-            if let ticket = provider.requestSlot(for: self) {
+            let lane = self.lane
+            if let ticket = lane.requestSlot(for: self) {
                 rateTicket = ticket
+                ticketLane = lane
                 rateWaitStarted = provider.now
             } else {
                 provider.observe(.rateLimitWait(.zero))
                 run(machine.rateSlotGranted(now: provider.now))
             }
         case .leaveRateQueue:
-            if let rateTicket { provider.cancelSlot(rateTicket) }
+            if let rateTicket { ticketLane?.cancelSlot(rateTicket) }
             rateTicket = nil
+            ticketLane = nil
         case .send(let model, let fresh):
             send(model: model, freshConnection: fresh)
         case .startEarly:
@@ -232,7 +242,7 @@ final class UpstreamStream: UpstreamTransferDelegate {
     /// The reference blocks every request for a while when a 429 reaches its error mapper, that
     /// is, the client; a 429 that a fallback model answers instead blocks nothing more.
     private func applyRateLimitBlock(_ error: UpstreamError) {
-        if let block = error.rateLimitBlock { provider.limiter.blocked(for: block, now: provider.now) }
+        if let block = error.rateLimitBlock { lane.limiter.blocked(for: block, now: provider.now) }
     }
 
     static let streamHeaders: [(name: String, value: String)] = [
@@ -564,7 +574,8 @@ final class UpstreamStream: UpstreamTransferDelegate {
         if refusal.status == 429 {
             let seconds = refusal.retryAfter.flatMap { parseRetryAfter($0, now: time(nil)) }
             lastRetryAfterSeconds = seconds
-            let decision = provider.limiter.on429(
+            let lane = self.lane
+            let decision = lane.limiter.on429(
                 attempt: machine.rateLimitRetries, retryAfter: seconds.flatMap(RetryPolicy.retryAfter(seconds:)),
                 random: provider.random(), now: provider.now)
             switch decision {
@@ -574,7 +585,7 @@ final class UpstreamStream: UpstreamTransferDelegate {
                 // The limiter is already blocked for as long as the server allows.
                 return .refused(UpstreamError.retryAfterTooLong(
                     body: body, retryAfter: asked, headerValue: refusal.retryAfter ?? "",
-                    limit: provider.limiter.retry.maxRetryAfter))
+                    limit: lane.limiter.retry.maxRetryAfter))
             case .giveUp:
                 break
             }
@@ -615,7 +626,7 @@ final class UpstreamStream: UpstreamTransferDelegate {
         if let said = lastRetryAfterSeconds.flatMap(RetryPolicy.retryAfter(seconds:)) {
             return String(max(1, said.roundedUpSeconds))
         }
-        let block = provider.limiter.blockRemaining(now: provider.now)
+        let block = lane.limiter.blockRemaining(now: provider.now)
         return block > .zero ? String(max(1, block.roundedUpSeconds)) : nil
     }
 

@@ -117,3 +117,19 @@ def test_a_fallback_list_crosses_providers(proxy, tmp_path):
     finally:
         for r in (nim, openrouter, local):
             r.stop()
+
+
+def test_each_provider_has_its_own_rate_limit(proxy, tmp_path, providers):
+    env = EXAMPLE.format(**{name: r.port for name, r in providers.items()})
+    env = env.replace("PROVIDER_RATE_LIMIT=40", "PROVIDER_RATE_LIMIT=1") + "NVIDIA_NIM_RATE_LIMIT=100\n"
+    (tmp_path / ".env").write_text(env)
+    p = proxy()
+    assert status_of(ask(p, "claude-sonnet-4-5")) == 200  # OpenRouter's one slot a minute, used
+    # NIM is not held back by OpenRouter's full window.
+    for _ in range(3):
+        assert status_of(ask(p, "claude-opus-4-1")) == 200
+    health = json.loads(p.request("GET", "/health").split(b"\r\n\r\n", 1)[1])
+    limits = health["rate_limits"]
+    assert limits["open_router"]["rate_limit"] == 1 and limits["open_router"]["window_used"] == 1
+    assert limits["nvidia_nim"]["rate_limit"] == 100 and limits["nvidia_nim"]["window_used"] == 3
+    assert len(providers["openrouter"].seen) == 1 and len(providers["nim"].seen) == 3
