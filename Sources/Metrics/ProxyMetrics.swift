@@ -124,8 +124,8 @@ public final class ProxyMetrics {
     }
 
     /// One upstream attempt and how it ended.
-    public func upstreamRequest(model: String, outcome: UpstreamOutcome) {
-        upstreamRequests.increment([provider, model, outcome.rawValue])
+    public func upstreamRequest(model: String, outcome: UpstreamOutcome, provider: String? = nil) {
+        upstreamRequests.increment([provider ?? self.provider, model, outcome.rawValue])
     }
 
     /// A request passed from the model `from` to the fallback model `to`.
@@ -160,8 +160,8 @@ public final class ProxyMetrics {
         return requests.value([route ?? Self.unmatchedRoute, String(status ?? Self.clientClosedStatus)])
     }
 
-    public func upstreamRequestCount(model: String, outcome: UpstreamOutcome) -> Int {
-        upstreamRequests.value([provider, model, outcome.rawValue])
+    public func upstreamRequestCount(model: String, outcome: UpstreamOutcome, provider: String? = nil) -> Int {
+        upstreamRequests.value([provider ?? self.provider, model, outcome.rawValue])
     }
 
     public func fallbackCount(from: String, to: String) -> Int {

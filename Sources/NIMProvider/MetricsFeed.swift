@@ -1,4 +1,5 @@
 import Metrics
+import ProxyConfig
 import StreamTranslation
 
 extension ProxyMetrics {
@@ -9,7 +10,7 @@ extension ProxyMetrics {
         case .rateLimitWait(let wait):
             rateLimitWait(seconds: wait.inSecondsDouble)
         case .attemptFailed(let model, let error):
-            upstreamRequest(model: model, outcome: error.map(Self.outcome(of:)) ?? .rateLimited)
+            upstreamRequest(model: model, outcome: error.map(Self.outcome(of:)) ?? .rateLimited, provider: Self.provider(of: model))
         case .retry(let reason):
             switch reason {
             case "rate_limited": retry(.rateLimit)
@@ -22,13 +23,18 @@ extension ProxyMetrics {
         case .firstContent(let after):
             firstContent(seconds: after.inSecondsDouble)
         case .finished(.served(let model), _):
-            upstreamRequest(model: model, outcome: .success)
+            upstreamRequest(model: model, outcome: .success, provider: Self.provider(of: model))
         case .finished(.clientGone, let model):
-            upstreamRequest(model: model, outcome: .cancelled)
+            upstreamRequest(model: model, outcome: .cancelled, provider: Self.provider(of: model))
         case .finished(.failed, _):
             // Its attempt was counted when it failed.
             break
         }
+    }
+
+    /// The `provider` label: the model name's provider prefix, else NIM.
+    static func provider(of model: String) -> String {
+        ProviderModel(parsing: model).provider.rawValue
     }
 
     /// The outcome label for a failed attempt, from the error the client would get.

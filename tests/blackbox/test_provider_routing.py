@@ -133,3 +133,14 @@ def test_each_provider_has_its_own_rate_limit(proxy, tmp_path, providers):
     assert limits["open_router"]["rate_limit"] == 1 and limits["open_router"]["window_used"] == 1
     assert limits["nvidia_nim"]["rate_limit"] == 100 and limits["nvidia_nim"]["window_used"] == 3
     assert len(providers["openrouter"].seen) == 1 and len(providers["nim"].seen) == 3
+
+
+def test_metrics_name_each_attempts_provider(proxy, tmp_path, providers):
+    (tmp_path / ".env").write_text(EXAMPLE.format(**{name: r.port for name, r in providers.items()}))
+    p = proxy()
+    assert status_of(ask(p, "claude-sonnet-4-5")) == 200
+    assert status_of(ask(p, "ollama/llama3.1")) == 200
+    text = p.request("GET", "/metrics").split(b"\r\n\r\n", 1)[1].decode()
+    assert ('nim_proxy_upstream_requests_total{provider="open_router",'
+            'model="open_router/arcee-ai/trinity-large-preview:free",outcome="success"} 1') in text, text
+    assert 'nim_proxy_upstream_requests_total{provider="ollama",model="ollama/llama3.1",outcome="success"} 1' in text
