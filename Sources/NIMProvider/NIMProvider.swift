@@ -40,11 +40,17 @@ public final class NIMProvider: MessageStreamer {
         didSet { for lane in lanes.values { lane.grantObserver = grantObserver } }
     }
     /// Streams waiting for a place under PROVIDER_MAX_CONCURRENCY, first come first served.
-    private var concurrencyQueue: [UpstreamStream] = []
+    /// Per provider: streams open under the cap, and those waiting in line.
+    private var concurrencyLines: [Provider: ConcurrencyLine] = [:]
+
+    private struct ConcurrencyLine {
+        var open = 0
+        var queue: [UpstreamStream] = []
+        var grantScheduled = false
+    }
     /// Places under PROVIDER_MAX_CONCURRENCY taken (granted streams, until their teardown).
-    public private(set) var concurrentStreams = 0
-    private var concurrencyGrantScheduled = false
-    /// The largest `concurrentStreams` seen: with a cap, never above it.
+    public var concurrentStreams: Int { concurrencyLines.values.reduce(0) { $0 + $1.open } }
+    /// The most streams one provider had open at once: with a cap, never above it.
     public private(set) var maxConcurrentStreamsSeen = 0
     /// Every stream from start to end, so shutdown can end them.
     private var active: [ObjectIdentifier: UpstreamStream] = [:]
@@ -70,7 +76,7 @@ public final class NIMProvider: MessageStreamer {
     /// Streams waiting for a slot or for a retry, and streams receiving.
     public var openStreams: Int { active.count }
     public var waitingForSlot: Int { lanes.values.reduce(0) { $0 + $1.waiting.count } }
-    public var waitingForConcurrency: Int { concurrencyQueue.count }
+    public var waitingForConcurrency: Int { concurrencyLines.values.reduce(0) { $0 + $1.queue.count } }
 
     /// Hears what the streams do, for counters and histograms (`UpstreamObservation`); nil: nobody.
     public var observer: ((UpstreamObservation) -> Void)?
@@ -144,7 +150,7 @@ public final class NIMProvider: MessageStreamer {
                 ("waiting_for_slot", .int(lanes[.nvidiaNim]!.waiting.count)),
                 ("max_concurrency", .int(settings.upstream.maxConcurrency)),
                 ("concurrent_streams", .int(concurrentStreams)),
-                ("waiting_for_concurrency", .int(concurrencyQueue.count)),
+                ("waiting_for_concurrency", .int(waitingForConcurrency)),
                 ("blocked_seconds_remaining", .double((limiter.blockRemaining(now: t).inSeconds * 10).rounded() / 10)),
                 ("open_streams", .int(active.count)),
                 ("upstream_transfers", .int(curlMulti?.activeTransferCount ?? 0)),
@@ -196,7 +202,7 @@ public final class NIMProvider: MessageStreamer {
         closed = true
         for s in Array(active.values) { s.abort() }
         active.removeAll()
-        concurrencyQueue.removeAll()
+        concurrencyLines.removeAll()
         for lane in lanes.values { lane.close() }
         curlMulti?.close()
         curlMulti = nil
@@ -247,44 +253,48 @@ public final class NIMProvider: MessageStreamer {
 
     // MARK: concurrency cap
 
-    /// True when `s` may open its upstream stream now; otherwise it waits in line.
-    func requestConcurrencySlot(for s: UpstreamStream) -> Bool {
-        let cap = settings.upstream.maxConcurrency
-        if cap <= 0 || (concurrentStreams < cap && concurrencyQueue.isEmpty) {
-            takeConcurrencySlot()
+    /// True when `s` may open a stream to `provider` now; otherwise it waits in that provider's
+    /// line. Each provider has its own cap of `PROVIDER_MAX_CONCURRENCY`.
+    func requestConcurrencySlot(for s: UpstreamStream, provider: Provider) -> Bool {
+        let cap = settings.provider(provider).maxConcurrency
+        var line = concurrencyLines[provider] ?? ConcurrencyLine()
+        defer { concurrencyLines[provider] = line }
+        if cap <= 0 || (line.open < cap && line.queue.isEmpty) {
+            line.open += 1
+            maxConcurrentStreamsSeen = max(maxConcurrentStreamsSeen, line.open)
             return true
         }
-        concurrencyQueue.append(s)
+        line.queue.append(s)
         return false
     }
 
-    func leaveConcurrencyQueue(_ s: UpstreamStream) {
-        concurrencyQueue.removeAll { $0 === s }
+    func leaveConcurrencyQueue(_ s: UpstreamStream, provider: Provider) {
+        concurrencyLines[provider]?.queue.removeAll { $0 === s }
     }
 
     /// A stream ended: the next in line gets its place on the next loop turn, never from inside
     /// the ending stream's callbacks (which may be curl's, where no new transfer may start).
-    func releaseConcurrencySlot() {
-        concurrentStreams -= 1
-        guard !concurrencyQueue.isEmpty, !concurrencyGrantScheduled else { return }
-        concurrencyGrantScheduled = true
-        loop.onNextTurn { [weak self] in self?.grantConcurrencySlots() }
+    func releaseConcurrencySlot(provider: Provider) {
+        guard var line = concurrencyLines[provider] else { return }
+        defer { concurrencyLines[provider] = line }
+        line.open -= 1
+        guard !line.queue.isEmpty, !line.grantScheduled else { return }
+        line.grantScheduled = true
+        loop.onNextTurn { [weak self] in self?.grantConcurrencySlots(provider) }
     }
 
-    private func grantConcurrencySlots() {
-        concurrencyGrantScheduled = false
-        guard !closed else { return }
-        let cap = settings.upstream.maxConcurrency
-        while concurrentStreams < cap, !concurrencyQueue.isEmpty {
-            let s = concurrencyQueue.removeFirst()
-            takeConcurrencySlot()
-            s.concurrencySlotGranted()
+    private func grantConcurrencySlots(_ provider: Provider) {
+        guard !closed, var line = concurrencyLines[provider] else { return }
+        line.grantScheduled = false
+        let cap = settings.provider(provider).maxConcurrency
+        var granted: [UpstreamStream] = []
+        while line.open < cap, !line.queue.isEmpty {
+            granted.append(line.queue.removeFirst())
+            line.open += 1
+            maxConcurrentStreamsSeen = max(maxConcurrentStreamsSeen, line.open)
         }
-    }
-
-    private func takeConcurrencySlot() {
-        concurrentStreams += 1
-        maxConcurrentStreamsSeen = max(maxConcurrentStreamsSeen, concurrentStreams)
+        concurrencyLines[provider] = line
+        for s in granted { s.concurrencySlotGranted() }
     }
 }
 

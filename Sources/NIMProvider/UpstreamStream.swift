@@ -44,6 +44,10 @@ final class UpstreamStream: UpstreamTransferDelegate {
     }
     /// The lane `rateTicket` waits in.
     private var ticketLane: RateLane?
+    /// The provider whose concurrency cap this stream's place counts against: the first model's,
+    /// kept across a fallback to another provider (the lifecycle holds one place from the first
+    /// attempt to the end).
+    private var concurrencyProvider: Provider?
     /// The upstream body as built for `bodyModel`; kept while another attempt may need it.
     private var bodyBytes: [UInt8]?
     private var bodyModel = ""
@@ -136,11 +140,13 @@ final class UpstreamStream: UpstreamTransferDelegate {
     private func perform(_ action: Lifecycle.Action) {
         switch action {
         case .requestConcurrencySlot:
-            if provider.requestConcurrencySlot(for: self) { run(machine.concurrencySlotGranted(now: provider.now)) }
+            let owner = provider.target(for: machine.model).provider
+            concurrencyProvider = owner
+            if provider.requestConcurrencySlot(for: self, provider: owner) { run(machine.concurrencySlotGranted(now: provider.now)) }
         case .leaveConcurrencyQueue:
-            provider.leaveConcurrencyQueue(self)
+            if let owner = concurrencyProvider { provider.leaveConcurrencyQueue(self, provider: owner) }
         case .releaseConcurrencySlot:
-            provider.releaseConcurrencySlot()
+            if let owner = concurrencyProvider { provider.releaseConcurrencySlot(provider: owner) }
         case .requestRateSlot:
             let lane = self.lane
             if let ticket = lane.requestSlot(for: self) {
