@@ -72,9 +72,13 @@ extension Scenario {
         "error_400", "error_401", "error_404", "error_429", "error_500", "overloaded_529",
     ]
 
-    /// A native catalog scenario by name.
+    /// A native catalog scenario by name; `synthetic_N` is `nativeSynthetic(chunkCount: N)`, so a
+    /// benchmark chooses the stream's length through the model name alone.
     public static func native(_ name: String) -> Scenario? {
-        switch name {
+        if name.hasPrefix("synthetic_"), let count = Int(name.dropFirst("synthetic_".count)), (0...1_000_000).contains(count) {
+            return nativeSynthetic(chunkCount: count)
+        }
+        return switch name {
         case "text": nativeText()
         case "thinking": nativeThinking()
         case "tool": nativeTool()

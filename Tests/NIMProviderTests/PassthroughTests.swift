@@ -269,6 +269,35 @@ func clientBody(stream: Bool = true) -> String {
         #expect(outcomes == [.clientGone])
     }
 
+    /// Shutdown: a stream under way ends with the SSE `error` event the translating path sends.
+    @Test func abortAfterContentEndsWithTheShutdownError() throws {
+        var raw: [UInt8] = []
+        var outcomes: [AnthropicPassthrough.Outcome] = []
+        var upstreamAfter = -1
+        try withPassthrough { h, done in
+            h.model = "scenario:hang"
+            try LoopHTTPClient.connectOrRecordIssue(h.loop, port: h.port) { client in
+                client.send(rawRequest(clientBody()))
+                poll(h.loop, until: { client.text.contains("Thinking it over") }) {
+                    h.last?.abort()
+                    poll(h.loop, until: { client.tail.hasSuffix("0\r\n\r\n") && h.upstream.activeStreams == 0 }) {
+                        raw = client.received
+                        outcomes = h.outcomes
+                        upstreamAfter = h.upstream.activeStreams
+                        client.close()
+                        done()
+                    }
+                }
+            }
+        }
+        let body = try #require(chunkFrames(raw)).flatMap { $0 }
+        let plan = try #require(Scenario.nativeHang().streamPlan)
+        #expect(body.starts(with: plan.body))
+        #expect(Array(body.dropFirst(plan.body.count)) == AnthropicSSE.error(type: "api_error", message: "The server is shutting down."))
+        #expect(outcomes.count == 1)
+        #expect(upstreamAfter == 0)
+    }
+
     /// A client that stops reading pauses the upstream transfer; once it reads again every byte
     /// arrives, identical to what the upstream sent.
     @Test func aSlowClientPausesTheUpstream() throws {

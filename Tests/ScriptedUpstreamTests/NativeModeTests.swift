@@ -147,4 +147,13 @@ func messagesBody(model: String, stream: Bool = true) -> [UInt8] {
         #expect(!result.chunkFrames.terminated)
         #expect(result.bodyBytes == Scenario.nativeCut().streamPlan?.body)
     }
+
+    @Test func syntheticTakesItsLengthFromTheName() throws {
+        let plan = try #require(Scenario.native("synthetic_7")?.streamPlan)
+        // message_start, block start, seven deltas, block stop, message_delta, message_stop.
+        #expect(plan.chunks.count == 12)
+        #expect(plan.chunks.filter { $0["type"]?.stringValue == "content_block_delta" }.count == 7)
+        #expect(Scenario.native("synthetic_x") == nil)
+        #expect(Scenario.native("synthetic_-1") == nil)
+    }
 }
