@@ -13,10 +13,10 @@ import NIMProvider
 import UpstreamClient
 
 func runPassthroughServer(_ flags: Flags) {
-    let port = flags.int("--port", 0)
-    guard let base = flags.optional("--upstream") else { fail("passthrough needs --upstream BASE_URL") }
-    let model = flags.string("--model", "scenario:synthetic")
-    let upstream = NativeUpstream(baseURL: base, apiKey: flags.optional("--key"))
+    let port = flags.int("port", 0)
+    guard let base = flags.optional("upstream") else { fail("passthrough needs --upstream BASE_URL") }
+    let model = flags.string("model", "scenario:synthetic")
+    let upstream = NativeUpstream(baseURL: base, apiKey: flags.optional("key"))
     do {
         let loop = try EventLoop()
         let curl = try CurlMulti(loop: loop)
