@@ -23,6 +23,10 @@ let package = Package(
         .library(name: "EventLoop", targets: ["EventLoop"]),
         .library(name: "JSON", targets: ["JSON"]),
         .library(name: "Tokenizer", targets: ["Tokenizer"]),
+        // The Anthropic-native pass-through, served on its own by `bench-tool passthrough`.
+        .library(name: "NIMProvider", targets: ["NIMProvider"]),
+        .library(name: "HTTPServer", targets: ["HTTPServer"]),
+        .library(name: "UpstreamClient", targets: ["UpstreamClient"]),
         // libFuzzer targets, one product each named `fuzz-<name>` (scripts/fuzz.sh finds them by
         // that prefix; fuzz/README.md has the convention).
         .executable(name: "fuzz-json-parser", targets: ["FuzzJSONParser"]),

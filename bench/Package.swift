@@ -16,6 +16,9 @@ let package = Package(
             dependencies: [
                 .product(name: "EventLoop", package: "nim-proxy"),
                 .product(name: "Tokenizer", package: "nim-proxy"),
+                .product(name: "NIMProvider", package: "nim-proxy"),
+                .product(name: "HTTPServer", package: "nim-proxy"),
+                .product(name: "UpstreamClient", package: "nim-proxy"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]),
     ]

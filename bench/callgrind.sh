@@ -5,12 +5,17 @@
 #
 #   bash bench/callgrind.sh PROXY_BINARY [PROXY_BINARY ...]     (e.g. two commits' release builds)
 #   UPSTREAM=path/to/scripted-upstream (default: .build-bench/release/scripted-upstream)
+#   PASSTHROUGH=path/to/bench-tool (default: bench/.build/release/bench-tool when built): also the
+#     Anthropic-native pass-through, served alone by `bench-tool passthrough` (the proxy does not
+#     route to it yet), against the upstream's native mode with streams of the same lengths; its
+#     row and its ratios to the first binary's come from the same run.
 #
 # valgrind 3.19 cannot read the toolchain's DWARF 5, so each binary is copied and stripped of debug
 # information first. Needs valgrind and curl (apt-get install -y valgrind curl).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 UPSTREAM="${UPSTREAM:-$ROOT/.build-bench/release/scripted-upstream}"
+PASSTHROUGH="${PASSTHROUGH:-$ROOT/bench/.build/release/bench-tool}"
 work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
@@ -37,6 +42,25 @@ instructions() { # binary chunks requests -> total instructions of the proxy's r
     awk '/^(summary|totals):/{print $2; exit}' "$out"
 }
 
+passthrough_instructions() { # bench-tool chunks requests -> total instructions of the pass-through's run
+    local bin=$1 chunks=$2 n=$3 log="$work/up.$RANDOM" out="$work/cg.$RANDOM"
+    "$UPSTREAM" --port 0 >"$log" &
+    local upid=$!; pids+=("$upid")
+    for _ in $(seq 100); do grep -q listening "$log" && break; sleep 0.1; done
+    local uport port; uport=$(awk '/listening/{print $2}' "$log")
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    valgrind --tool=callgrind --callgrind-out-file="$out" "$bin" passthrough --port "$port" \
+        --upstream "http://127.0.0.1:$uport/v1" --model "scenario:synthetic_$chunks" >/dev/null 2>"$out.err" &
+    local vpid=$!; pids+=("$vpid")
+    for _ in $(seq 300); do curl -sf -o /dev/null "http://127.0.0.1:$port/health" && break; sleep 0.1; done
+    for _ in $(seq "$n"); do
+        curl -sf -o /dev/null -H 'content-type: application/json' -d "$body" "http://127.0.0.1:$port/v1/messages"
+    done
+    kill -TERM "$vpid"; wait "$vpid" 2>/dev/null || true
+    kill "$upid"; wait "$upid" 2>/dev/null || true
+    awk '/^(summary|totals):/{print $2; exit}' "$out"
+}
+
 echo "| binary | instructions per stream (10 chunks) | instructions per relayed chunk |"
 echo "|---|---|---|"
 for binary in "$@"; do
@@ -44,5 +68,19 @@ for binary in "$@"; do
     cp "$binary" "$copy"; strip --strip-debug "$copy"
     # The first streams build the tokenizer's tables: 5 streams first, then the difference to 25.
     a=$(instructions "$copy" 10 5); b=$(instructions "$copy" 10 25); c=$(instructions "$copy" 210 25)
-    echo "| $binary | $(( (b - a) / 20 )) | $(( (c - b) / (25 * 200) )) |"
+    per_stream=$(( (b - a) / 20 )); per_chunk=$(( (c - b) / (25 * 200) ))
+    echo "| $binary | $per_stream | $per_chunk |"
+    first_stream=${first_stream:-$per_stream}; first_chunk=${first_chunk:-$per_chunk}
 done
+if [[ -x "$PASSTHROUGH" ]]; then
+    copy="$work/bench-tool.$RANDOM"
+    cp "$PASSTHROUGH" "$copy"; strip --strip-debug "$copy"
+    a=$(passthrough_instructions "$copy" 10 5); b=$(passthrough_instructions "$copy" 10 25)
+    c=$(passthrough_instructions "$copy" 210 25)
+    pt_stream=$(( (b - a) / 20 )); pt_chunk=$(( (c - b) / (25 * 200) ))
+    echo "| pass-through (bench-tool passthrough) | $pt_stream | $pt_chunk |"
+    if [[ -n "${first_stream:-}" ]]; then
+        awk -v s="$first_stream" -v c="$first_chunk" -v ps="$pt_stream" -v pc="$pt_chunk" \
+            'BEGIN { printf "| pass-through / first binary | %.2f | %.2f |\n", ps / s, pc / c }'
+    fi
+fi

@@ -89,6 +89,8 @@ public struct StreamPlan: Sendable {
     /// Extra silence before the frame of chunk `i` (index `chunks.count` is the `[DONE]` frame).
     public let pauses: [Int: UInt64]
     public let ending: StreamEnding
+    /// How each element of `chunks` is framed on the wire.
+    public let format: WireFormat
     let steps: [WireStep]
 
     public init(chunks: [JSONValue], delayMs: UInt64 = 0, chunkSplit: ChunkSplit = .none,
@@ -98,9 +100,30 @@ public struct StreamPlan: Sendable {
         self.chunkSplit = chunkSplit
         self.pauses = pauses
         self.ending = ending
+        format = .openAI
         var frames = chunks.map { StreamPlan.frame($0) }
         if ending == .done { frames.append(StreamPlan.doneFrame) }
         steps = StreamPlan.compile(frames: frames, delayMs: delayMs, split: chunkSplit, pauses: pauses)
+    }
+
+    /// An Anthropic Messages stream: each event goes out as `event: <its type>` and its data, and
+    /// `.done` ends the body after the last event (Anthropic sends no `[DONE]`). Index `i` of
+    /// `pauses` is the frame of event `i`.
+    public init(anthropicEvents events: [JSONValue], delayMs: UInt64 = 0, chunkSplit: ChunkSplit = .none,
+                pauses: [Int: UInt64] = [:], ending: StreamEnding = .done) {
+        chunks = events
+        self.delayMs = delayMs
+        self.chunkSplit = chunkSplit
+        self.pauses = pauses
+        self.ending = ending
+        format = .anthropic
+        steps = StreamPlan.compile(frames: events.map { StreamPlan.anthropicFrame($0) }, delayMs: delayMs,
+                                   split: chunkSplit, pauses: pauses)
+    }
+
+    /// The SSE frame of one Anthropic event: `event: <type>\ndata: {compact json}\n\n`.
+    public static func anthropicFrame(_ event: JSONValue) -> [UInt8] {
+        Array("event: \(event["type"]?.stringValue ?? "message")\ndata: ".utf8) + event.compactBytes() + [10, 10]
     }
 
     /// The SSE frame of one chunk: `data: {compact json}\n\n`.
@@ -168,6 +191,14 @@ public struct StreamPlan: Sendable {
         }
         return steps
     }
+}
+
+/// The protocol a stream plan speaks.
+public enum WireFormat: Sendable, Equatable {
+    /// OpenAI chat completions: `data:` frames ending with `data: [DONE]`.
+    case openAI
+    /// Anthropic Messages: named events, ending with `message_stop` (or an `error` event).
+    case anthropic
 }
 
 enum WireStep: Sendable {

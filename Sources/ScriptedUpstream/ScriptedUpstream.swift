@@ -9,6 +9,10 @@
 // `GET /stats` answers its counters as JSON (requests, streams open now and at most at once), so a
 // test running it as a process can check how many requests a proxy sent and how many at once.
 //
+// `POST /v1/messages` is its Anthropic-native mode (what LM Studio and llama.cpp serve): the same
+// choice of scenario, from the native catalog (`Scenario.native(_:)`) for "scenario:NAME", answered
+// with Anthropic SSE, and refusals of its own with Anthropic's error JSON.
+//
 // It speaks HTTP/1.1, or with `start(http2: true)` only HTTP/2 to clients that open with the
 // HTTP/2 preface (prior knowledge, no TLS): the protocol the proxy uses with NVIDIA, where
 // concurrent transfers share a few connections. Both answer every request the same way; on
@@ -74,6 +78,8 @@ public final class ScriptedUpstream {
     public private(set) var scenariosPlayed = 0
     /// Chat-completion requests received, answered or not.
     public private(set) var completionRequests = 0
+    /// Anthropic-native (`/v1/messages`) requests received, answered or not.
+    public private(set) var messagesRequests = 0
     /// The most streams open at once so far: what a test of a concurrency cap reads.
     public private(set) var peakActiveStreams = 0
     /// Connections closed (or HTTP/2 streams reset) before any byte of an answer.
@@ -188,10 +194,12 @@ public final class ScriptedUpstream {
     // MARK: Requests
 
     private static let completionPaths: Set<String> = ["/v1/chat/completions", "/chat/completions"]
+    private static let messagesPaths: Set<String> = ["/v1/messages", "/messages"]
 
     private func handle(_ request: HTTPRequest, _ responder: any ResponseSink) {
         highestConnectionID = max(highestConnectionID, request.connectionID)
-        guard Self.completionPaths.contains(request.path) else {
+        let native = Self.messagesPaths.contains(request.path)
+        guard native || Self.completionPaths.contains(request.path) else {
             if request.path == "/health" && request.method == "GET" {
                 responder.respond(status: 200, headers: [("Content-Type", "application/json")],
                                   body: Array("{\"status\":\"ok\"}".utf8))
@@ -206,17 +214,17 @@ public final class ScriptedUpstream {
         }
         guard request.method == "POST" else {
             respondError(responder, status: 405, message: "Method \(request.method) not allowed",
-                         type: "invalid_request_error", code: "method_not_allowed")
+                         type: "invalid_request_error", code: "method_not_allowed", native: native)
             return
         }
-        completionRequests += 1
+        if native { messagesRequests += 1 } else { completionRequests += 1 }
         let record = RecordedRequest(method: request.method, path: request.path, query: request.query,
                                      headers: request.headers, body: request.body)
         if keepsRecords { received.append(record) }
         onRequest?(record)
         guard let json = record.json, json.objectValue != nil else {
             respondError(responder, status: 400, message: "Request body is not a JSON object",
-                         type: "invalid_request_error", code: "invalid_json")
+                         type: "invalid_request_error", code: "invalid_json", native: native)
             return
         }
         let scenario: Scenario
@@ -229,9 +237,10 @@ public final class ScriptedUpstream {
             }
         } else if let model = json["model"]?.stringValue, model.hasPrefix("scenario:") {
             let name = String(model.dropFirst("scenario:".count))
-            guard let named = namedScenarios[name] ?? Scenario.named(name) else {
+            guard let named = namedScenarios[name] ?? (native ? Scenario.native(name) : Scenario.named(name)) else {
                 respondError(responder, status: 404, message: "The model `\(model)` does not exist",
-                             type: "invalid_request_error", code: "model_not_found")
+                             type: native ? "not_found_error" : "invalid_request_error", code: "model_not_found",
+                             native: native)
                 return
             }
             scenario = named
@@ -268,15 +277,17 @@ public final class ScriptedUpstream {
     }
 
     private func respondError(_ responder: any ResponseSink, status: Int, message: String, type: String,
-                              code: JSONValue) {
+                              code: JSONValue, native: Bool = false) {
         responder.respond(status: status, headers: [("Content-Type", "application/json")],
-                          body: openAIErrorBody(message: message, type: type, code: code))
+                          body: native ? anthropicErrorBody(type: type, message: message)
+                                       : openAIErrorBody(message: message, type: type, code: code))
     }
 
     /// The counters as `GET /stats` answers them, for tests that run the upstream as a process.
     public var stats: JSONValue {
         .object(JSONObject([
             ("completion_requests", .int(completionRequests)),
+            ("messages_requests", .int(messagesRequests)),
             ("scenarios_played", .int(scenariosPlayed)),
             ("active_streams", .int(activeStreams)),
             ("peak_active_streams", .int(peakActiveStreams)),

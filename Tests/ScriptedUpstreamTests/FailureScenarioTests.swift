@@ -182,7 +182,7 @@ private func body(_ response: TestResponse?) -> String { response.map { $0.text 
                 }
             }
         }
-        #expect(stats == (try JSONValue.parse(#"{"completion_requests":3,"scenarios_played":3,"active_streams":3,"peak_active_streams":3,"ended_streams":0,"dropped_connections":0}"#)))
+        #expect(stats == (try JSONValue.parse(#"{"completion_requests":3,"messages_requests":0,"scenarios_played":3,"active_streams":3,"peak_active_streams":3,"ended_streams":0,"dropped_connections":0}"#)))
     }
 }
 

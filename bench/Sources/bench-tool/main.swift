@@ -5,6 +5,8 @@
 //                       [--timeout-s S] [--marker TEXT]
 //   bench-tool startup  --port P [--idle-ms 1000] [--timeout-s 10] -- COMMAND ARGS...
 //   bench-tool tokenize --text-file F [--seconds 3]
+//   bench-tool passthrough --port P --upstream BASE_URL [--model M] [--key K]
+//                       serves POST /v1/messages through AnthropicPassthrough alone until SIGTERM
 //
 // Each prints one JSON object on stdout.
 
@@ -19,5 +21,6 @@ switch arguments[1] {
 case "streams": runStreamLoad(flags)
 case "startup": runStartupProbe(flags)
 case "tokenize": runTokenizeBench(flags)
+case "passthrough": runPassthroughServer(flags)
 default: fail("unknown command \(arguments[1])")
 }
