@@ -58,6 +58,8 @@ public final class NIMProvider: MessageStreamer {
 
     let endpoint: String
     private var targets: [String: UpstreamTarget] = [:]
+    /// Pass-through exchanges in progress, by request, so shutdown can end them.
+    private var passthroughs: [UInt64: AnthropicPassthrough] = [:]
     let countTokens: @Sendable (String) -> Int
     let random: () -> Double
     /// Interval of `ping` events while a client waits for a slot or a retry.
@@ -187,6 +189,11 @@ public final class NIMProvider: MessageStreamer {
                               body: APIError.authentication("NVIDIA_NIM_API_KEY is not set: the proxy cannot call NVIDIA NIM without it. Set it in the environment or in .env.").body.compactBytes())
             return
         }
+        let first = target(for: request.model)
+        if first.provider == .lmStudio || first.provider == .llamaCpp {
+            passThrough(request, to: first, responder: responder, requestID: requestID)
+            return
+        }
         let s = UpstreamStream(
             provider: self, request: request,
             models: routing.hasFallbacks ? routing.modelsToTry(request.originalModel) : [request.model], inputTokens: inputTokens,
@@ -195,12 +202,53 @@ public final class NIMProvider: MessageStreamer {
         s.begin()
     }
 
+    /// LM Studio and llama.cpp serve Anthropic's `/v1/messages` themselves: the client's request goes
+    /// there with only the model replaced, and the answer's bytes come back untranslated. (No rate
+    /// limit, retry or fallback on this path: the server is the user's own.)
+    private func passThrough(_ request: MessagesRequest, to target: UpstreamTarget, responder: HTTPResponder, requestID: UInt64) {
+        let limits = settings.provider(target.provider)
+        let upstream = NativeUpstream(
+            baseURL: limits.baseURL, apiKey: limits.apiKey.isEmpty ? nil : limits.apiKey,
+            connectTimeout: settings.upstream.connectTimeout, totalTimeout: settings.upstream.totalTimeout ?? .zero,
+            stallTimeout: settings.upstream.stallTimeout, httpVersion: UpstreamHTTPVersion(settings.upstream.httpVersion),
+            caFile: settings.upstream.caFile)
+        let started = now
+        let model = request.model
+        do {
+            let body = JSONValue.object(request.raw).compactBytes(reservingCapacity: request.sourceByteCount + 256)
+            guard let pass = AnthropicPassthrough(
+                loop: loop, curl: try curl(), upstream: upstream, body: body, model: target.model, responder: responder,
+                onFinish: { [weak self] outcome in
+                    guard let self else { return }
+                    self.passthroughs[requestID] = nil
+                    let fields: [(String, JSONValue)]
+                    switch outcome {
+                    case .relayed(let status): fields = [("outcome", "relayed"), ("status", .int(status))]
+                    case .failed(let error): fields = [("outcome", "error"), ("error_type", .string(error.type.rawValue))]
+                    case .clientGone: fields = [("outcome", "client_gone")]
+                    }
+                    self.log.info("pass-through finished", [("request_id", .int(Int(requestID))), ("model", .string(model))]
+                        + fields + [("ms", .int(started.duration(to: self.now).wholeMilliseconds))])
+                })
+            else {
+                responder.respondError(.invalidRequest("The request body is not a JSON object."))
+                return
+            }
+            passthroughs[requestID] = pass
+            pass.start()
+        } catch {
+            responder.respondError(.api("The upstream client could not start: \(error)", status: 500))
+        }
+    }
+
     /// Ends every stream (their clients hear the server is stopping) and releases libcurl.
     /// Run the loop afterwards so handles finish closing.
     public func close() {
         guard !closed else { return }
         closed = true
         for s in Array(active.values) { s.abort() }
+        for p in Array(passthroughs.values) { p.abort() }
+        passthroughs.removeAll()
         active.removeAll()
         concurrencyLines.removeAll()
         for lane in lanes.values { lane.close() }

@@ -17,6 +17,36 @@ ANSWER = (b'data: {"id":"c","choices":[{"index":0,"delta":{"content":"served"},"
           b"data: [DONE]\n\n")
 
 
+# What an Anthropic-native server (LM Studio, llama.cpp) streams: relayed to the client byte for byte.
+NATIVE_ANSWER = (
+    b'event: message_start\ndata: {"type":"message_start","message":{"id":"msg_local","type":"message",'
+    b'"role":"assistant","model":"local","content":[],"stop_reason":null,"stop_sequence":null,'
+    b'"usage":{"input_tokens":3,"output_tokens":0}}}\n\n'
+    b'event: content_block_start\ndata: {"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}\n\n'
+    b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"served natively"}}\n\n'
+    b'event: content_block_stop\ndata: {"type":"content_block_stop","index":0}\n\n'
+    b'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},'
+    b'"usage":{"output_tokens":2}}\n\n'
+    b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
+)
+
+
+def body_of(response: bytes) -> bytes:
+    """The response body, chunked transfer coding removed."""
+    head, _, body = response.partition(b"\r\n\r\n")
+    if b"transfer-encoding: chunked" not in head.lower():
+        return body
+    out = b""
+    while body:
+        size_line, _, body = body.partition(b"\r\n")
+        size = int(size_line, 16)
+        if size == 0:
+            break
+        out += body[:size]
+        body = body[size + 2:]
+    return out
+
+
 class Recording:
     """One upstream: every request's path, Authorization header and JSON body."""
 
@@ -28,7 +58,7 @@ class Recording:
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 outer.seen.append({"path": self.path, "authorization": self.headers.get("Authorization"),
-                                   "body": json.loads(body)})
+                                   "x-api-key": self.headers.get("x-api-key"), "body": json.loads(body)})
                 if status != 200:
                     error = b'{"error":{"message":"The model is overloaded."}}'
                     self.send_response(status)
@@ -37,11 +67,12 @@ class Recording:
                     self.end_headers()
                     self.wfile.write(error)
                     return
+                answer = NATIVE_ANSWER if self.path.endswith("/messages") else ANSWER
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
-                self.send_header("Content-Length", str(len(ANSWER)))
+                self.send_header("Content-Length", str(len(answer)))
                 self.end_headers()
-                self.wfile.write(ANSWER)
+                self.wfile.write(answer)
 
             def log_message(self, *args):
                 pass
@@ -75,8 +106,8 @@ def ask(p, model: str) -> bytes:
     ("claude-haiku-4-5", "openrouter", "/api/v1/chat/completions", "stepfun/step-3.5-flash:free", "Bearer sk-or-test"),
     ("some-other-model", "nim", "/v1/chat/completions", "some-other-model", "Bearer nvapi-test"),
     ("open_router/deepseek/deepseek-r1:free", "openrouter", "/api/v1/chat/completions", "deepseek/deepseek-r1:free", "Bearer sk-or-test"),
-    ("lmstudio/qwen3-coder", "lmstudio", "/v1/chat/completions", "qwen3-coder", None),
-    ("llamacpp/local", "llamacpp", "/v1/chat/completions", "local", None),
+    ("lmstudio/qwen3-coder", "lmstudio", "/v1/messages", "qwen3-coder", None),
+    ("llamacpp/local", "llamacpp", "/v1/messages", "local", None),
     ("ollama/llama3.1", "ollama", "/v1/chat/completions", "llama3.1", None),
 ])
 def test_each_model_reaches_its_provider_with_its_key_only(proxy, tmp_path, providers, asked, upstream, path, model, key):
@@ -84,7 +115,12 @@ def test_each_model_reaches_its_provider_with_its_key_only(proxy, tmp_path, prov
     p = proxy()
     response = ask(p, asked)
     assert status_of(response) == 200, response[:300]
-    assert b'"text": "served"' in response
+    native = upstream in ("lmstudio", "llamacpp")
+    if native:
+        # Anthropic-native: the answer's bytes as the server sent them, untranslated.
+        assert body_of(response) == NATIVE_ANSWER
+    else:
+        assert b'"text": "served"' in response
     reached = {name: r.seen for name, r in providers.items() if r.seen}
     assert list(reached) == [upstream], reached
     [request] = reached[upstream]
@@ -96,6 +132,11 @@ def test_each_model_reaches_its_provider_with_its_key_only(proxy, tmp_path, prov
     body = request["body"]
     assert ("chat_template_kwargs" in body) == (upstream == "nim")
     assert ("reasoning" in body) == (upstream == "openrouter")
+    if native:
+        # The client's request with only the model replaced.
+        assert body == {"model": model, "max_tokens": 100, "stream": True,
+                        "messages": [{"role": "user", "content": "Which provider?"}]}
+        assert request["x-api-key"] is None
 
 
 def test_a_fallback_list_crosses_providers(proxy, tmp_path):
