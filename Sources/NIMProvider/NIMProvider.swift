@@ -25,7 +25,9 @@ public final class NIMProvider: MessageStreamer {
     let log: Logger
     /// Made on the first upstream request: initialising libcurl pulls in its TLS libraries,
     /// several megabytes of memory an idle proxy (or one serving only fast paths) never needs.
-    private var curlMulti: CurlMulti?
+    /// One per provider, each its own connection pool (connections and HTTP/2 sessions are never
+    /// shared between providers).
+    private var curlMultis: [Provider: CurlMulti] = [:]
     /// Each provider's rate limit, made when its first request comes (NIM's at start).
     private var lanes: [Provider: RateLane] = [:]
     private let retry: RetryPolicy
@@ -155,7 +157,7 @@ public final class NIMProvider: MessageStreamer {
                 ("waiting_for_concurrency", .int(waitingForConcurrency)),
                 ("blocked_seconds_remaining", .double((limiter.blockRemaining(now: t).inSeconds * 10).rounded() / 10)),
                 ("open_streams", .int(active.count)),
-                ("upstream_transfers", .int(curlMulti?.activeTransferCount ?? 0)),
+                ("upstream_transfers", .int(curlMultis.values.reduce(0) { $0 + $1.activeTransferCount })),
                 ("upstream_pauses", .int(upstreamPauses)),
                 ("max_client_write_queue_bytes", .int(maxClientQueueBytes)),
             ]))),
@@ -217,7 +219,7 @@ public final class NIMProvider: MessageStreamer {
         do {
             let body = JSONValue.object(request.raw).compactBytes(reservingCapacity: request.sourceByteCount + 256)
             guard let pass = AnthropicPassthrough(
-                loop: loop, curl: try curl(), upstream: upstream, body: body, model: target.model, responder: responder,
+                loop: loop, curl: try curl(for: target.provider), upstream: upstream, body: body, model: target.model, responder: responder,
                 onFinish: { [weak self] outcome in
                     guard let self else { return }
                     self.passthroughs[requestID] = nil
@@ -252,15 +254,15 @@ public final class NIMProvider: MessageStreamer {
         active.removeAll()
         concurrencyLines.removeAll()
         for lane in lanes.values { lane.close() }
-        curlMulti?.close()
-        curlMulti = nil
+        for multi in curlMultis.values { multi.close() }
+        curlMultis.removeAll()
     }
 
-    /// The libcurl multi handle, created on first use.
-    func curl() throws -> CurlMulti {
-        if let curlMulti { return curlMulti }
+    /// `provider`'s libcurl multi handle, created on first use.
+    func curl(for provider: Provider = .nvidiaNim) throws -> CurlMulti {
+        if let made = curlMultis[provider] { return made }
         let made = try CurlMulti(loop: loop)
-        curlMulti = made
+        curlMultis[provider] = made
         return made
     }
 

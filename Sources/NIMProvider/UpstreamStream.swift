@@ -381,7 +381,7 @@ final class UpstreamStream: UpstreamTransferDelegate {
             caFile: settings.upstream.caFile)
         upstream.freshConnection = freshConnection
         do {
-            let curl = try provider.curl()
+            let curl = try provider.curl(for: target.provider)
             transfer = curl.start(upstream, delegate: self)
             curl.runDueWork()
         } catch {
