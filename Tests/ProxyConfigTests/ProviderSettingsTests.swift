@@ -2,19 +2,6 @@ import Testing
 
 @testable import ProxyConfig
 
-private func load(_ environment: [String: String] = [:], dotEnv: String? = nil) throws -> Settings {
-    try Settings.load(environment: environment, dotEnv: dotEnv)
-}
-
-private func problems(_ environment: [String: String], dotEnv: String? = nil) -> [String] {
-    do {
-        _ = try Settings.load(environment: environment, dotEnv: dotEnv)
-        return []
-    } catch {
-        return error.problems
-    }
-}
-
 @Suite struct ProviderModelTests {
     @Test(arguments: [
         ("open_router/deepseek/deepseek-r1:free", Provider.openRouter, "deepseek/deepseek-r1:free"),

@@ -2,13 +2,15 @@ import Foundation
 import ProxyConfig
 import Testing
 
-private func load(_ environment: [String: String] = [:], dotEnv: String? = nil, specs: [SettingSpec] = Settings.specs)
+/// Settings from an environment and a `.env` text (the suites of this target share these two).
+func load(_ environment: [String: String] = [:], dotEnv: String? = nil, specs: [SettingSpec] = Settings.specs)
     throws -> Settings
 {
     try Settings.load(environment: environment, dotEnv: dotEnv, specs: specs)
 }
 
-private func problems(_ environment: [String: String], dotEnv: String? = nil, specs: [SettingSpec] = Settings.specs)
+/// The problems `Settings.load` reports, none when it succeeds.
+func problems(_ environment: [String: String], dotEnv: String? = nil, specs: [SettingSpec] = Settings.specs)
     -> [String]
 {
     do {

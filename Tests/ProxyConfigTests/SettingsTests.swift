@@ -1,19 +1,6 @@
 import ProxyConfig
 import Testing
 
-private func load(_ environment: [String: String] = [:], dotEnv: String? = nil) throws -> Settings {
-    try Settings.load(environment: environment, dotEnv: dotEnv)
-}
-
-private func problems(_ environment: [String: String], dotEnv: String? = nil) -> [String] {
-    do {
-        _ = try Settings.load(environment: environment, dotEnv: dotEnv)
-        return []
-    } catch {
-        return error.problems
-    }
-}
-
 @Suite struct SettingsDefaultsTests {
     @Test func defaultsMatchTheReference() throws {
         let s = try load()
