@@ -161,8 +161,9 @@ public final class NIMProvider: MessageStreamer {
                 ("upstream_pauses", .int(upstreamPauses)),
                 ("max_client_write_queue_bytes", .int(maxClientQueueBytes)),
             ]))),
-            // Each provider's own rate limit, once it has had a request (NIM's from the start).
-            ("rate_limits", .object(JSONObject(Provider.allCases.compactMap { p in
+            // Each provider's own state, once it has had a request (NIM's from the start): its rate
+            // limit, its concurrency line and its connection pool.
+            ("providers", .object(JSONObject(Provider.allCases.compactMap { p in
                 lanes[p].map { lane in
                     (p.rawValue, JSONValue.object(JSONObject([
                         ("rate_limit", .int(lane.limiter.limit)),
@@ -170,6 +171,9 @@ public final class NIMProvider: MessageStreamer {
                         ("window_used", .int(lane.limiter.usedSlots(now: t))),
                         ("waiting_for_slot", .int(lane.waiting.count)),
                         ("blocked_seconds_remaining", .double((lane.limiter.blockRemaining(now: t).inSeconds * 10).rounded() / 10)),
+                        ("concurrent_streams", .int(concurrencyLines[p]?.open ?? 0)),
+                        ("waiting_for_concurrency", .int(concurrencyLines[p]?.queue.count ?? 0)),
+                        ("upstream_transfers", .int(curlMultis[p]?.activeTransferCount ?? 0)),
                     ])))
                 }
             }))),

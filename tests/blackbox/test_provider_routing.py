@@ -170,9 +170,10 @@ def test_each_provider_has_its_own_rate_limit(proxy, tmp_path, providers):
     for _ in range(3):
         assert status_of(ask(p, "claude-opus-4-1")) == 200
     health = json.loads(p.request("GET", "/health").split(b"\r\n\r\n", 1)[1])
-    limits = health["rate_limits"]
+    limits = health["providers"]
     assert limits["open_router"]["rate_limit"] == 1 and limits["open_router"]["window_used"] == 1
     assert limits["nvidia_nim"]["rate_limit"] == 100 and limits["nvidia_nim"]["window_used"] == 3
+    assert limits["open_router"]["concurrent_streams"] == 0 and limits["open_router"]["upstream_transfers"] == 0
     assert len(providers["openrouter"].seen) == 1 and len(providers["nim"].seen) == 3
 
 
