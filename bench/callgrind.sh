@@ -6,9 +6,11 @@
 #   bash bench/callgrind.sh PROXY_BINARY [PROXY_BINARY ...]     (e.g. two commits' release builds)
 #   UPSTREAM=path/to/scripted-upstream (default: .build-bench/release/scripted-upstream)
 #   PASSTHROUGH=path/to/bench-tool (default: bench/.build/release/bench-tool when built): also the
-#     Anthropic-native pass-through, served alone by `bench-tool passthrough` (the proxy does not
-#     route to it yet), against the upstream's native mode with streams of the same lengths; its
-#     row and its ratios to the first binary's come from the same run.
+#     Anthropic-native pass-through, served alone by `bench-tool passthrough`, against the
+#     upstream's native mode with streams of the same lengths; its row and its ratios to the first
+#     binary's come from the same run.
+#   NATIVE=1: each binary is also measured serving `lmstudio/` models (the pass-through inside the
+#     proxy, with everything the proxy does per request), against the upstream's native mode.
 #
 # valgrind 3.19 cannot read the toolchain's DWARF 5, so each binary is copied and stripped of debug
 # information first. Needs valgrind and curl (apt-get install -y valgrind curl).
@@ -22,20 +24,22 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -r
 trap cleanup EXIT
 body='{"model":"claude-3-5-sonnet-20241022","max_tokens":100,"stream":true,"messages":[{"role":"user","content":"Tell me something."}]}'
 
-instructions() { # binary chunks requests -> total instructions of the proxy's run
-    local bin=$1 chunks=$2 n=$3 log="$work/up.$RANDOM" out="$work/cg.$RANDOM"
+instructions() { # binary chunks requests [native] -> total instructions of the proxy's run
+    local bin=$1 chunks=$2 n=$3 native=${4:-} log="$work/up.$RANDOM" out="$work/cg.$RANDOM" sent=$body
     "$UPSTREAM" --port 0 --default-scenario synthetic --chunks "$chunks" --chunk-bytes 16 --delay-ms 0 >"$log" &
     local upid=$!; pids+=("$upid")
     for _ in $(seq 100); do grep -q listening "$log" && break; sleep 0.1; done
     local uport port; uport=$(awk '/listening/{print $2}' "$log")
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    if [[ -n "$native" ]]; then sent=${body/claude-3-5-sonnet-20241022/lmstudio\/scenario:synthetic_$chunks}; fi
+    LM_STUDIO_BASE_URL="http://127.0.0.1:$uport/v1" \
     NVIDIA_NIM_BASE_URL="http://127.0.0.1:$uport/v1" NVIDIA_NIM_API_KEY=bench NVIDIA_NIM_RATE_LIMIT=1000 \
         LOG_LEVEL=error HOST=127.0.0.1 PORT="$port" \
         valgrind --tool=callgrind --callgrind-out-file="$out" "$bin" >/dev/null 2>"$out.err" &
     local vpid=$!; pids+=("$vpid")
     for _ in $(seq 300); do curl -sf -o /dev/null "http://127.0.0.1:$port/health" && break; sleep 0.1; done
     for _ in $(seq "$n"); do
-        curl -sf -o /dev/null -H 'content-type: application/json' -d "$body" "http://127.0.0.1:$port/v1/messages"
+        curl -sf -o /dev/null -H 'content-type: application/json' -d "$sent" "http://127.0.0.1:$port/v1/messages"
     done
     kill -TERM "$vpid"; wait "$vpid" 2>/dev/null || true
     kill "$upid"; wait "$upid" 2>/dev/null || true
@@ -71,6 +75,10 @@ for binary in "$@"; do
     per_stream=$(( (b - a) / 20 )); per_chunk=$(( (c - b) / (25 * 200) ))
     echo "| $binary | $per_stream | $per_chunk |"
     first_stream=${first_stream:-$per_stream}; first_chunk=${first_chunk:-$per_chunk}
+    if [[ -n "${NATIVE:-}" ]]; then
+        a=$(instructions "$copy" 10 5 native); b=$(instructions "$copy" 10 25 native); c=$(instructions "$copy" 210 25 native)
+        echo "| $binary, \`lmstudio/\` (pass-through) | $(( (b - a) / 20 )) | $(( (c - b) / (25 * 200) )) |"
+    fi
 done
 if [[ -x "$PASSTHROUGH" ]]; then
     copy="$work/bench-tool.$RANDOM"
