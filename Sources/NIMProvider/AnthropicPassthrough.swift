@@ -17,6 +17,8 @@ public struct NativeUpstream: Sendable {
     public var totalTimeout: Duration
     /// No byte for this long while not paused ends the transfer; zero: never.
     public var stallTimeout: Duration
+    /// No progress sending the request body for this long ends the exchange; nil: not watched.
+    public var sendTimeout: Duration?
     public var httpVersion: UpstreamHTTPVersion
     public var caFile: String?
 
@@ -116,10 +118,11 @@ public final class AnthropicPassthrough: UpstreamTransferDelegate {
         responder.onWritable = { [self] in
             if let transfer, transfer.isPaused { transfer.resume() }
         }
-        let request = UpstreamRequest(
+        var request = UpstreamRequest(
             url: upstream.messagesURL, method: "POST", headers: Self.headers(apiKey: upstream.apiKey), body: body,
             connectTimeout: upstream.connectTimeout, totalTimeout: upstream.totalTimeout,
             stallTimeout: upstream.stallTimeout, httpVersion: upstream.httpVersion, caFile: upstream.caFile)
+        request.sendTimeout = upstream.sendTimeout
         transfer = curl.start(request, delegate: self)
         curl.runDueWork()
     }

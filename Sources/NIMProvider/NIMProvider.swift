@@ -213,11 +213,12 @@ public final class NIMProvider: MessageStreamer {
     /// limit, retry or fallback on this path: the server is the user's own.)
     private func passThrough(_ request: MessagesRequest, to target: UpstreamTarget, responder: HTTPResponder, requestID: UInt64) {
         let limits = settings.provider(target.provider)
-        let upstream = NativeUpstream(
+        var upstream = NativeUpstream(
             baseURL: limits.baseURL, apiKey: limits.apiKey.isEmpty ? nil : limits.apiKey,
             connectTimeout: settings.upstream.connectTimeout, totalTimeout: settings.upstream.totalTimeout ?? .zero,
             stallTimeout: settings.upstream.stallTimeout, httpVersion: UpstreamHTTPVersion(settings.upstream.httpVersion),
             caFile: settings.upstream.caFile)
+        upstream.sendTimeout = settings.upstream.sendTimeout
         let started = now
         let model = request.model
         do {

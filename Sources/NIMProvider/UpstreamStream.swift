@@ -380,6 +380,7 @@ final class UpstreamStream: UpstreamTransferDelegate {
             httpVersion: UpstreamHTTPVersion(settings.upstream.httpVersion),
             caFile: settings.upstream.caFile)
         upstream.freshConnection = freshConnection
+        upstream.sendTimeout = settings.upstream.sendTimeout
         do {
             let curl = try provider.curl(for: target.provider)
             transfer = curl.start(upstream, delegate: self)

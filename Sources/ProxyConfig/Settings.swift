@@ -88,8 +88,8 @@ public struct Settings: Sendable, Equatable {
         public var rateLimit = 40
         public var rateWindow = Duration.seconds(60)
         public var connectTimeout = Duration.seconds(10)
-        /// The longest an upstream may take to accept a request's bytes (the reference's
-        /// `HTTP_WRITE_TIMEOUT`). Stored for the upstream client; not yet applied to transfers.
+        /// The longest an upstream may go without taking more of a request's body while it is sent
+        /// (the reference's `HTTP_WRITE_TIMEOUT`, httpx's per-write limit).
         public var sendTimeout = Duration.seconds(10)
         /// Silence allowed between upstream bytes: the reference's client uses httpx's
         /// `timeout=300`, which is a per-read limit, not a limit on the whole answer.

@@ -154,7 +154,8 @@ extension Settings {
             "silence from the upstream that ends a stream", aliases: ["HTTP_READ_TIMEOUT"]),
         SettingSpec(
             "UPSTREAM_SEND_TIMEOUT", \.upstream.sendTimeout, .positiveSeconds, .upstream,
-            "time the upstream may take to accept a request's bytes (read and checked; not yet applied)",
+            "while a request body is sent, the longest the upstream may go without taking more of it; then the request "
+                + "fails as a timeout",
             aliases: ["HTTP_WRITE_TIMEOUT"]),
         SettingSpec(
             "UPSTREAM_TOTAL_TIMEOUT", \.upstream.totalTimeout, .secondsOrNone, .upstream,

@@ -65,6 +65,9 @@ struct TransferStateMachine<Instant: InstantProtocol> where Instant.Duration == 
         var lastActivity: Instant
         /// Set by `detach`: the stall limit while the rest of the body is read and dropped.
         var detachedGrace: Duration?
+        /// The request body is being read by curl (the read callback): until it is all sent, or the
+        /// answer begins, the watch is the send timeout's.
+        var sending = false
     }
 
     private enum State {
@@ -77,10 +80,14 @@ struct TransferStateMachine<Instant: InstantProtocol> where Instant.Duration == 
 
     /// No byte for this long while flowing ends the transfer; nil: not watched.
     let stallTimeout: Duration?
+    /// While the request body is sent: no progress for this long ends the transfer (an upstream that
+    /// stops reading); nil: not watched.
+    let sendTimeout: Duration?
     private var state: State
 
-    init(stallTimeout: Duration?, now: Instant) {
+    init(stallTimeout: Duration?, sendTimeout: Duration? = nil, now: Instant) {
         self.stallTimeout = stallTimeout.flatMap { $0 > .zero ? $0 : nil }
+        self.sendTimeout = sendTimeout.flatMap { $0 > .zero ? $0 : nil }
         state = .running(Running(lastActivity: now))
     }
 
@@ -119,10 +126,21 @@ struct TransferStateMachine<Instant: InstantProtocol> where Instant.Duration == 
 
     // MARK: events
 
-    /// The easy handle went to curl.
-    func started() -> Action {
-        guard case .running = state, let stallTimeout else { return .none }
-        return .armStallTimer(after: stallTimeout)
+    /// The easy handle went to curl; `sendingBody` when curl reads the body through the callback.
+    mutating func started(sendingBody: Bool = false) -> Action {
+        guard case .running(var r) = state else { return .none }
+        r.sending = sendingBody && sendTimeout != nil
+        state = .running(r)
+        guard let limit = stallLimit(r) else { return .none }
+        return .armStallTimer(after: limit)
+    }
+
+    /// curl's read callback took `byteCount` bytes of the request body (0: the body is all sent).
+    mutating func bodySent(byteCount: Int, now: Instant) {
+        guard case .running(var r) = state, r.sending else { return }
+        r.lastActivity = now
+        if byteCount == 0 { r.sending = false }
+        state = .running(r)
     }
 
     /// The transfer could not be handed to curl at all.
@@ -135,6 +153,7 @@ struct TransferStateMachine<Instant: InstantProtocol> where Instant.Duration == 
     mutating func headReceived() -> Bool {
         guard case .running(var r) = state, !r.headDelivered else { return false }
         r.headDelivered = true
+        r.sending = false
         state = .running(r)
         return true
     }
@@ -150,6 +169,7 @@ struct TransferStateMachine<Instant: InstantProtocol> where Instant.Duration == 
         case .flowing, .unpausing:
             let headFirst = !r.headDelivered
             r.headDelivered = true
+            r.sending = false
             r.bytesReceived += byteCount
             r.lastActivity = now
             state = .running(r)
@@ -218,6 +238,9 @@ struct TransferStateMachine<Instant: InstantProtocol> where Instant.Duration == 
         let quiet = r.lastActivity.duration(to: now)
         if quiet < limit { return .armStallTimer(after: limit - quiet) }
         state = .finished
+        if r.sending {
+            return .complete(failure: .timeout("the upstream took no more of the request for \(limit) (UPSTREAM_SEND_TIMEOUT)"), headFirst: false)
+        }
         return .complete(failure: .stalled(stallTimeout ?? limit), headFirst: false)
     }
 
@@ -254,6 +277,7 @@ struct TransferStateMachine<Instant: InstantProtocol> where Instant.Duration == 
     }
 
     private func stallLimit(_ r: Running) -> Duration? {
+        if r.sending, let sendTimeout { return sendTimeout }
         guard let stallTimeout else { return nil }
         return r.detachedGrace ?? stallTimeout
     }

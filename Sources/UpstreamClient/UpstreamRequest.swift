@@ -15,6 +15,10 @@ public struct UpstreamRequest: Sendable {
     public var totalTimeout: Duration
     /// No byte received for this long while not paused aborts the transfer; zero: never.
     public var stallTimeout: Duration
+    /// While the body is sent through the read callback (HTTP/2, or a large body): no progress for
+    /// this long ends the transfer. Nil: not watched. (A smaller body over HTTP/1.1 goes with the
+    /// head, into the socket's buffer at once.)
+    public var sendTimeout: Duration?
     public var verifyTLS: Bool
     public var httpVersion: UpstreamHTTPVersion
     /// PEM file of trusted certificates; nil: the system's.

@@ -36,7 +36,7 @@ public final class UpstreamTransfer {
         self.owner = owner
         self.request = request
         self.delegate = delegate
-        machine = TransferStateMachine(stallTimeout: request.stallTimeout, now: owner.loop.now)
+        machine = TransferStateMachine(stallTimeout: request.stallTimeout, sendTimeout: request.sendTimeout, now: owner.loop.now)
     }
 
     /// Takes `easy`, configured for the request, and starts the stall watch.
@@ -46,7 +46,7 @@ public final class UpstreamTransfer {
         self.easy = easy
         request.body = []
         request.headers = []
-        run(machine.started())
+        run(machine.started(sendingBody: uploadBody != nil))
     }
 
     // MARK: what the delegate calls
@@ -212,6 +212,7 @@ public final class UpstreamTransfer {
             buffer.baseAddress!.copyMemory(from: source.baseAddress! + uploadOffset, byteCount: n)
         }
         uploadOffset += n
+        machine.bodySent(byteCount: n, now: owner.loop.now)
         return n
     }
 

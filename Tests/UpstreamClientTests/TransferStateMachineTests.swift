@@ -16,7 +16,7 @@ private func at(_ ms: Int64) -> TestInstant { TestInstant(offset: .milliseconds(
 
 /// A machine that started at 0 ms with a 100 ms stall watch.
 private func started(stallTimeout: Duration = .milliseconds(100)) -> Machine {
-    let machine = Machine(stallTimeout: stallTimeout, now: at(0))
+    var machine = Machine(stallTimeout: stallTimeout, now: at(0))
     #expect(machine.started() == (stallTimeout > .zero ? .armStallTimer(after: stallTimeout) : .none))
     return machine
 }
@@ -232,5 +232,55 @@ private func started(stallTimeout: Duration = .milliseconds(100)) -> Machine {
         var m = started(stallTimeout: .zero)
         #expect(m.detach(grace: .milliseconds(30), now: at(5)) == .none)
         #expect(m.curlFinished(.ok) == .complete(failure: nil, headFirst: true))
+    }
+}
+
+/// The send watch: while curl reads the request body, no progress for the send timeout ends the
+/// transfer as a timeout; once the body is sent (or the answer begins) the stall watch takes over.
+@Suite struct TransferSendWatchTests {
+    func sending(send: Int64 = 10, stall: Int64 = 100) -> Machine {
+        var m = Machine(stallTimeout: .milliseconds(stall), sendTimeout: .milliseconds(send), now: at(0))
+        #expect(m.started(sendingBody: true) == .armStallTimer(after: .milliseconds(send)))
+        return m
+    }
+
+    @Test func anUpstreamThatStopsReadingTheBodyTimesOut() {
+        var m = sending()
+        m.bodySent(byteCount: 16_384, now: at(4))
+        // Progress at 4 ms: at 10 ms only 6 ms were quiet.
+        #expect(m.stallTimerFired(now: at(10)) == .armStallTimer(after: .milliseconds(4)))
+        guard case .complete(failure: .timeout(let detail)?, headFirst: false) = m.stallTimerFired(now: at(14)) else {
+            Issue.record("expected a send timeout")
+            return
+        }
+        #expect(detail.contains("UPSTREAM_SEND_TIMEOUT"))
+        #expect(m.isFinished)
+    }
+
+    @Test func onceTheBodyIsSentTheStallLimitApplies() {
+        var m = sending()
+        m.bodySent(byteCount: 100, now: at(2))
+        m.bodySent(byteCount: 0, now: at(3))
+        // 50 ms of waiting for the answer is within the 100 ms stall limit.
+        #expect(m.stallTimerFired(now: at(53)) == .armStallTimer(after: .milliseconds(50)))
+        guard case .complete(failure: .stalled?, headFirst: false) = m.stallTimerFired(now: at(103)) else {
+            Issue.record("expected a stall")
+            return
+        }
+    }
+
+    @Test func theAnswerBeginningEndsTheSendWatch() {
+        var m = sending()
+        #expect(m.headReceived() == true)
+        #expect(m.stallTimerFired(now: at(50)) == .armStallTimer(after: .milliseconds(50)))
+    }
+
+    @Test func withoutASendTimeoutOrABodyOnlyTheStallWatchRuns() {
+        var a = Machine(stallTimeout: .milliseconds(100), sendTimeout: nil, now: at(0))
+        #expect(a.started(sendingBody: true) == .armStallTimer(after: .milliseconds(100)))
+        var b = Machine(stallTimeout: .milliseconds(100), sendTimeout: .milliseconds(10), now: at(0))
+        #expect(b.started(sendingBody: false) == .armStallTimer(after: .milliseconds(100)))
+        b.bodySent(byteCount: 5, now: at(1))
+        #expect(b.stallTimerFired(now: at(20)) == .armStallTimer(after: .milliseconds(80)))
     }
 }

@@ -4,7 +4,7 @@ MODEL_FALLBACKS, `stream: false` gets one JSON message, and /health shows the co
 
 import json
 
-from conftest import status_of
+from conftest import send_raw, status_of
 from test_upstream_abuse import KEY, Script, answer_normally, error_of, health, post_messages, streamed_text
 
 
@@ -70,3 +70,45 @@ def test_health_shows_the_concurrency_cap(proxy, raw_upstream):
     assert provider["concurrent_streams"] == 0 and provider["waiting_for_concurrency"] == 0
     assert streamed_text(post_messages(p)) == "served normally"
     assert health(p)["provider"]["concurrent_streams"] == 0
+
+
+def test_an_upstream_that_stops_reading_the_request_times_out(proxy):
+    """`UPSTREAM_SEND_TIMEOUT` (the reference's `HTTP_WRITE_TIMEOUT`): an upstream that takes the
+    connection but never reads the body fails the request as a timeout, long before the stall limit."""
+    import socket as socketlib
+    import threading
+    import time as timelib
+    listener = socketlib.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    port = listener.getsockname()[1]
+    held = []
+
+    def accept_and_ignore():
+        listener.settimeout(30)
+        try:
+            conn, _ = listener.accept()
+            held.append(conn)
+            conn.recv(1024)  # part of the head, then nothing more is read
+        except OSError:
+            pass
+
+    threading.Thread(target=accept_and_ignore, daemon=True).start()
+    try:
+        p = proxy(env={"NVIDIA_NIM_BASE_URL": f"http://127.0.0.1:{port}/v1", "NVIDIA_NIM_API_KEY": "k",
+                       "UPSTREAM_SEND_TIMEOUT": "1", "UPSTREAM_STALL_TIMEOUT": "60",
+                       "MAX_REQUEST_BODY_BYTES": "100000000"})
+        text = "the quick brown fox jumps over the lazy dog. " * (32_000_000 // 45)
+        body = json.dumps({"model": "claude-sonnet-4-5", "max_tokens": 10, "stream": True,
+                           "messages": [{"role": "user", "content": text}]}).encode()
+        started = timelib.time()
+        head = (f"POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1:{p.port}\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
+        response = send_raw(p.port, head + body, quiet=25, limit=60)
+        assert status_of(response) == 504, response[:300]
+        assert json.loads(response.split(b"\r\n\r\n", 1)[1])["error"]["type"] == "timeout_error"
+        assert timelib.time() - started < 30
+    finally:
+        for c in held:
+            c.close()
+        listener.close()
