@@ -53,6 +53,12 @@ extension Duration {
     /// A libuv timeout: whole milliseconds, rounded up, and zero for a negative duration.
     public var uvMilliseconds: UInt64 { UInt64(max(0, roundedUpMilliseconds)) }
 
+    /// Whole seconds, a part second counting as one (an HTTP `retry-after`).
+    public var roundedUpSeconds: Int {
+        let (seconds, attoseconds) = components
+        return Int(seconds) + (attoseconds > 0 ? 1 : 0)
+    }
+
     /// Seconds as a `Double`, for health fields and log lines.
     public var inSeconds: Double {
         Double(components.seconds) + Double(components.attoseconds) / 1e18

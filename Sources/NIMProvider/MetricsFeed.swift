@@ -1,3 +1,4 @@
+import EventLoop
 import Metrics
 import ProxyConfig
 import StreamTranslation
@@ -8,7 +9,7 @@ extension ProxyMetrics {
     public func record(_ observation: UpstreamObservation) {
         switch observation {
         case .rateLimitWait(let wait):
-            rateLimitWait(seconds: wait.inSecondsDouble)
+            rateLimitWait(seconds: wait.inSeconds)
         case .attemptFailed(let model, let error):
             upstreamRequest(model: model, outcome: error.map(Self.outcome(of:)) ?? .rateLimited, provider: Self.provider(of: model))
         case .retry(let reason):
@@ -21,7 +22,7 @@ extension ProxyMetrics {
         case .fallback(let from, let to):
             fallback(from: from, to: to)
         case .firstContent(let after):
-            firstContent(seconds: after.inSecondsDouble)
+            firstContent(seconds: after.inSeconds)
         case .finished(.served(let model), _):
             upstreamRequest(model: model, outcome: .success, provider: Self.provider(of: model))
         case .finished(.clientGone, let model):
@@ -58,12 +59,5 @@ extension ProxyMetrics {
             }
             return .serverError
         }
-    }
-}
-
-extension Duration {
-    fileprivate var inSecondsDouble: Double {
-        let (seconds, attoseconds) = components
-        return Double(seconds) + Double(attoseconds) / 1e18
     }
 }

@@ -668,22 +668,5 @@ final class UpstreamStream: UpstreamTransferDelegate {
     }
 }
 
-extension Duration {
-    /// Whole seconds, a part second counting as one.
-    var roundedUpSeconds: Int {
-        let (seconds, attoseconds) = components
-        return Int(seconds) + (attoseconds > 0 ? 1 : 0)
-    }
-}
-
-extension Array where Element == Unicode.Scalar {
-    fileprivate func strippingWhitespaceScalars() -> String {
-        var s = self[...]
-        while let f = s.first, f.properties.isWhitespace { s = s.dropFirst() }
-        while let l = s.last, l.properties.isWhitespace { s = s.dropLast() }
-        return String(String.UnicodeScalarView(s))
-    }
-}
-
 @available(*, unavailable)
 extension UpstreamStream: Sendable {}

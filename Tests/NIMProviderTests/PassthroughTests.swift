@@ -65,20 +65,12 @@ func withPassthrough(
     sourceLocation: SourceLocation = #_sourceLocation,
     _ body: (PassthroughHarness, _ done: @escaping () -> Void) throws -> Void
 ) throws {
-    var keep: PassthroughHarness?
-    let run = try runLoop(timeout: timeout) { loop in
-        let h = try PassthroughHarness(loop: loop, apiKey: apiKey, baseURL: baseURL)
-        keep = h
-        var finished = false
-        try body(h) {
-            guard !finished else { return }
-            finished = true
-            h.shutdown()
-        }
-    }
-    withExtendedLifetime(keep) {}
-    run.expectClean(sourceLocation: sourceLocation)
+    try runHarness(timeout: timeout, sourceLocation: sourceLocation, make: {
+        try PassthroughHarness(loop: $0, apiKey: apiKey, baseURL: baseURL)
+    }, body)
 }
+
+extension PassthroughHarness: LoopHarness {}
 
 /// A client body in a layout no serialiser of ours writes: spaces around the colons, `model`
 /// in the middle, a nested `model` that must stay, and escapes that must stay as they are.

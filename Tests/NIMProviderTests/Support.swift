@@ -175,9 +175,27 @@ func withHarness(
     sourceLocation: SourceLocation = #_sourceLocation,
     _ body: (Harness, _ done: @escaping () -> Void) throws -> Void
 ) throws {
-    var keep: Harness?
+    try runHarness(timeout: timeout, sourceLocation: sourceLocation, make: {
+        try Harness(loop: $0, http2: http2, log: log, configure: configure)
+    }, body)
+}
+
+/// A harness the loop tests can stop.
+protocol LoopHarness: AnyObject {
+    func shutdown()
+}
+
+extension Harness: LoopHarness {}
+
+/// Runs a loop with the harness `make` builds, hands it to `body` with a `done` that shuts it down
+/// (once), and checks the loop ended clean.
+func runHarness<H: LoopHarness>(
+    timeout: Duration, sourceLocation: SourceLocation, make: (EventLoop) throws -> H,
+    _ body: (H, _ done: @escaping () -> Void) throws -> Void
+) throws {
+    var keep: H?
     let run = try runLoop(timeout: timeout) { loop in
-        let h = try Harness(loop: loop, http2: http2, log: log, configure: configure)
+        let h = try make(loop)
         keep = h
         var finished = false
         try body(h) {
