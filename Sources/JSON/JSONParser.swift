@@ -65,7 +65,7 @@ public struct TopLevelKeys: Sendable {
     }
 }
 
-private enum Byte {
+enum Byte {
     static let quote: UInt8 = 0x22
     static let backslash: UInt8 = 0x5C
     static let slash: UInt8 = 0x2F
@@ -90,7 +90,7 @@ private enum Byte {
 
 /// Recursive descent over raw UTF-8. Every read is bounds-checked against
 /// `count` by hand because the pointer carries no bounds of its own.
-private struct JSONParser {
+struct JSONParser {
     let base: UnsafePointer<UInt8>
     let count: Int
     var index = 0

@@ -4,6 +4,10 @@ import JSON
 public enum OpenAIStreamEvent: Sendable, Equatable {
     /// A `data:` payload that parsed as JSON (normally a `chat.completion.chunk`).
     case chunk(JSONValue)
+    /// A chunk of the common shape, text or reasoning in the first choice's delta, read without
+    /// a tree (only from a parser made with `readsTextDeltas`); it translates exactly as its
+    /// `.chunk` would.
+    case textDelta(TextDelta)
     /// `data: [DONE]`: the stream is complete; the OpenAI client stops reading here.
     case done
     /// A `data:` payload that is not JSON. The reference's client raises on it and
@@ -36,9 +40,13 @@ public struct OpenAISSEParser: Sendable {
     /// Set once `.tooLong` was reported; every later byte is ignored.
     private var overflowed = false
 
+    /// Chunks of the common shape come as `.textDelta` rather than `.chunk`.
+    public let readsTextDeltas: Bool
+
     /// `maxLineBytes` bounds one line and also one event's data (its `data:` lines joined).
-    public init(maxLineBytes: Int = .max) {
+    public init(maxLineBytes: Int = .max, readsTextDeltas: Bool = false) {
         self.maxLineBytes = max(1, maxLineBytes)
+        self.readsTextDeltas = readsTextDeltas
     }
 
     public mutating func feed(_ bytes: some Sequence<UInt8>) -> [OpenAIStreamEvent] {
@@ -150,6 +158,10 @@ public struct OpenAISSEParser: Sendable {
         // The OpenAI client checks `data.startswith("[DONE]")`.
         if data.starts(with: "[DONE]".utf8) {
             events.append(.done)
+            return
+        }
+        if readsTextDeltas, let delta = data.withUnsafeBytes({ TextDelta.read($0) }) {
+            events.append(.textDelta(delta))
             return
         }
         do {
