@@ -28,13 +28,13 @@ public struct TextDelta: Sendable, Equatable {
             repeat {
                 let key = try r.key()
                 if r.keyHadEscapes { return nil }
-                if key.elementsEqual("choices".utf8) {
+                if key.equals("choices") {
                     guard found == nil, let delta = try readChoices(&r) else { return nil }
                     found = delta
-                } else if key.elementsEqual("usage".utf8) {
+                } else if key.equals("usage") {
                     guard r.peek() == .null else { return nil }
                     try r.skip()
-                } else if key.elementsEqual("error".utf8) {
+                } else if key.equals("error") {
                     return nil
                 } else {
                     try r.skip()
@@ -52,10 +52,10 @@ public struct TextDelta: Sendable, Equatable {
         repeat {
             let key = try r.key()
             if r.keyHadEscapes { return nil }
-            if key.elementsEqual("delta".utf8) {
+            if key.equals("delta") {
                 guard !sawDelta, try readDelta(&r, into: &result) else { return nil }
                 sawDelta = true
-            } else if key.elementsEqual("finish_reason".utf8) {
+            } else if key.equals("finish_reason") {
                 guard !sawFinish else { return nil }
                 sawFinish = true
                 switch r.peek() {
@@ -83,16 +83,16 @@ public struct TextDelta: Sendable, Equatable {
             let key = try r.key()
             if r.keyHadEscapes { return false }
             let bit: UInt8
-            if key.elementsEqual("content".utf8) {
+            if key.equals("content") {
                 bit = 1
-            } else if key.elementsEqual("reasoning_content".utf8) {
+            } else if key.equals("reasoning_content") {
                 bit = 2
-            } else if key.elementsEqual("reasoning".utf8) {
+            } else if key.equals("reasoning") {
                 bit = 4
-            } else if key.elementsEqual("tool_calls".utf8) {
+            } else if key.equals("tool_calls") {
                 guard r.peek() == .null else { return false }
                 bit = 8
-            } else if key.elementsEqual("reasoning_details".utf8) {
+            } else if key.equals("reasoning_details") {
                 return false
             } else {
                 try r.skip()
@@ -121,6 +121,20 @@ public struct TextDelta: Sendable, Equatable {
         } else if let text = reasoning, !text.isEmpty {
             result.reasoning = text
         }
+        return true
+    }
+}
+
+extension UnsafeBufferPointer<UInt8> {
+    /// Byte equality with a literal name: the generic `elementsEqual` over a `String.UTF8View`
+    /// cost more than the rest of reading a chunk.
+    @inline(__always)
+    func equals(_ name: StaticString) -> Bool {
+        let n = name.utf8CodeUnitCount
+        guard count == n else { return false }
+        guard let base = baseAddress else { return n == 0 }
+        let literal = name.utf8Start
+        for i in 0..<n where base[i] != literal[i] { return false }
         return true
     }
 }

@@ -104,3 +104,25 @@ import Testing
         #expect(events.last == .chunk(["choices": [], "usage": ["completion_tokens": 2]]))
     }
 }
+
+/// The word-at-a-time line-end search finds what a byte-at-a-time one finds, wherever the end is.
+@Suite struct LineEndTests {
+    @Test func findsTheFirstCROrLFAtEveryOffset() {
+        var generator = SystemRandomNumberGenerator()
+        for length in 0..<40 {
+            for _ in 0..<50 {
+                // Bytes near the searched ones (0x09...0x0E, 0x8A, 0x8D) try the bit tricks.
+                let alphabet: [UInt8] = [0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x0E, 0x8A, 0x8D, 0x41, 0xFF, 0x00]
+                let bytes = (0..<length).map { _ in
+                    Int.random(in: 0..<4, using: &generator) == 0 ? alphabet.randomElement(using: &generator)! : UInt8.random(in: 0x20...0x7E, using: &generator)
+                }
+                bytes.withUnsafeBytes { buffer in
+                    for start in 0...length {
+                        let expected = bytes[start...].firstIndex { $0 == 0x0A || $0 == 0x0D } ?? length
+                        #expect(OpenAISSEParser.lineEnd(buffer, from: start) == expected)
+                    }
+                }
+            }
+        }
+    }
+}
