@@ -36,7 +36,7 @@ FIXTURES = os.path.join(ROOT, "Tests", "Fixtures", "claude-cli-2.1.332")
 # Sizes of each part: full run and --quick (a second or two per part, a smoke test).
 FULL = dict(wrk_s=10, stream_n=2000, stream_c=32, litellm_n=200, litellm_c=10, ttfb_n=1000,
             ttfb_chunks=10, ttfb_delay=50, tenk_n=10000, tenk_chunks=30, tenk_delay=1000,
-            count_s=5, tokenize_s=3, startups=5, idle_ms=1000, setup_n=5000, heap_few=100, heap_many=1100)
+            count_s=5, tokenize_s=3, startups=5, idle_ms=1000, setup_n=20000, heap_few=100, heap_many=1100)
 QUICK = dict(wrk_s=1, stream_n=100, stream_c=16, litellm_n=10, litellm_c=5, ttfb_n=200,
              ttfb_chunks=10, ttfb_delay=50, tenk_n=200, tenk_chunks=2, tenk_delay=500,
              count_s=1, tokenize_s=0.5, startups=1, idle_ms=300, setup_n=300, heap_few=10, heap_many=60)
