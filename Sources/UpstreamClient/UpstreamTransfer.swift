@@ -25,6 +25,8 @@ public final class UpstreamTransfer {
     /// Body for curl's read callback, until the answer begins; nil after (or when not used).
     private var uploadBody: [UInt8]?
     private var uploadOffset = 0
+    /// curl reported the transfer done with `CURLE_OK`: its handle may serve another transfer.
+    private var endedCleanly = false
 
     public var isPaused: Bool { machine.isPaused }
     public var isDone: Bool { machine.isFinished }
@@ -39,10 +41,11 @@ public final class UpstreamTransfer {
         machine = TransferStateMachine(stallTimeout: request.stallTimeout, sendTimeout: request.sendTimeout, now: owner.loop.now)
     }
 
-    /// Takes `easy`, configured for the request, and starts the stall watch.
-    func attach(_ easy: CurlEasy) {
+    /// Takes `easy`, configured for the request (with the multi's shared `headerList` for its
+    /// headers, when there is one), and starts the stall watch.
+    func attach(_ easy: CurlEasy, headerList: UnsafeMutablePointer<curl_slist>?) {
         var easy = easy
-        uploadBody = easy.configure(for: request, transfer: Unmanaged.passUnretained(self).toOpaque())
+        uploadBody = easy.configure(for: request, transfer: Unmanaged.passUnretained(self).toOpaque(), headerList: headerList)
         self.easy = easy
         request.body = []
         request.headers = []
@@ -108,7 +111,7 @@ public final class UpstreamTransfer {
     }
 
     private func armStallTimer(after delay: Duration) {
-        if stallTimer == nil { stallTimer = try? Timer(loop: owner.loop) }
+        if stallTimer == nil { stallTimer = owner.takeTimer() }
         try? stallTimer?.start(after: delay) { [unowned self] in
             run(machine.stallTimerFired(now: owner.loop.now))
         }
@@ -231,6 +234,7 @@ public final class UpstreamTransfer {
         let outcome: CurlOutcome
         switch result {
         case CURLE_OK:
+            endedCleanly = true
             outcome = .ok
         case CURLE_OPERATION_TIMEDOUT:
             outcome = .timedOut(easy?.errorDetail(result) ?? "")
@@ -247,11 +251,11 @@ public final class UpstreamTransfer {
         run(machine.failedToStart(failure))
     }
 
-    /// Frees the easy handle (removed from the multi first) and closes the stall timer.
+    /// Gives the easy handle (removed from the multi) and the stall timer back to the multi.
     func releaseEasy() {
-        easy?.release(from: owner.multi)
+        if let easy { owner.giveBack(easy, reusable: endedCleanly) }
         easy = nil
-        stallTimer?.close()
+        if let stallTimer { owner.giveBack(stallTimer) }
         stallTimer = nil
     }
 }
