@@ -16,17 +16,19 @@ public enum RequestBuilder {
     /// options), OpenRouter its own reasoning switch, the local servers only standard fields. The
     /// client's `extra_body` goes to every provider.
     public static func referenceBody(_ request: MessagesRequest, nim: NimSettings, provider: Provider = .nvidiaNim) -> JSONObject {
-        var messages = MessageConverter.convertMessages(request.messages)
-        if let system = request.system, isTruthy(system),
-            let systemMessage = MessageConverter.convertSystem(system)
-        {
-            messages.insert(systemMessage, at: 0)
-        }
-
         var body = JSONObject()
         body.appendUnchecked(key: "model", value: .string(request.model))
-        body.appendUnchecked(key: "messages", value: .array(messages))
+        body.appendUnchecked(key: "messages", value: .array(MessageConverter.convertMessages(request.messages, system: request.system)))
+        for entry in referenceParameters(request, nim: nim, provider: provider).entries {
+            body.appendUnchecked(key: entry.key, value: entry.value)
+        }
+        return body
+    }
 
+    /// `referenceBody` after `model` and `messages`: the sampling parameters, the tools and the
+    /// `extra_body`. (Its keys are never `model` or `messages`: those are protected.)
+    static func referenceParameters(_ request: MessagesRequest, nim: NimSettings, provider: Provider) -> JSONObject {
+        var body = JSONObject()
         body["max_tokens"] = .int(maxTokens(request, nim: nim))
         body["temperature"] = .double(request.temperature ?? nim.temperature)
         body["top_p"] = .double(request.topP ?? nim.topP)
@@ -104,31 +106,49 @@ public enum RequestBuilder {
         return nim.maxTokens > 0 ? min(asked, nim.maxTokens) : asked
     }
 
-    /// `upstreamBody` as the bytes posted. The buffer is sized from the client's body (the upstream
-    /// body is about as large: the same texts, re-wrapped), so a large request is written without
-    /// the transient copies of a growing array.
+    /// `upstreamBody`'s compact bytes, written straight from the request: the messages, the bulk
+    /// of a body, go to the buffer without a tree of them; the parameters after them are a small
+    /// object built as `upstreamBody` builds them. The buffer is sized from the client's body (the
+    /// upstream body is about as large: the same texts, re-wrapped), so a large request is written
+    /// without the transient copies of a growing array.
     public static func upstreamBodyBytes(_ request: MessagesRequest, nim: NimSettings, provider: Provider = .nvidiaNim) -> [UInt8] {
-        let estimate = request.sourceByteCount + request.sourceByteCount / 8 + 4096
-        return JSONValue.object(upstreamBody(request, nim: nim, provider: provider)).compactBytes(reservingCapacity: estimate)
+        var writer = CompactJSONWriter(reservingCapacity: request.sourceByteCount + request.sourceByteCount / 8 + 1024)
+        writer.raw(#"{"model":"#)
+        writer.string(request.model)
+        writer.raw(#","messages":"#)
+        MessageConverter.writeMessages(request.messages, system: request.system, into: &writer)
+        for entry in upstreamParameters(request, nim: nim, provider: provider).entries {
+            writer.raw(",")
+            writer.string(entry.key)
+            writer.raw(":")
+            writer.value(entry.value)
+        }
+        writer.raw("}")
+        return writer.take()
     }
 
-    /// The JSON object posted to `/chat/completions`.
+    /// The JSON object posted to `/chat/completions` (what `upstreamBodyBytes` writes).
     public static func upstreamBody(_ request: MessagesRequest, nim: NimSettings, provider: Provider = .nvidiaNim) -> JSONObject {
-        var body = referenceBody(request, nim: nim, provider: provider)
-        let extra = body.removeValue(forKey: "extra_body")?.objectValue ?? JSONObject()
-        for entry in extra { body[entry.key] = entry.value }
-        body["stream"] = true
+        var body = JSONObject()
+        body.appendUnchecked(key: "model", value: .string(request.model))
+        body.appendUnchecked(key: "messages", value: .array(MessageConverter.convertMessages(request.messages, system: request.system)))
+        for entry in upstreamParameters(request, nim: nim, provider: provider).entries {
+            body.appendUnchecked(key: entry.key, value: entry.value)
+        }
         return body
+    }
+
+    /// The upstream body after `model` and `messages`: the Python client merges `extra_body` into
+    /// the top level (a key already there keeps its place) and adds `stream`.
+    static func upstreamParameters(_ request: MessagesRequest, nim: NimSettings, provider: Provider) -> JSONObject {
+        var parameters = referenceParameters(request, nim: nim, provider: provider)
+        let extra = parameters.removeValue(forKey: "extra_body")?.objectValue ?? JSONObject()
+        for entry in extra { parameters[entry.key] = entry.value }
+        parameters["stream"] = true
+        return parameters
     }
 
     private static func setDefault(_ o: inout JSONObject, _ key: String, _ value: JSONValue) {
         if o[key] == nil { o[key] = value }
-    }
-
-    private static func isTruthy(_ system: SystemPrompt) -> Bool {
-        switch system {
-        case .text(let s): return !s.isEmpty
-        case .blocks(let b): return !b.isEmpty
-        }
     }
 }
