@@ -266,6 +266,13 @@ final class UpstreamStream: UpstreamTransferDelegate {
         responder.onClientGone = nil
         responder.onWritable = nil
         bodyBytes = nil
+        // The line's fields are built only when the line is written (not above `info`).
+        if provider.log.isEnabled(.info) { logFinished(outcome) }
+        provider.observe(.finished(outcome, model: machine.model))
+        provider.finished(self)
+    }
+
+    private func logFinished(_ outcome: Lifecycle.Outcome) {
         var fields: [(String, JSONValue)] = [("request_id", .int(Int(requestID)))]
         switch outcome {
         case .served(let model):
@@ -280,8 +287,6 @@ final class UpstreamStream: UpstreamTransferDelegate {
             ("ms", .int(started.duration(to: provider.loop.now).wholeMilliseconds)), ("retries", .int(machine.retries)),
         ]
         provider.log.info("upstream stream finished", fields)
-        provider.observe(.finished(outcome, model: machine.model))
-        provider.finished(self)
     }
 
     private func startPings() {
