@@ -28,38 +28,65 @@ public enum RequestBuilder {
     /// `referenceBody` after `model` and `messages`: the sampling parameters, the tools and the
     /// `extra_body`. (Its keys are never `model` or `messages`: those are protected.)
     static func referenceParameters(_ request: MessagesRequest, nim: NimSettings, provider: Provider) -> JSONObject {
+        var body = standardParameters(request, nim: nim)
+        var extra = clientExtra(request, nim: nim)
+        for (key, value) in providerDefaults(request, nim: nim, provider: provider, besides: extra) {
+            extra.appendUnchecked(key: key, value: value)
+        }
+        if !extra.isEmpty { body.appendUnchecked(key: "extra_body", value: .object(extra)) }
+        return body
+    }
+
+    /// The chat-completions parameters every provider takes, in the reference's order. Their keys
+    /// are distinct, so they are appended without the search a subscript would make for each.
+    private static func standardParameters(_ request: MessagesRequest, nim: NimSettings) -> JSONObject {
         var body = JSONObject()
-        body["max_tokens"] = .int(maxTokens(request, nim: nim))
-        body["temperature"] = .double(request.temperature ?? nim.temperature)
-        body["top_p"] = .double(request.topP ?? nim.topP)
+        body.appendUnchecked(key: "max_tokens", value: .int(maxTokens(request, nim: nim)))
+        body.appendUnchecked(key: "temperature", value: .double(request.temperature ?? nim.temperature))
+        body.appendUnchecked(key: "top_p", value: .double(request.topP ?? nim.topP))
 
         if let stops = request.stopSequences, !stops.isEmpty {
-            body["stop"] = .array(stops.map { .string($0) })
+            body.appendUnchecked(key: "stop", value: .array(stops.map { .string($0) }))
         } else if let stop = nim.stop, !stop.isEmpty {
-            body["stop"] = .string(stop)
+            body.appendUnchecked(key: "stop", value: .string(stop))
         }
 
         var parallelToolCalls = nim.parallelToolCalls
         if let tools = request.tools, !tools.isEmpty {
-            body["tools"] = .array(MessageConverter.convertTools(tools))
+            body.appendUnchecked(key: "tools", value: .array(MessageConverter.convertTools(tools)))
         }
         if let choice = request.toolChoice, !choice.isEmpty {
             let converted = MessageConverter.convertToolChoice(choice)
-            if let c = converted.choice { body["tool_choice"] = c }
+            if let c = converted.choice { body.appendUnchecked(key: "tool_choice", value: c) }
             if converted.disableParallel { parallelToolCalls = false }
         }
 
-        if nim.presencePenalty != 0 { body["presence_penalty"] = .double(nim.presencePenalty) }
-        if nim.frequencyPenalty != 0 { body["frequency_penalty"] = .double(nim.frequencyPenalty) }
-        if let seed = nim.seed { body["seed"] = .int(seed) }
-        body["parallel_tool_calls"] = .bool(parallelToolCalls)
+        if nim.presencePenalty != 0 { body.appendUnchecked(key: "presence_penalty", value: .double(nim.presencePenalty)) }
+        if nim.frequencyPenalty != 0 { body.appendUnchecked(key: "frequency_penalty", value: .double(nim.frequencyPenalty)) }
+        if let seed = nim.seed { body.appendUnchecked(key: "seed", value: .int(seed)) }
+        body.appendUnchecked(key: "parallel_tool_calls", value: .bool(parallelToolCalls))
+        return body
+    }
 
-        var extra = request.extraBody ?? JSONObject()
+    /// The client's `extra_body` without the protected keys, its `max_tokens` capped.
+    private static func clientExtra(_ request: MessagesRequest, nim: NimSettings) -> JSONObject {
+        guard var extra = request.extraBody, !extra.isEmpty else { return JSONObject() }
         for key in protectedKeys { extra.removeValue(forKey: key) }
         if let asked = extra["max_tokens"]?.intValue, nim.maxTokens > 0, asked > nim.maxTokens {
             extra["max_tokens"] = .int(nim.maxTokens)
         }
+        return extra
+    }
 
+    /// The extras `provider` gets unless the client set them (`client`), in order. None of their
+    /// keys is a standard parameter's, and they are distinct.
+    private static func providerDefaults(
+        _ request: MessagesRequest, nim: NimSettings, provider: Provider, besides client: JSONObject
+    ) -> [(String, JSONValue)] {
+        var defaults: [(String, JSONValue)] = []
+        func setDefault(_ key: String, _ value: JSONValue) {
+            if client.isEmpty || client[key] == nil { defaults.append((key, value)) }
+        }
         // The reference always asks for thinking, even when the client turned it off.
         let thinkingOn = request.thinking?.enabled ?? true
         switch provider {
@@ -67,36 +94,33 @@ public enum RequestBuilder {
             break
         case .openRouter:
             // OpenRouter's one switch for every model's reasoning; it streams it as `reasoning`.
-            setDefault(&extra, "reasoning", .object(JSONObject([("enabled", .bool(thinkingOn))])))
-            if !extra.isEmpty { body["extra_body"] = .object(extra) }
-            return body
+            setDefault("reasoning", .object(JSONObject([("enabled", .bool(thinkingOn))])))
+            return defaults
         case .lmStudio, .llamaCpp, .ollama:
-            if !extra.isEmpty { body["extra_body"] = .object(extra) }
-            return body
+            return defaults
         }
-        setDefault(&extra, "thinking", .object(JSONObject([("type", .string(thinkingOn ? "enabled" : "disabled"))])))
-        setDefault(&extra, "reasoning_split", true)
-        setDefault(&extra, "chat_template_kwargs", .object(JSONObject([
+        defaults.reserveCapacity(16)
+        setDefault("thinking", .object(JSONObject([("type", .string(thinkingOn ? "enabled" : "disabled"))])))
+        setDefault("reasoning_split", true)
+        setDefault("chat_template_kwargs", .object(JSONObject([
             ("thinking", .bool(thinkingOn)), ("reasoning_split", true), ("clear_thinking", false),
         ])))
 
         let topK = request.topK ?? nim.topK
-        if topK != -1 { setDefault(&extra, "top_k", .int(topK)) }
-        if nim.minP != 0 { setDefault(&extra, "min_p", .double(nim.minP)) }
-        if nim.repetitionPenalty != 1 { setDefault(&extra, "repetition_penalty", .double(nim.repetitionPenalty)) }
-        if nim.minTokens != 0 { setDefault(&extra, "min_tokens", .int(nim.minTokens)) }
-        if let t = nim.chatTemplate { setDefault(&extra, "chat_template", .string(t)) }
-        if let r = nim.requestId { setDefault(&extra, "request_id", .string(r)) }
-        setDefault(&extra, "return_tokens_as_token_ids", .bool(nim.returnTokensAsTokenIds))
-        setDefault(&extra, "include_stop_str_in_output", .bool(nim.includeStopStrInOutput))
-        setDefault(&extra, "ignore_eos", .bool(nim.ignoreEos))
+        if topK != -1 { setDefault("top_k", .int(topK)) }
+        if nim.minP != 0 { setDefault("min_p", .double(nim.minP)) }
+        if nim.repetitionPenalty != 1 { setDefault("repetition_penalty", .double(nim.repetitionPenalty)) }
+        if nim.minTokens != 0 { setDefault("min_tokens", .int(nim.minTokens)) }
+        if let t = nim.chatTemplate { setDefault("chat_template", .string(t)) }
+        if let r = nim.requestId { setDefault("request_id", .string(r)) }
+        setDefault("return_tokens_as_token_ids", .bool(nim.returnTokensAsTokenIds))
+        setDefault("include_stop_str_in_output", .bool(nim.includeStopStrInOutput))
+        setDefault("ignore_eos", .bool(nim.ignoreEos))
         if thinkingOn {
-            setDefault(&extra, "reasoning_effort", .string(nim.reasoningEffort.rawValue))
+            setDefault("reasoning_effort", .string(nim.reasoningEffort.rawValue))
         }
-        setDefault(&extra, "include_reasoning", .bool(thinkingOn && nim.includeReasoning))
-
-        if !extra.isEmpty { body["extra_body"] = .object(extra) }
-        return body
+        setDefault("include_reasoning", .bool(thinkingOn && nim.includeReasoning))
+        return defaults
     }
 
     /// The `max_tokens` the body carries: the client's, capped by `NVIDIA_NIM_MAX_TOKENS`, or that
@@ -141,14 +165,15 @@ public enum RequestBuilder {
     /// The upstream body after `model` and `messages`: the Python client merges `extra_body` into
     /// the top level (a key already there keeps its place) and adds `stream`.
     static func upstreamParameters(_ request: MessagesRequest, nim: NimSettings, provider: Provider) -> JSONObject {
-        var parameters = referenceParameters(request, nim: nim, provider: provider)
-        let extra = parameters.removeValue(forKey: "extra_body")?.objectValue ?? JSONObject()
-        for entry in extra { parameters[entry.key] = entry.value }
-        parameters["stream"] = true
+        var parameters = standardParameters(request, nim: nim)
+        let client = clientExtra(request, nim: nim)
+        // Only the client's keys can be standard ones (replaced in place); the provider's
+        // defaults and `stream` are new keys.
+        for entry in client { parameters[entry.key] = entry.value }
+        for (key, value) in providerDefaults(request, nim: nim, provider: provider, besides: client) {
+            parameters.appendUnchecked(key: key, value: value)
+        }
+        parameters.appendUnchecked(key: "stream", value: true)
         return parameters
-    }
-
-    private static func setDefault(_ o: inout JSONObject, _ key: String, _ value: JSONValue) {
-        if o[key] == nil { o[key] = value }
     }
 }
