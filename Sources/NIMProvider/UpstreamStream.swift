@@ -226,8 +226,7 @@ final class UpstreamStream: UpstreamTransferDelegate {
             if startingResponse {
                 last = heldStart + last
                 heldStart = []
-                responder.startStream(status: 200, headers: Self.streamHeaders, firstBytes: last)
-                responder.finish()
+                responder.streamWhole(status: 200, headers: Self.streamHeaders, body: last)
             } else {
                 responder.finish(lastBytes: last)
             }
