@@ -464,4 +464,13 @@ nonisolated(unsafe) var curlActiveAfterCancel = -1
         #expect(!UpstreamRequest.isHTTPS(""))
         #expect(!UpstreamRequest.isHTTPS("xhttps://a"))
     }
+
+    @Test func headerNamesAreLowercasedAndNonUTF8OnesDropped() {
+        func name(_ bytes: [UInt8]) -> String? { bytes.withUnsafeBytes { UpstreamTransfer.lowercased($0) } }
+        #expect(name(Array("Content-Type".utf8)) == "content-type")
+        #expect(name(Array("X-RateLimit-9_z".utf8)) == "x-ratelimit-9_z")
+        #expect(name([]) == "")
+        #expect(name(Array("Ünï-ÄB".utf8)) == "Ünï-Äb", "only ASCII letters change case")
+        #expect(name([0x58, 0xFF, 0x41]) == nil)
+    }
 }
