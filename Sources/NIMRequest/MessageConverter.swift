@@ -271,6 +271,22 @@ public enum MessageConverter {
         w.closeString()
     }
 
+    /// `convertTools(tools)`'s compact JSON.
+    public static func writeTools(_ tools: [Tool], into w: inout CompactJSONWriter) {
+        w.raw("[")
+        for (i, tool) in tools.enumerated() {
+            if i > 0 { w.raw(",") }
+            w.raw(#"{"type":"function","function":{"name":"#)
+            w.string(tool.name)
+            w.raw(#","description":"#)
+            w.string(tool.description ?? "")
+            w.raw(#","parameters":"#)
+            w.value(.object(tool.inputSchema))
+            w.raw("}}")
+        }
+        w.raw("]")
+    }
+
     /// `assistantMessage`'s bytes.
     private static func writeAssistant(_ blocks: [ContentBlock], into w: inout CompactJSONWriter) {
         var parts = 0

@@ -141,14 +141,75 @@ public enum RequestBuilder {
         writer.string(request.model)
         writer.raw(#","messages":"#)
         MessageConverter.writeMessages(request.messages, system: request.system, into: &writer)
-        for entry in upstreamParameters(request, nim: nim, provider: provider).entries {
-            writer.raw(",")
-            writer.string(entry.key)
-            writer.raw(":")
-            writer.value(entry.value)
-        }
+        writeUpstreamParameters(request, nim: nim, provider: provider, into: &writer)
         writer.raw("}")
         return writer.take()
+    }
+
+    /// `upstreamParameters`' members, each after a comma, written without building the object:
+    /// the standard parameters in their order (a client's `extra_body` key of the same name
+    /// replacing the value in place), the client's other keys, the provider's defaults, `stream`.
+    static func writeUpstreamParameters(
+        _ request: MessagesRequest, nim: NimSettings, provider: Provider, into w: inout CompactJSONWriter
+    ) {
+        let client = clientExtra(request, nim: nim)
+        /// The standard keys written, for the client's keys that replaced them.
+        var standardKeys: [String] = []
+        func member(_ key: StaticString, _ w: inout CompactJSONWriter, _ write: (inout CompactJSONWriter) -> Void) {
+            w.raw(",\"")
+            w.raw(key)
+            w.raw("\":")
+            if client.isEmpty {
+                write(&w)
+                return
+            }
+            let name = String(decoding: UnsafeBufferPointer(start: key.utf8Start, count: key.utf8CodeUnitCount), as: UTF8.self)
+            standardKeys.append(name)
+            if let replaced = client[name] { w.value(replaced) } else { write(&w) }
+        }
+
+        member("max_tokens", &w) { $0.value(.int(maxTokens(request, nim: nim))) }
+        member("temperature", &w) { $0.value(.double(request.temperature ?? nim.temperature)) }
+        member("top_p", &w) { $0.value(.double(request.topP ?? nim.topP)) }
+        if let stops = request.stopSequences, !stops.isEmpty {
+            member("stop", &w) { w in
+                w.raw("[")
+                for (i, stop) in stops.enumerated() {
+                    if i > 0 { w.raw(",") }
+                    w.string(stop)
+                }
+                w.raw("]")
+            }
+        } else if let stop = nim.stop, !stop.isEmpty {
+            member("stop", &w) { $0.string(stop) }
+        }
+        var parallelToolCalls = nim.parallelToolCalls
+        if let tools = request.tools, !tools.isEmpty {
+            member("tools", &w) { w in MessageConverter.writeTools(tools, into: &w) }
+        }
+        if let choice = request.toolChoice, !choice.isEmpty {
+            let converted = MessageConverter.convertToolChoice(choice)
+            if let c = converted.choice { member("tool_choice", &w) { $0.value(c) } }
+            if converted.disableParallel { parallelToolCalls = false }
+        }
+        if nim.presencePenalty != 0 { member("presence_penalty", &w) { $0.value(.double(nim.presencePenalty)) } }
+        if nim.frequencyPenalty != 0 { member("frequency_penalty", &w) { $0.value(.double(nim.frequencyPenalty)) } }
+        if let seed = nim.seed { member("seed", &w) { $0.value(.int(seed)) } }
+        member("parallel_tool_calls", &w) { $0.value(.bool(parallelToolCalls)) }
+
+        for entry in client where !standardKeys.contains(entry.key) {
+            w.raw(",")
+            w.string(entry.key)
+            w.raw(":")
+            w.value(entry.value)
+        }
+        for (key, value) in providerDefaults(request, nim: nim, provider: provider, besides: client) {
+            w.raw(",")
+            w.string(key)
+            w.raw(":")
+            w.value(value)
+        }
+        w.raw(#","stream":true"#)
     }
 
     /// The JSON object posted to `/chat/completions` (what `upstreamBodyBytes` writes).
