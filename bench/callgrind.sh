@@ -69,14 +69,14 @@ instructions() { # binary chunks requests [native|keepalive [profile]] -> total 
 # Inclusive instructions per function of a callgrind output, "count<TAB>name", names demangled.
 costs() { # callgrind output, yes|no (inclusive)
     callgrind_annotate --inclusive="$2" --threshold=100 "$1" 2>/dev/null \
-        | awk '/^ *[0-9,]+ +\([ 0-9.]+%\) / {
+        | awk -v copies="$work/" '/^ *[0-9,]+ +\([ 0-9.]+%\) / {
               n = $1; gsub(",", "", n); line = $0
               sub(/^ *[0-9,]+ +\([ 0-9.]+%\) +/, "", line)   # the count and its share of this run
               sub(/^[^ ]*:/, "", line)                      # the source file, "???" without debug info
               if (match(line, / \[[^]]*\]$/)) {             # the object: a library by its file name
                   object = substr(line, RSTART + 2, RLENGTH - 3); line = substr(line, 1, RSTART - 1)
                   k = split(object, part, "/")
-                  if (object !~ /^\/tmp\//) line = line " [" part[k] "]"
+                  if (index(object, copies) != 1) line = line " [" part[k] "]"  # not the copied binary
               }
               print n "\t" line }' \
         | swift demangle --simplified 2>/dev/null
