@@ -11,6 +11,14 @@
 #     binary's come from the same run.
 #   NATIVE=1: each binary is also measured serving `lmstudio/` models (the pass-through inside the
 #     proxy, with everything the proxy does per request), against the upstream's native mode.
+#   KEEP=DIR keeps the one-chunk runs' callgrind outputs there (callgrind_annotate --tree=caller).
+#   CHUNKS=1: instead, the cost of setting a stream up and ending it: instructions per stream of a
+#     one-chunk answer, the streams sent one after another over one keep-alive client connection
+#     (so accepting and closing connections is not counted), 5 then 105 streams after 3 to warm up, and the first
+#     binary's cost per stream of the TOP (default 40) most expensive functions, inclusive and self: each
+#     function's count in the 105-stream run less the 5-stream run's, over 100
+#     (`callgrind_annotate --inclusive=yes`, names demangled). Recursive functions count once per
+#     level, so the breakdown's rows overlap; it names what costs what, the total is the figure.
 #
 # valgrind 3.19 cannot read the toolchain's DWARF 5, so each binary is copied and stripped of debug
 # information first. Needs valgrind and curl (apt-get install -y valgrind curl).
@@ -20,12 +28,13 @@ UPSTREAM="${UPSTREAM:-$ROOT/.build-bench/release/scripted-upstream}"
 PASSTHROUGH="${PASSTHROUGH:-$ROOT/bench/.build/release/bench-tool}"
 work=$(mktemp -d)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; if [[ -n "${KEEP:-}" ]]; then mkdir -p "$KEEP"; cp "$work"/one.* "$KEEP"/ 2>/dev/null || true; fi; rm -rf "$work"; }
 trap cleanup EXIT
 body='{"model":"claude-3-5-sonnet-20241022","max_tokens":100,"stream":true,"messages":[{"role":"user","content":"Tell me something."}]}'
 
-instructions() { # binary chunks requests [native] -> total instructions of the proxy's run
-    local bin=$1 chunks=$2 n=$3 native=${4:-} log="$work/up.$RANDOM" out="$work/cg.$RANDOM" sent=$body
+instructions() { # binary chunks requests [native|keepalive [profile]] -> total instructions of the proxy's run
+    local bin=$1 chunks=$2 n=$3 mode=${4:-} log="$work/up.$RANDOM" out=${5:-"$work/cg.$RANDOM"} sent=$body native=''
+    [[ $mode == native ]] && native=1
     "$UPSTREAM" --port 0 --default-scenario synthetic --chunks "$chunks" --chunk-bytes 16 --delay-ms 0 >"$log" &
     local upid=$!; pids+=("$upid")
     for _ in $(seq 100); do grep -q listening "$log" && break; sleep 0.1; done
@@ -38,13 +47,80 @@ instructions() { # binary chunks requests [native] -> total instructions of the 
         valgrind --tool=callgrind --callgrind-out-file="$out" "$bin" >/dev/null 2>"$out.err" &
     local vpid=$!; pids+=("$vpid")
     for _ in $(seq 300); do curl -sf -o /dev/null "http://127.0.0.1:$port/health" && break; sleep 0.1; done
-    for _ in $(seq "$n"); do
-        curl -sf -o /dev/null -H 'content-type: application/json' -d "$sent" "http://127.0.0.1:$port/v1/messages"
-    done
+    if [[ $mode == keepalive ]]; then
+        # Warm-up first, so one-time work (the tokenizer's tables, lazy globals) falls the same way
+        # in both runs and cancels out of the breakdown too. Then one curl, one connection: every
+        # URL of the list is posted the same body in turn.
+        curl -sf -H 'content-type: application/json' -d "$sent" -o /dev/null "http://127.0.0.1:$port/v1/messages" \
+            -o /dev/null "http://127.0.0.1:$port/v1/messages" -o /dev/null "http://127.0.0.1:$port/v1/messages"
+        local urls=()
+        for _ in $(seq "$n"); do urls+=(-o /dev/null "http://127.0.0.1:$port/v1/messages"); done
+        curl -sf -H 'content-type: application/json' -d "$sent" "${urls[@]}"
+    else
+        for _ in $(seq "$n"); do
+            curl -sf -o /dev/null -H 'content-type: application/json' -d "$sent" "http://127.0.0.1:$port/v1/messages"
+        done
+    fi
     kill -TERM "$vpid"; wait "$vpid" 2>/dev/null || true
     kill "$upid"; wait "$upid" 2>/dev/null || true
     awk '/^(summary|totals):/{print $2; exit}' "$out"
 }
+
+# Inclusive instructions per function of a callgrind output, "count<TAB>name", names demangled.
+costs() { # callgrind output, yes|no (inclusive)
+    callgrind_annotate --inclusive="$2" --threshold=100 "$1" 2>/dev/null \
+        | awk -v copies="$work/" '/^ *[0-9,]+ +\([ 0-9.]+%\) / {
+              n = $1; gsub(",", "", n); line = $0
+              sub(/^ *[0-9,]+ +\([ 0-9.]+%\) +/, "", line)   # the count and its share of this run
+              sub(/^[^ ]*:/, "", line)                      # the source file, "???" without debug info
+              if (match(line, / \[[^]]*\]$/)) {             # the object: a library by its file name
+                  object = substr(line, RSTART + 2, RLENGTH - 3); line = substr(line, 1, RSTART - 1)
+                  k = split(object, part, "/")
+                  if (index(object, copies) != 1) line = line " [" part[k] "]"  # not the copied binary
+              }
+              print n "\t" line }' \
+        | swift demangle --simplified 2>/dev/null
+}
+
+one_chunk() {
+    echo "| binary | instructions per stream (one-chunk answer, keep-alive client) |"
+    echo "|---|---|"
+    local first=''
+    for binary in "$@"; do
+        local copy="$work/$(basename "$binary").$RANDOM" a b
+        cp "$binary" "$copy"; strip --strip-debug "$copy"
+        a=$(instructions "$copy" 1 5 keepalive "$work/one.a"); b=$(instructions "$copy" 1 105 keepalive "$work/one.b")
+        echo "| $binary | $(( (b - a) / 100 )) |"
+        if [[ -z "$first" ]]; then
+            first=$binary; total=$(( (b - a) / 100 ))
+            for run in a b; do
+                costs "$work/one.$run" yes >"$work/inc.$run"; costs "$work/one.$run" no >"$work/self.$run"
+            done
+        fi
+    done
+    for kind in inc self; do
+        echo
+        if [[ $kind == inc ]]; then echo "Inclusive instructions per stream, top ${TOP:-40} functions ($first):"
+        else echo "Self instructions per stream (the function's own, without its callees), top ${TOP:-40}:"; fi
+        echo
+        echo "| per stream | function |"
+        echo "|---|---|"
+        # A row above the total is one-time work that fell in one run only (a lazy global
+        # first touched from another caller): not a per-stream cost.
+        awk -F'\t' -v total="$total" '
+            NR == FNR { a[$2] += $1; next }
+            { b[$2] += $1 }  # summed: one name may stand for several functions (the file is dropped)
+            END { for (f in b) { d = (b[f] - a[f]) / 100; if (d >= 100 && d <= total) printf "%d\t%s\n", d, f } }
+        ' "$work/$kind.a" "$work/$kind.b" | sort -t$'\t' -k1,1nr | head -n "${TOP:-40}" \
+            | awk -F'\t' '{ name = $2; gsub(/\|/, "\\|", name); if (length(name) > 160) name = substr(name, 1, 160) "..."
+                            printf "| %d | `%s` |\n", $1, name }' || true  # head closes the pipe early
+    done
+}
+
+if [[ "${CHUNKS:-}" == 1 ]]; then
+    one_chunk "$@"
+    exit 0
+fi
 
 passthrough_instructions() { # bench-tool chunks requests -> total instructions of the pass-through's run
     local bin=$1 chunks=$2 n=$3 log="$work/up.$RANDOM" out="$work/cg.$RANDOM"

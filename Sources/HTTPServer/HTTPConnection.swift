@@ -159,7 +159,7 @@ final class HTTPConnection {
     /// The head of a streamed response, and with it the body's first bytes when given, in one
     /// write (one system call and one wake-up of the client instead of two).
     func sendHead(status: Int, headers: [(name: String, value: String)], framing: BodyFraming, keepAlive: Bool,
-                  version: HTTPVersion, firstBytes: [UInt8] = []) {
+                  version: HTTPVersion, firstBytes: [UInt8] = [], last: Bool = false) {
         outBuffer.removeAll(keepingCapacity: true)
         appendResponseHead(to: &outBuffer, status: status, headers: headers, framing: framing,
                            keepAlive: keepAlive, clientVersion: version)
@@ -170,6 +170,8 @@ final class HTTPConnection {
             default: break
             }
         }
+        // `last` also ends a chunked body, in the same write.
+        if last, case .chunked = framing { outBuffer.append(contentsOf: HTTPConnection.lastChunk) }
         flushOut()
     }
 

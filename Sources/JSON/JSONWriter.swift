@@ -38,6 +38,57 @@ extension JSONValue {
     }
 }
 
+/// Compact JSON (`compactBytes`'s bytes) written piece by piece, for a caller that lays a document
+/// out from its own types instead of building a `JSONValue` tree first (the upstream request body:
+/// a tree of every message costs more allocations than writing it). The caller writes the
+/// punctuation; strings and values are escaped and laid out as `compactBytes` does.
+public struct CompactJSONWriter {
+    private var writer = JSONWriter(style: .compact)
+
+    public init(reservingCapacity capacity: Int) {
+        writer.output.reserveCapacity(capacity)
+    }
+
+    /// What was written; the writer is left empty.
+    public mutating func take() -> [UInt8] {
+        let bytes = writer.output
+        writer.output = []
+        return bytes
+    }
+
+    /// Text written as is: punctuation and keys that need no escaping (`#","role":"#`).
+    public mutating func raw(_ text: StaticString) {
+        writer.append(text)
+    }
+
+    public mutating func string(_ s: String) {
+        writer.writeString(s)
+    }
+
+    /// A string written in parts: `openString`, any number of `stringPart`s, `closeString`. The
+    /// same bytes as `string` of the parts joined, without joining them.
+    public mutating func openString() {
+        writer.output.append(UInt8(ascii: "\""))
+    }
+
+    public mutating func stringPart(_ s: String) {
+        var s = s
+        s.withUTF8 { utf8 in writer.writeStringContent(utf8) }
+    }
+
+    public mutating func stringPart(_ text: StaticString) {
+        writer.writeStringContent(UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    }
+
+    public mutating func closeString() {
+        writer.output.append(UInt8(ascii: "\""))
+    }
+
+    public mutating func value(_ value: JSONValue) {
+        writer.write(value)
+    }
+}
+
 extension Double {
     /// Python's `repr(float)`: the shortest digits that round-trip, in fixed
     /// notation when the decimal exponent is in -4..<16 (with a `.0` when there is
@@ -123,6 +174,12 @@ private struct JSONWriter {
 
     mutating func writeStringBytes(_ utf8: UnsafeBufferPointer<UInt8>) {
         output.append(UInt8(ascii: "\""))
+        writeStringContent(utf8)
+        output.append(UInt8(ascii: "\""))
+    }
+
+    /// A string's escaped bytes without the quotes.
+    mutating func writeStringContent(_ utf8: UnsafeBufferPointer<UInt8>) {
         let escapeASCIIOnly = style == .python
         var runStart = 0
         var i = 0
@@ -160,7 +217,6 @@ private struct JSONWriter {
             runStart = i
         }
         flushRun(utf8, from: runStart, to: n)
-        output.append(UInt8(ascii: "\""))
     }
 
     @inline(__always)

@@ -34,6 +34,9 @@ final class UpstreamStream: UpstreamTransferDelegate {
     private let messageID: String
     private var machine: Lifecycle
     private var translator: StreamTranslator
+    /// The model `translator` was made for, and the attempts sent so far.
+    private var translatorModel: String
+    private var attempts = 0
     private var parser: OpenAISSEParser
     private var transfer: UpstreamTransfer?
     /// The place in the rate limiter's queue while waiting there.
@@ -97,6 +100,7 @@ final class UpstreamStream: UpstreamTransferDelegate {
         machine = Lifecycle(configuration, now: started)
         parser = OpenAISSEParser(maxLineBytes: provider.settings.upstream.maxLineBytes, readsTextDeltas: true)
         translator = Self.translator(model: models[0], inputTokens: inputTokens, messageID: messageID, provider: provider)
+        translatorModel = models[0]
         heldStart = translator.start()
         let first = provider.target(for: models[0]).provider
         crossesProviders = models.dropFirst().contains { provider.target(for: $0).provider != first }
@@ -222,8 +226,7 @@ final class UpstreamStream: UpstreamTransferDelegate {
             if startingResponse {
                 last = heldStart + last
                 heldStart = []
-                responder.startStream(status: 200, headers: Self.streamHeaders, firstBytes: last)
-                responder.finish()
+                responder.streamWhole(status: 200, headers: Self.streamHeaders, body: last)
             } else {
                 responder.finish(lastBytes: last)
             }
@@ -266,6 +269,13 @@ final class UpstreamStream: UpstreamTransferDelegate {
         responder.onClientGone = nil
         responder.onWritable = nil
         bodyBytes = nil
+        // The line's fields are built only when the line is written (not above `info`).
+        if provider.log.isEnabled(.info) { logFinished(outcome) }
+        provider.observe(.finished(outcome, model: machine.model))
+        provider.finished(self)
+    }
+
+    private func logFinished(_ outcome: Lifecycle.Outcome) {
         var fields: [(String, JSONValue)] = [("request_id", .int(Int(requestID)))]
         switch outcome {
         case .served(let model):
@@ -280,8 +290,6 @@ final class UpstreamStream: UpstreamTransferDelegate {
             ("ms", .int(started.duration(to: provider.loop.now).wholeMilliseconds)), ("retries", .int(machine.retries)),
         ]
         provider.log.info("upstream stream finished", fields)
-        provider.observe(.finished(outcome, model: machine.model))
-        provider.finished(self)
     }
 
     private func startPings() {
@@ -358,10 +366,15 @@ final class UpstreamStream: UpstreamTransferDelegate {
             sentMaxTokens = smaller
         }
         // Each attempt starts clean: a broken attempt may have left half a line or a usage count.
-        parser = OpenAISSEParser(maxLineBytes: settings.upstream.maxLineBytes, readsTextDeltas: true)
-        translator = Self.translator(model: model, inputTokens: inputTokens, messageID: messageID, provider: provider)
-        let start = translator.start()
-        if !machine.responseStarted { heldStart = start }
+        // The first attempt, to the model the stream was made for, has them fresh from `init`.
+        if attempts > 0 || model != translatorModel {
+            parser = OpenAISSEParser(maxLineBytes: settings.upstream.maxLineBytes, readsTextDeltas: true)
+            translator = Self.translator(model: model, inputTokens: inputTokens, messageID: messageID, provider: provider)
+            translatorModel = model
+            let start = translator.start()
+            if !machine.responseStarted { heldStart = start }
+        }
+        attempts += 1
         pending = []
         collected = []
         refusal = nil

@@ -27,6 +27,23 @@ public enum MessageConverter {
         return out
     }
 
+    /// The chat messages of a request: the system prompt's message first (when it has text),
+    /// then `messages` converted.
+    public static func convertMessages(_ messages: [Message], system: SystemPrompt?) -> [JSONValue] {
+        var out = convertMessages(messages)
+        if let system, isTruthy(system), let systemMessage = convertSystem(system) {
+            out.insert(systemMessage, at: 0)
+        }
+        return out
+    }
+
+    static func isTruthy(_ system: SystemPrompt) -> Bool {
+        switch system {
+        case .text(let s): return !s.isEmpty
+        case .blocks(let b): return !b.isEmpty
+        }
+    }
+
     /// The system prompt as one system message; nil when it has no text blocks.
     public static func convertSystem(_ system: SystemPrompt?) -> JSONValue? {
         switch system {
@@ -188,4 +205,198 @@ public enum MessageConverter {
         }
     }
 
+    // MARK: writing the messages without a tree
+
+    /// `convertMessages(messages, system:)`'s compact JSON, written straight into `writer`: the
+    /// same bytes, without a `JSONValue` for every message, part and tool call. Texts joined by
+    /// the conversion are written part by part rather than joined first.
+    public static func writeMessages(_ messages: [Message], system: SystemPrompt?, into w: inout CompactJSONWriter) {
+        w.raw("[")
+        var first = true
+        func separate(_ w: inout CompactJSONWriter) {
+            if !first { w.raw(",") }
+            first = false
+        }
+        if let system, isTruthy(system) {
+            switch system {
+            case .text(let s):
+                separate(&w)
+                writePlain(role: "system", content: s, into: &w)
+            case .blocks(let blocks):
+                // Stripped as a whole, so joined first.
+                separate(&w)
+                writePlain(role: "system", content: blocks.map(\.text).joined(separator: "\n\n").pythonStripped(), into: &w)
+            }
+        }
+        for message in messages {
+            switch message.content {
+            case .text(let text):
+                separate(&w)
+                writePlain(role: message.role.rawValue, content: text, into: &w)
+            case .blocks(let blocks):
+                switch message.role {
+                case .assistant:
+                    separate(&w)
+                    writeAssistant(blocks, into: &w)
+                case .user:
+                    writeUser(blocks, into: &w, separate: separate)
+                case .system:
+                    separate(&w)
+                    w.raw(#"{"role":"system","content":"#)
+                    writeJoined(blocks, separator: "\n\n", into: &w)
+                    w.raw("}")
+                }
+            }
+        }
+        w.raw("]")
+    }
+
+    private static func writePlain(role: String, content: String, into w: inout CompactJSONWriter) {
+        w.raw(#"{"role":"#)
+        w.string(role)
+        w.raw(#","content":"#)
+        w.string(content)
+        w.raw("}")
+    }
+
+    /// The text blocks' texts joined by `separator`, as one string.
+    private static func writeJoined(_ blocks: [ContentBlock], separator: StaticString, into w: inout CompactJSONWriter) {
+        w.openString()
+        var any = false
+        for case .text(let t) in blocks {
+            if any { w.stringPart(separator) }
+            any = true
+            w.stringPart(t.text)
+        }
+        w.closeString()
+    }
+
+    /// `convertTools(tools)`'s compact JSON.
+    public static func writeTools(_ tools: [Tool], into w: inout CompactJSONWriter) {
+        w.raw("[")
+        for (i, tool) in tools.enumerated() {
+            if i > 0 { w.raw(",") }
+            w.raw(#"{"type":"function","function":{"name":"#)
+            w.string(tool.name)
+            w.raw(#","description":"#)
+            w.string(tool.description ?? "")
+            w.raw(#","parameters":"#)
+            w.value(.object(tool.inputSchema))
+            w.raw("}}")
+        }
+        w.raw("]")
+    }
+
+    /// `assistantMessage`'s bytes.
+    private static func writeAssistant(_ blocks: [ContentBlock], into w: inout CompactJSONWriter) {
+        var parts = 0
+        var onlyPartEmpty = false
+        var toolCalls = 0
+        for block in blocks {
+            switch block {
+            case .text(let t):
+                parts += 1
+                onlyPartEmpty = t.text.isEmpty
+            case .thinking: parts += 1
+            case .toolUse: toolCalls += 1
+            default: continue
+            }
+        }
+        // The joined content is empty only when there is no part or one empty text (a thinking
+        // part has its tags); NIM refuses an empty assistant message without tool calls.
+        let contentEmpty = parts == 0 || (parts == 1 && onlyPartEmpty)
+        w.raw(#"{"role":"assistant","content":"#)
+        if contentEmpty && toolCalls == 0 {
+            w.raw(#"" ""#)
+        } else {
+            w.openString()
+            var any = false
+            for block in blocks {
+                switch block {
+                case .text(let t):
+                    if any { w.stringPart("\n\n") }
+                    any = true
+                    w.stringPart(t.text)
+                case .thinking(let t):
+                    if any { w.stringPart("\n\n") }
+                    any = true
+                    w.stringPart("<think>\n")
+                    w.stringPart(t.thinking)
+                    w.stringPart("\n</think>")
+                default:
+                    continue
+                }
+            }
+            w.closeString()
+        }
+        if toolCalls > 0 {
+            w.raw(#","tool_calls":["#)
+            var firstCall = true
+            for case .toolUse(let t) in blocks {
+                if !firstCall { w.raw(",") }
+                firstCall = false
+                w.raw(#"{"id":"#)
+                w.string(t.id)
+                w.raw(#","type":"function","function":{"name":"#)
+                w.string(t.name)
+                w.raw(#","arguments":"#)
+                w.string(JSONValue.object(t.input).pythonDumps())
+                w.raw("}}")
+            }
+            w.raw("]")
+        }
+        w.raw("}")
+    }
+
+    /// `userMessages`' bytes: the tool results' messages, then the user's own (if any).
+    private static func writeUser(
+        _ blocks: [ContentBlock], into w: inout CompactJSONWriter, separate: (inout CompactJSONWriter) -> Void
+    ) {
+        var texts = 0
+        var hasImage = false
+        for block in blocks {
+            switch block {
+            case .text: texts += 1
+            case .image(let image) where imageURL(image.source) != nil: hasImage = true
+            case .toolResult(let r):
+                separate(&w)
+                w.raw(#"{"role":"tool","tool_call_id":"#)
+                w.string(r.toolUseId)
+                w.raw(#","content":"#)
+                w.string(toolResultText(r.content))
+                w.raw("}")
+            default: continue
+            }
+        }
+        if hasImage {
+            separate(&w)
+            w.raw(#"{"role":"user","content":["#)
+            var firstPart = true
+            for block in blocks {
+                switch block {
+                case .text(let t):
+                    if !firstPart { w.raw(",") }
+                    firstPart = false
+                    w.raw(#"{"type":"text","text":"#)
+                    w.string(t.text)
+                    w.raw("}")
+                case .image(let image):
+                    guard let url = imageURL(image.source) else { continue }
+                    if !firstPart { w.raw(",") }
+                    firstPart = false
+                    w.raw(#"{"type":"image_url","image_url":{"url":"#)
+                    w.string(url)
+                    w.raw("}}")
+                default:
+                    continue
+                }
+            }
+            w.raw("]}")
+        } else if texts > 0 {
+            separate(&w)
+            w.raw(#"{"role":"user","content":"#)
+            writeJoined(blocks, separator: "\n", into: &w)
+            w.raw("}")
+        }
+    }
 }

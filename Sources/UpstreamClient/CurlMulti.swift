@@ -26,6 +26,22 @@ public final class CurlMulti {
     public static let multiplexedHostConnections = 128
     /// Transfers that received body since curl last ran, in order of their first delivery.
     var delivered: [UpstreamTransfer] = []
+    /// Easy handles of transfers that ended cleanly, kept for the next ones (most recent last).
+    private var spareEasies: [CurlEasy] = []
+    /// Stall timers of ended transfers, stopped, kept for the next ones.
+    private var spareTimers: [Timer] = []
+    /// Header lists for the header sets transfers send (one per upstream endpoint and key), made
+    /// once and kept until `close`, shared by every transfer sending that set.
+    private var headerLists: [(headers: [(name: String, value: String)], list: UnsafeMutablePointer<curl_slist>)] = []
+    /// Idle handles and timers kept at most: a burst's worth after it would only hold memory
+    /// (a used handle keeps curl's 16 KB receive buffer).
+    static let spareLimit = 32
+    /// Header sets kept at most; a process talks to a few endpoints with one key each.
+    static let headerListLimit = 16
+    /// Easy handles made so far (the rest of the transfers reused one).
+    private(set) var easyHandlesMade = 0
+    var spareEasyCount: Int { spareEasies.count }
+    var sharedHeaderListCount: Int { headerLists.count }
 
     /// Open transfers (for health reporting).
     public var activeTransferCount: Int { transfers.count }
@@ -64,7 +80,7 @@ public final class CurlMulti {
     @discardableResult
     public func start(_ request: UpstreamRequest, delegate: UpstreamTransferDelegate) -> UpstreamTransfer {
         let transfer = UpstreamTransfer(owner: self, request: request, delegate: delegate)
-        guard !closed, let multi, let easy = CurlEasy() else {
+        guard !closed, let multi, let easy = takeEasy(caFile: request.caFile) else {
             transfer.failBeforeStart(.transport("upstream client is closed"))
             return transfer
         }
@@ -75,7 +91,7 @@ public final class CurlMulti {
             connectionsCapped = true
             _ = ccurl_multi_setopt_long(multi, CURLMOPT_MAX_HOST_CONNECTIONS, Self.multiplexedHostConnections)
         }
-        transfer.attach(easy)
+        transfer.attach(easy, headerList: headerList(for: request.headers))
         transfers[ObjectIdentifier(transfer)] = transfer
         add(transfer, easy.handle, multi)
         return transfer
@@ -112,6 +128,64 @@ public final class CurlMulti {
         for (_, poll) in polls { poll.close() }
         polls.removeAll()
         timer.close()
+        for easy in spareEasies { easy.release(from: nil) }
+        spareEasies.removeAll()
+        for t in spareTimers { t.close() }
+        spareTimers.removeAll()
+        // After every handle that pointed at them is gone.
+        for entry in headerLists { curl_slist_free_all(entry.list) }
+        headerLists.removeAll()
+    }
+
+    // MARK: what transfers reuse
+
+    /// A spare handle for a request naming `caFile`, or a new one; nil when curl cannot make one.
+    private func takeEasy(caFile: String?) -> CurlEasy? {
+        if let i = spareEasies.lastIndex(where: { $0.caFile == caFile }) { return spareEasies.remove(at: i) }
+        easyHandlesMade += 1
+        return CurlEasy()
+    }
+
+    /// Takes back a transfer's handle. `reusable` when curl finished the transfer itself: a handle
+    /// removed mid-transfer (cancelled, paused, failed in a callback) is freed rather than trusted.
+    func giveBack(_ easy: CurlEasy, reusable: Bool) {
+        guard let multi, reusable, spareEasies.count < Self.spareLimit else {
+            easy.release(from: multi)
+            return
+        }
+        var easy = easy
+        easy.detachForReuse(from: multi)
+        spareEasies.append(easy)
+    }
+
+    /// A stopped timer for a transfer's stall watch; nil when libuv cannot make one.
+    func takeTimer() -> Timer? {
+        if let t = spareTimers.popLast() { return t }
+        return try? Timer(loop: loop)
+    }
+
+    func giveBack(_ timer: Timer) {
+        guard !closed, spareTimers.count < Self.spareLimit else {
+            timer.close()
+            return
+        }
+        timer.stop()
+        spareTimers.append(timer)
+    }
+
+    /// The shared list for `headers`, made on first use; nil when the cache is full (the
+    /// transfer's handle then makes its own).
+    private func headerList(for headers: [(name: String, value: String)]) -> UnsafeMutablePointer<curl_slist>? {
+        for entry in headerLists where Self.same(entry.headers, headers) { return entry.list }
+        guard headerLists.count < Self.headerListLimit, let list = CurlEasy.headerList(headers) else { return nil }
+        headerLists.append((headers, list))
+        return list
+    }
+
+    private static func same(_ a: [(name: String, value: String)], _ b: [(name: String, value: String)]) -> Bool {
+        guard a.count == b.count else { return false }
+        for i in a.indices where a[i].name != b[i].name || a[i].value != b[i].value { return false }
+        return true
     }
 
     // MARK: driving curl

@@ -47,7 +47,19 @@ public struct UpstreamRequest: Sendable {
 
     /// Whether the transfer may share a connection with others (HTTP/2).
     var mayMultiplex: Bool {
-        httpVersion == .http2 || (httpVersion == .auto && url.lowercased().hasPrefix("https:"))
+        httpVersion == .http2 || (httpVersion == .auto && Self.isHTTPS(url))
+    }
+
+    /// Whether `url`'s scheme is https, in any case. (Lowercasing the whole URL to find out cost
+    /// more than the rest of a transfer's options.)
+    static func isHTTPS(_ url: String) -> Bool {
+        var scheme = "https:".utf8.makeIterator()
+        for byte in url.utf8 {
+            guard let expected = scheme.next() else { return true }
+            let lowered = byte >= 65 && byte <= 90 ? byte + 32 : byte
+            if lowered != expected { return false }
+        }
+        return scheme.next() == nil
     }
 }
 

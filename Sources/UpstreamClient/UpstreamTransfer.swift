@@ -25,6 +25,8 @@ public final class UpstreamTransfer {
     /// Body for curl's read callback, until the answer begins; nil after (or when not used).
     private var uploadBody: [UInt8]?
     private var uploadOffset = 0
+    /// curl reported the transfer done with `CURLE_OK`: its handle may serve another transfer.
+    private var endedCleanly = false
 
     public var isPaused: Bool { machine.isPaused }
     public var isDone: Bool { machine.isFinished }
@@ -39,10 +41,11 @@ public final class UpstreamTransfer {
         machine = TransferStateMachine(stallTimeout: request.stallTimeout, sendTimeout: request.sendTimeout, now: owner.loop.now)
     }
 
-    /// Takes `easy`, configured for the request, and starts the stall watch.
-    func attach(_ easy: CurlEasy) {
+    /// Takes `easy`, configured for the request (with the multi's shared `headerList` for its
+    /// headers, when there is one), and starts the stall watch.
+    func attach(_ easy: CurlEasy, headerList: UnsafeMutablePointer<curl_slist>?) {
         var easy = easy
-        uploadBody = easy.configure(for: request, transfer: Unmanaged.passUnretained(self).toOpaque())
+        uploadBody = easy.configure(for: request, transfer: Unmanaged.passUnretained(self).toOpaque(), headerList: headerList)
         self.easy = easy
         request.body = []
         request.headers = []
@@ -108,7 +111,7 @@ public final class UpstreamTransfer {
     }
 
     private func armStallTimer(after delay: Duration) {
-        if stallTimer == nil { stallTimer = try? Timer(loop: owner.loop) }
+        if stallTimer == nil { stallTimer = owner.takeTimer() }
         try? stallTimer?.start(after: delay) { [unowned self] in
             run(machine.stallTimerFired(now: owner.loop.now))
         }
@@ -145,10 +148,22 @@ public final class UpstreamTransfer {
         while valueStart < end, line[valueStart] == 32 || line[valueStart] == 9 { valueStart += 1 }
         let name = UnsafeRawBufferPointer(rebasing: line[0..<colon])
         let value = UnsafeRawBufferPointer(rebasing: line[valueStart..<end])
-        guard let nameText = String(validating: name.lazy.map { $0 >= 65 && $0 <= 90 ? $0 + 32 : $0 }, as: UTF8.self),
-            let valueText = String(validating: value, as: UTF8.self)
+        guard let nameText = Self.lowercased(name), let valueText = String(validating: value, as: UTF8.self)
         else { return }
         headers.append((name: nameText, value: valueText))
+    }
+
+    /// A header name in lower case (ASCII letters only); nil when it is not UTF-8. Names are ASCII
+    /// tokens, written into the string directly; validating a lazily lowercased sequence cost
+    /// about 3 k instructions a header, more than the rest of the line.
+    static func lowercased(_ name: UnsafeRawBufferPointer) -> String? {
+        guard name.allSatisfy({ $0 < 0x80 }) else {
+            return String(validating: name.lazy.map { $0 >= 65 && $0 <= 90 ? $0 + 32 : $0 }, as: UTF8.self)
+        }
+        return String(unsafeUninitializedCapacity: name.count) { out in
+            for (i, b) in name.enumerated() { out[i] = b >= 65 && b <= 90 ? b + 32 : b }
+            return name.count
+        }
     }
 
     /// The code of a status line ("HTTP/1.1 200 OK", "HTTP/2 429"), 0 when there is none.
@@ -231,6 +246,7 @@ public final class UpstreamTransfer {
         let outcome: CurlOutcome
         switch result {
         case CURLE_OK:
+            endedCleanly = true
             outcome = .ok
         case CURLE_OPERATION_TIMEDOUT:
             outcome = .timedOut(easy?.errorDetail(result) ?? "")
@@ -247,11 +263,11 @@ public final class UpstreamTransfer {
         run(machine.failedToStart(failure))
     }
 
-    /// Frees the easy handle (removed from the multi first) and closes the stall timer.
+    /// Gives the easy handle (removed from the multi) and the stall timer back to the multi.
     func releaseEasy() {
-        easy?.release(from: owner.multi)
+        if let easy { owner.giveBack(easy, reusable: endedCleanly) }
         easy = nil
-        stallTimer?.close()
+        if let stallTimer { owner.giveBack(stallTimer) }
         stallTimer = nil
     }
 }

@@ -60,4 +60,26 @@ import Testing
         #expect(r?.header("transfer-encoding") == nil)
         #expect(r?.text == "ab")
     }
+
+    /// A streamed answer whole before it starts: head, body and the end of the body in one write.
+    @Test func wholeStreamedAnswerIsAnOrdinaryChunkedBody() throws {
+        let r = try roundTrip(version: "HTTP/1.1") { responder in
+            responder.streamWhole(status: 200, headers: [("Content-Type", "text/event-stream")], body: Array("all of it".utf8))
+            // Over: nothing more is sent.
+            responder.write(Array("late".utf8))
+            responder.finish(lastBytes: Array("later".utf8))
+        }
+        #expect(r?.status == 200)
+        #expect(r?.header("transfer-encoding") == "chunked")
+        #expect(r?.header("content-type") == "text/event-stream")
+        #expect(r?.text == "all of it")
+    }
+
+    @Test func wholeStreamedAnswerOverHTTP10EndsWithTheConnection() throws {
+        let r = try roundTrip(version: "HTTP/1.0") { responder in
+            responder.streamWhole(status: 200, body: Array("ab".utf8))
+        }
+        #expect(r?.header("transfer-encoding") == nil)
+        #expect(r?.text == "ab")
+    }
 }

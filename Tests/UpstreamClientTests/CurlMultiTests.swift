@@ -347,4 +347,130 @@ nonisolated(unsafe) var curlActiveAfterCancel = -1
         #expect(connectionIDs.count == 2)
         #expect(Set(connectionIDs).count == 1, "the second transfer reused the connection")
     }
+
+    // MARK: reused handles and header lists
+
+    /// One request of a sequence, and what the server saw of it.
+    struct Exchange {
+        var request: UpstreamRequest
+        var seenMethod: String?
+        var seenBody: [UInt8] = []
+        var seenHeaders: [(name: String, value: String)] = []
+        let recorder = Recorder()
+    }
+
+    /// Runs `requests` one after another on one multi (each starts when the last completed);
+    /// the server answers each with its method and body size. Returns the exchanges and the
+    /// handles the multi made.
+    func sequence(_ requests: [(Int) -> UpstreamRequest]) throws -> (exchanges: [Exchange], handlesMade: Int, sharedLists: Int) {
+        var exchanges: [Exchange] = []
+        var current = -1
+        var handlesMade = 0
+        var sharedLists = 0
+        try withUpstream(handler: { _, request, responder in
+            exchanges[current].seenMethod = request.method
+            exchanges[current].seenBody = request.body
+            exchanges[current].seenHeaders = request.headers
+            responder.respond(status: 200, body: Array("\(request.method) \(current) \(request.body.count)".utf8))
+        }) { loop, curl, port, done in
+            exchanges = requests.map { Exchange(request: $0(port)) }
+            func next() {
+                current += 1
+                guard current < exchanges.count else {
+                    handlesMade = curl.easyHandlesMade
+                    sharedLists = curl.sharedHeaderListCount
+                    done()
+                    return
+                }
+                // A turn later: the finished transfer's handle is given back after its completion.
+                exchanges[current].recorder.onComplete = { _ in loop.onNextTurn { next() } }
+                curl.start(exchanges[current].request, delegate: exchanges[current].recorder)
+            }
+            next()
+        }
+        return (exchanges, handlesMade, sharedLists)
+    }
+
+    /// A finished transfer's handle serves the next, and nothing of the last request goes with it:
+    /// a copied body, a body read through the callback, no body, another method, other headers.
+    @Test func aReusedHandleCarriesNothingOfTheLastRequest() throws {
+        let large = (0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        let json: [(name: String, value: String)] = [("Content-Type", "application/json"), ("Authorization", "Bearer a")]
+        let (exchanges, handlesMade, sharedLists) = try sequence([
+            { UpstreamRequest(url: "http://127.0.0.1:\($0)/a", headers: json, body: Array("small".utf8), httpVersion: .http1_1) },
+            { UpstreamRequest(url: "http://127.0.0.1:\($0)/b", headers: json, body: large, httpVersion: .http1_1) },
+            { UpstreamRequest(url: "http://127.0.0.1:\($0)/c", method: "GET", headers: [("X-Other", "1")]) },
+            { UpstreamRequest(url: "http://127.0.0.1:\($0)/d", method: "PUT", headers: json, body: Array("put".utf8)) },
+            { UpstreamRequest(url: "http://127.0.0.1:\($0)/e", headers: json, body: Array("again".utf8)) },
+        ])
+        #expect(handlesMade == 1, "every transfer after the first reused the handle")
+        #expect(sharedLists == 2)
+        #expect(exchanges.map(\.seenMethod) == ["POST", "POST", "GET", "PUT", "POST"])
+        #expect(exchanges.map { String(decoding: $0.seenBody.prefix(8), as: UTF8.self) }
+            == ["small", String(decoding: large.prefix(8), as: UTF8.self), "", "put", "again"])
+        #expect(exchanges[1].seenBody == large)
+        #expect(exchanges.map(\.recorder.text) == ["POST 0 5", "POST 1 300000", "GET 2 0", "PUT 3 3", "POST 4 5"])
+        for exchange in exchanges {
+            #expect(exchange.recorder.failure == .some(nil))
+            #expect(exchange.recorder.bodyCalls == 1, "each recorder heard only its own transfer")
+        }
+        #expect(exchanges[2].seenHeaders.contains { $0.name.lowercased() == "x-other" })
+        #expect(!exchanges[2].seenHeaders.contains { $0.name.lowercased() == "authorization" })
+        #expect(exchanges[4].seenHeaders.contains { $0.name.lowercased() == "authorization" && $0.value == "Bearer a" })
+        #expect(!exchanges[4].seenHeaders.contains { $0.name.lowercased() == "x-other" })
+    }
+
+    /// A transfer cancelled mid-body leaves curl's handle in a state nobody should inherit (a
+    /// half-read response, maybe a pause): it is freed, and the next transfer gets a new one.
+    @Test func aCancelledTransfersHandleIsNotReused() throws {
+        let first = Recorder()
+        let second = Recorder()
+        var handlesMade = 0
+        var spareAfterCancel = -1
+        try withUpstream(handler: { _, request, responder in
+            if request.path == "/stream" {
+                responder.startStream(status: 200)
+                responder.write(Array("data: 1\n\n".utf8))
+            } else {
+                responder.respond(status: 200, body: Array("ok".utf8))
+            }
+        }) { loop, curl, port, done in
+            first.onBody = { transfer, _ in
+                loop.onNextTurn {
+                    transfer.cancel()
+                    spareAfterCancel = curl.spareEasyCount
+                    second.onComplete = { _ in
+                        handlesMade = curl.easyHandlesMade
+                        done()
+                    }
+                    curl.start(UpstreamRequest(url: "http://127.0.0.1:\(port)/plain", body: []), delegate: second)
+                }
+            }
+            curl.start(UpstreamRequest(url: "http://127.0.0.1:\(port)/stream", body: []), delegate: first)
+        }
+        #expect(spareAfterCancel == 0)
+        #expect(handlesMade == 2)
+        #expect(first.failure == nil)
+        #expect(second.text == "ok")
+        #expect(second.failure == .some(nil))
+    }
+
+    @Test func httpsSchemeIsFoundInAnyCase() {
+        #expect(UpstreamRequest.isHTTPS("https://a"))
+        #expect(UpstreamRequest.isHTTPS("HTTPS://a"))
+        #expect(UpstreamRequest.isHTTPS("hTtPs:"))
+        #expect(!UpstreamRequest.isHTTPS("http://a"))
+        #expect(!UpstreamRequest.isHTTPS("https"))
+        #expect(!UpstreamRequest.isHTTPS(""))
+        #expect(!UpstreamRequest.isHTTPS("xhttps://a"))
+    }
+
+    @Test func headerNamesAreLowercasedAndNonUTF8OnesDropped() {
+        func name(_ bytes: [UInt8]) -> String? { bytes.withUnsafeBytes { UpstreamTransfer.lowercased($0) } }
+        #expect(name(Array("Content-Type".utf8)) == "content-type")
+        #expect(name(Array("X-RateLimit-9_z".utf8)) == "x-ratelimit-9_z")
+        #expect(name([]) == "")
+        #expect(name(Array("Ünï-ÄB".utf8)) == "Ünï-Äb", "only ASCII letters change case")
+        #expect(name([0x58, 0xFF, 0x41]) == nil)
+    }
 }
