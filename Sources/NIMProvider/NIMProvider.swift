@@ -32,6 +32,8 @@ public final class NIMProvider: MessageStreamer {
     private var lanes: [Provider: RateLane] = [:]
     /// Each provider's window, block and concurrency cap, shared with every other loop of the process.
     public let admissions: ProviderAdmissions
+    /// RATE_LIMIT_STORE=redis: this loop's connection to the windows every instance shares.
+    private var remoteAdmission: RedisAdmission?
     /// NIM's window and block (tests and `/health` read it).
     var limiter: ProviderAdmission { admissions[.nvidiaNim] }
     /// Sees each rate-limit grant as it is made. Tests check the window against the grants
@@ -131,7 +133,11 @@ public final class NIMProvider: MessageStreamer {
         endpoint = base + "/chat/completions"
         let admissions = try admissions ?? ProviderAdmissions.makeAll(settings: settings, retry: retry)
         self.admissions = admissions
-        lanes[.nvidiaNim] = try RateLane(provider: .nvidiaNim, loop: loop, admission: admissions[.nvidiaNim])
+        if case .redis(let host, let port, let database) = settings.upstream.rateLimitStore {
+            remoteAdmission = RedisAdmission(loop: loop, host: host, port: port, database: database, log: log)
+        }
+        lanes[.nvidiaNim] = try RateLane(
+            provider: .nvidiaNim, loop: loop, admission: admissions[.nvidiaNim], remote: remoteAdmission)
         windows = ContextWindows(configured: settings.upstream.modelContextTokens)
         routing = ModelRouting(settings.upstream)
     }
@@ -162,6 +168,8 @@ public final class NIMProvider: MessageStreamer {
                 ("upstream_pauses", .int(upstreamPauses)),
                 ("max_client_write_queue_bytes", .int(maxClientQueueBytes)),
             ]))),
+            // Where the rate windows are kept, and whether that store answers.
+            ("rate_limit_store", remoteAdmission?.healthField ?? .object(JSONObject([("kind", "memory")]))),
             // Each provider's own state, once it has had a request (NIM's from the start): its rate
             // limit, its concurrency line and its connection pool.
             ("providers", .object(JSONObject(Provider.allCases.compactMap { p in
@@ -260,6 +268,7 @@ public final class NIMProvider: MessageStreamer {
         active.removeAll()
         leaveConcurrencyLines()
         for lane in lanes.values { lane.close() }
+        remoteAdmission?.close()
         for multi in curlMultis.values { multi.close() }
         curlMultis.removeAll()
     }
@@ -279,7 +288,7 @@ public final class NIMProvider: MessageStreamer {
     func lane(for provider: Provider) -> RateLane {
         if let lane = lanes[provider] { return lane }
         // Only a timer that cannot be made fails here; NIM's lane then serves.
-        guard let made = try? RateLane(provider: provider, loop: loop, admission: admissions[provider])
+        guard let made = try? RateLane(provider: provider, loop: loop, admission: admissions[provider], remote: remoteAdmission)
         else { return lanes[.nvidiaNim]! }
         made.grantObserver = grantObserver
         lanes[provider] = made
