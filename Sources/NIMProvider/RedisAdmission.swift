@@ -23,9 +23,12 @@ final class RedisAdmission {
     /// Makes each grant's member unique across instances and loops.
     private let instanceTag: String
     private var grants: UInt64 = 0
-    private var scriptSHA: String?
+    /// Loaded scripts' hashes, by their text.
+    private var scriptSHAs: [String: String] = [:]
     /// Whether the last decision came from Redis; nil before the first.
     private var serving: Bool?
+    /// Shutdown: the failures of the commands cut short are no news.
+    private var closed = false
 
     init(loop: EventLoop, host: String, port: Int, database: Int, log: Logger, prefix: String = "nim-proxy") {
         redis = RedisConnection(loop: loop, host: host, port: port, database: database)
@@ -33,7 +36,7 @@ final class RedisAdmission {
         self.prefix = prefix
         instanceTag = String(UInt64.random(in: 0...UInt64.max), radix: 36)
         redis.onStateChange = { [unowned self] state in
-            if state == .connected { self.scriptSHA = nil }
+            if state == .connected { self.scriptSHAs = [:] }
         }
     }
 
@@ -48,7 +51,10 @@ final class RedisAdmission {
         ]))
     }
 
-    func close() { redis.close() }
+    func close() {
+        closed = true
+        redis.close()
+    }
 
     /// A slot in `provider`'s shared window, or when to ask again; answered on the loop, never
     /// inside this call. `local` decides while Redis cannot.
@@ -59,7 +65,7 @@ final class RedisAdmission {
         let args = [String(local.limit), String(local.window.roundedUpMilliseconds), String(max(0, block.roundedUpMilliseconds)),
                     "\(instanceTag)-\(grants)"]
         run(Self.slotScript, keys: keys, args: args) { [weak self] reply in
-            guard let self else { return }
+            guard let self, !self.closed else { return }
             if case .array(let items?) = reply, items.count == 2, case .integer(let granted) = items[0],
                 case .integer(let waitMs) = items[1]
             {
@@ -83,10 +89,10 @@ final class RedisAdmission {
     /// the next calls; a server that lost its scripts (NOSCRIPT) gets the text again.
     private func run(_ script: String, keys: [String], args: [String], _ done: @escaping (RESPValue?) -> Void) {
         let tail = [String(keys.count)] + keys + args
-        if let sha = scriptSHA {
+        if let sha = scriptSHAs[script] {
             redis.send(["EVALSHA", sha] + tail) { [weak self] result in
                 if case .success(.error(let e)) = result, e.hasPrefix("NOSCRIPT") {
-                    self?.scriptSHA = nil
+                    self?.scriptSHAs[script] = nil
                     self?.run(script, keys: keys, args: args, done)
                     return
                 }
@@ -95,9 +101,52 @@ final class RedisAdmission {
             return
         }
         redis.send(["SCRIPT", "LOAD", script]) { [weak self] result in
-            if case .success(let v) = result, case .bulk = v, let sha = v.text { self?.scriptSHA = sha }
+            if case .success(let v) = result, case .bulk = v, let sha = v.text { self?.scriptSHAs[script] = sha }
         }
         redis.send(["EVAL", script] + tail) { result in done(try? result.get()) }
+    }
+
+    // MARK: concurrency leases
+
+    enum LeaseAnswer {
+        case leased(String)
+        /// Every place is leased; ask again later.
+        case full
+        /// Redis cannot answer: the process's own cap decides.
+        case unavailable
+    }
+
+    /// How long a lease lives unless refreshed: a crashed instance's places come back after it.
+    static let leaseTTL = Duration.seconds(30)
+    private var leaseCount: UInt64 = 0
+
+    private func leaseKey(_ provider: Provider) -> String { "\(prefix):\(provider.rawValue):leases" }
+
+    /// One of `cap` places shared by every instance; answered on the loop, never inside this call.
+    func takeLease(provider: Provider, cap: Int, answer: @escaping (LeaseAnswer) -> Void) {
+        leaseCount &+= 1
+        let id = "\(instanceTag)-lease-\(leaseCount)"
+        run(Self.leaseScript, keys: [leaseKey(provider)], args: [String(cap), String(Self.leaseTTL.roundedUpMilliseconds), id]) {
+            [weak self] reply in
+            guard let self, !self.closed else { return }
+            if case .integer(let taken)? = reply {
+                self.noteServing(true, nil)
+                answer(taken == 1 ? .leased(id) : .full)
+                return
+            }
+            self.noteServing(false, reply)
+            answer(.unavailable)
+        }
+    }
+
+    /// Extends the leases of streams still open.
+    func refreshLeases(provider: Provider, ids: [String]) {
+        guard !ids.isEmpty else { return }
+        run(Self.refreshScript, keys: [leaseKey(provider)], args: [String(Self.leaseTTL.roundedUpMilliseconds)] + ids) { _ in }
+    }
+
+    func dropLease(provider: Provider, id: String) {
+        redis.send(["ZREM", leaseKey(provider), id]) { _ in }
     }
 
     private func noteServing(_ now: Bool, _ reply: RESPValue?) {
@@ -141,6 +190,33 @@ final class RedisAdmission {
         local wait = tonumber(oldest[2]) + window - now
         if wait < 1 then wait = 1 end
         return {0, wait}
+        """
+}
+
+extension RedisAdmission {
+    /// KEYS: the leases' sorted set (member: lease, score: its expiry). ARGV: cap, lifetime in ms,
+    /// the new lease. Expired leases are dropped first. Returns 1 when leased, else 0.
+    static let leaseScript = """
+        local t = redis.call('TIME')
+        local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+        local ttl = tonumber(ARGV[2])
+        redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+        if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
+          redis.call('ZADD', KEYS[1], now + ttl, ARGV[3])
+          redis.call('PEXPIRE', KEYS[1], ttl)
+          return 1
+        end
+        return 0
+        """
+
+    /// KEYS: the leases' set. ARGV: lifetime in ms, then the leases to extend.
+    static let refreshScript = """
+        local t = redis.call('TIME')
+        local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+        local ttl = tonumber(ARGV[1])
+        for i = 2, #ARGV do redis.call('ZADD', KEYS[1], now + ttl, ARGV[i]) end
+        redis.call('PEXPIRE', KEYS[1], ttl)
+        return 1
         """
 }
 

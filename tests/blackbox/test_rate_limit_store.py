@@ -121,3 +121,66 @@ def test_a_bad_store_is_refused_at_start(proxy):
     p = proxy(env={**KEY, "RATE_LIMIT_STORE": "redis://cache:99999"}, expect_exit=True)
     assert p.process.returncode == 2
     assert "RATE_LIMIT_STORE" in p.stderr_text()
+
+
+class Overlap:
+    """An upstream that holds each answer a moment and notes the most requests it had at once."""
+
+    def __init__(self):
+        self.now = 0
+        self.most = 0
+        self.total = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, conn, head):
+        with self.lock:
+            self.now += 1
+            self.total += 1
+            self.most = max(self.most, self.now)
+        time.sleep(0.3)
+        with self.lock:
+            self.now -= 1
+        answer_normally(conn)
+
+
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not installed (Debian: apt-get install redis-server)")
+def test_three_instances_share_one_concurrency_cap(tmp_path, raw_upstream):
+    if not BINARY.exists():
+        pytest.skip(f"server binary not built: {BINARY}")
+    redis, redis_port = start_redis(tmp_path)
+    overlap = Overlap()
+    upstream = raw_upstream(overlap)
+    proxies = []
+    try:
+        for i in range(3):
+            workdir = tmp_path / f"instance{i}"
+            workdir.mkdir()
+            proxies.append(Proxy(workdir, {
+                **KEY, "NVIDIA_NIM_BASE_URL": upstream.base_url, "PROVIDER_MAX_CONCURRENCY": 2,
+                "RATE_LIMIT_STORE": f"redis://127.0.0.1:{redis_port}",
+            }, []).start())
+        results = []
+        lock = threading.Lock()
+
+        def one(p):
+            r = post_messages(p, quiet=15.0)
+            with lock:
+                results.append(r)
+
+        threads = [threading.Thread(target=one, args=(p,)) for p in proxies for _ in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert len(results) == 9
+        assert all(status_of(r) == 200 and streamed_text(r) == "served normally" for r in results)
+        assert overlap.total == 9
+        # Each instance alone would allow two: three instances could have six open at once.
+        assert overlap.most <= 2, overlap.most
+        for p in proxies:
+            assert health(p)["provider"]["concurrent_streams"] == 0
+    finally:
+        for p in proxies:
+            p.stop()
+        redis.kill()
+        redis.wait(timeout=10)
