@@ -38,6 +38,11 @@ final class RedisAdmission {
         redis.onStateChange = { [unowned self] state in
             if state == .connected { self.scriptSHAs = [:] }
         }
+        // Connect at start, so the log and `/health` say at once whether the store answers.
+        redis.send(["PING"]) { [weak self] reply in
+            guard let self, !self.closed else { return }
+            if case .success(.simple("PONG")) = reply { self.noteServing(true, nil) } else { self.noteServing(false, try? reply.get()) }
+        }
     }
 
     var address: String { "redis://\(redis.host):\(redis.port)/\(redis.database)" }
@@ -47,8 +52,14 @@ final class RedisAdmission {
         .object(JSONObject([
             ("kind", "redis"),
             ("address", .string(address)),
-            ("state", .string(serving == false ? "unreachable: using the in-process limiter" : serving == true ? "connected" : "not used yet")),
+            ("state", .string(answering ? "connected" : "unreachable: using the in-process limiter")),
         ]))
+    }
+
+    /// The last decision came from Redis and the connection has not failed since.
+    private var answering: Bool {
+        if case .down = redis.state { return false }
+        return serving == true
     }
 
     func close() {

@@ -103,7 +103,8 @@ public final class RedisConnection {
                 case .failure(let error):
                     self.fail(.unreachable("\(error)"), down: true)
                 case .success(let c):
-                    if self.closed {
+                    // Closed meanwhile, or an earlier attempt that outlived its deadline won the race.
+                    if self.closed || self.connection != nil {
                         c.close()
                         return
                     }

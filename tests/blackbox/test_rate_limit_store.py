@@ -184,3 +184,16 @@ def test_three_instances_share_one_concurrency_cap(tmp_path, raw_upstream):
             p.stop()
         redis.kill()
         redis.wait(timeout=10)
+
+
+def test_redis_unreachable_at_start_falls_back(proxy, raw_upstream):
+    upstream = raw_upstream(Script(answer_normally))
+    p = proxy(env={**KEY, "NVIDIA_NIM_BASE_URL": upstream.base_url, "RATE_LIMIT_STORE": f"redis://127.0.0.1:{free_port()}",
+                   "LOG_LEVEL": "warning"})
+    r = post_messages(p)
+    assert status_of(r) == 200 and streamed_text(r) == "served normally"
+    store = health(p)["rate_limit_store"]
+    assert store["kind"] == "redis" and store["state"] == "unreachable: using the in-process limiter", store
+    # Said once, however many decisions fell back.
+    post_messages(p)
+    assert p.stderr_text().count("rate-limit store unreachable") == 1
