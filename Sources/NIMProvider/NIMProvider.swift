@@ -331,6 +331,7 @@ public final class NIMProvider: MessageStreamer {
     func requestConcurrencySlot(for s: UpstreamStream, provider: Provider) -> Bool {
         guard let waiter = placeWaiter(for: provider) else {
             // No way to be woken: never refuse a stream for that.
+            admissions[provider].takePlaceWithoutWaiting()
             concurrencyLines[provider, default: ConcurrencyLine()].open += 1
             return true
         }
