@@ -197,3 +197,67 @@ def test_redis_unreachable_at_start_falls_back(proxy, raw_upstream):
     # Said once, however many decisions fell back.
     post_messages(p)
     assert p.stderr_text().count("rate-limit store unreachable") == 1
+
+
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not installed (Debian: apt-get install redis-server)")
+def test_a_client_leaving_while_waiting_for_a_lease_frees_its_place(tmp_path, raw_upstream):
+    """Cap 1 over two instances: A's stream holds the one lease; B's request waits for it, and its
+    client leaves. B's place is free again, and once A's stream ends B serves the next request."""
+    if not BINARY.exists():
+        pytest.skip(f"server binary not built: {BINARY}")
+    redis, redis_port = start_redis(tmp_path)
+    release = threading.Event()
+    overlap = Overlap()
+
+    def held_until_released(conn, head):
+        release.wait(timeout=30)
+        overlap(conn, head)
+
+    upstream = raw_upstream(held_until_released)
+    proxies = []
+    try:
+        for i in range(2):
+            workdir = tmp_path / f"instance{i}"
+            workdir.mkdir()
+            proxies.append(Proxy(workdir, {
+                **KEY, "NVIDIA_NIM_BASE_URL": upstream.base_url, "PROVIDER_MAX_CONCURRENCY": 1,
+                "RATE_LIMIT_STORE": f"redis://127.0.0.1:{redis_port}",
+            }, []).start())
+        a, b = proxies
+        first = []
+        t = threading.Thread(target=lambda: first.append(post_messages(a, quiet=15.0)))
+        t.start()
+        deadline = time.time() + 10
+        while time.time() < deadline and health(a)["provider"]["concurrent_streams"] != 1:
+            time.sleep(0.05)
+        assert health(a)["provider"]["concurrent_streams"] == 1
+
+        body = (b'{"model":"claude-3-5-sonnet-20241022","max_tokens":100,"stream":true,'
+                b'"messages":[{"role":"user","content":"Tell me something."}]}')
+        leaving = socket.create_connection(("127.0.0.1", b.port), timeout=5)
+        leaving.sendall(f"POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1:{b.port}\r\nContent-Type: application/json\r\n"
+                        f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        deadline = time.time() + 10
+        while time.time() < deadline and health(b)["provider"]["waiting_for_concurrency"] != 1:
+            time.sleep(0.05)
+        hb = health(b)
+        assert hb["provider"]["waiting_for_concurrency"] == 1, hb
+        leaving.close()
+        deadline = time.time() + 10
+        while time.time() < deadline and health(b)["provider"]["waiting_for_concurrency"] != 0:
+            time.sleep(0.05)
+        assert health(b)["provider"]["waiting_for_concurrency"] == 0
+
+        release.set()
+        t.join(timeout=30)
+        assert status_of(first[0]) == 200 and streamed_text(first[0]) == "served normally"
+        r = post_messages(b, quiet=15.0)
+        assert status_of(r) == 200 and streamed_text(r) == "served normally"
+        assert overlap.total == 2, "the request whose client left never reached the upstream"
+        assert overlap.most == 1
+    finally:
+        release.set()
+        for p in proxies:
+            p.stop()
+        redis.kill()
+        redis.wait(timeout=10)
