@@ -126,6 +126,46 @@ private final class FakeRedis {
         #expect(statesAfter.count == 2, "one attempt only: \(statesAfter)")
     }
 
+    /// The server drops the first connection: that command fails, and one sent after the backoff
+    /// reconnects and is answered.
+    @Test func aLostConnectionIsMadeAgainAfterTheBackoff() throws {
+        var first: RedisConnection.Reply?
+        var second: RedisConnection.Reply?
+        var states: [RedisConnection.State] = []
+        try withLoop { loop in
+            var dropNext = true
+            var server: FakeRedis!
+            server = try FakeRedis(loop: loop) { _ in
+                if dropNext {
+                    dropNext = false
+                    server.closeAll()
+                    return nil
+                }
+                return Array("+PONG\r\n".utf8)
+            }
+            let redis = RedisConnection(loop: loop, host: "127.0.0.1", port: server.port, minBackoff: .milliseconds(20))
+            redis.onStateChange = { states.append($0) }
+            redis.send(["PING"]) { r in
+                first = r
+                let t = try! Timer(loop: loop)
+                try! t.start(after: .milliseconds(40)) {
+                    t.close()
+                    redis.send(["PING"]) { r in
+                        second = r
+                        redis.close()
+                        server.close()
+                    }
+                }
+            }
+        }
+        guard case .failure(.connectionLost)? = first else {
+            Issue.record("expected a lost connection, got \(String(describing: first))")
+            return
+        }
+        #expect(second == .success(.simple("PONG")))
+        #expect(states.filter { $0 == .connected }.count == 2, "\(states)")
+    }
+
     @Test func garbageFromTheServerIsALostConnection() throws {
         var reply: RedisConnection.Reply?
         try withLoop { loop in
