@@ -52,14 +52,18 @@ final class RedisAdmission {
         .object(JSONObject([
             ("kind", "redis"),
             ("address", .string(address)),
-            ("state", .string(answering ? "connected" : "unreachable: using the in-process limiter")),
+            ("state", .string(stateText)),
         ]))
     }
 
-    /// The last decision came from Redis and the connection has not failed since.
-    private var answering: Bool {
-        if case .down = redis.state { return false }
-        return serving == true
+    /// Whether Redis serves: the last answer came from it and the connection has not failed since.
+    private var stateText: String {
+        if case .down = redis.state { return "unreachable: using the in-process limiter" }
+        switch serving {
+        case nil: return "connecting"
+        case true?: return "connected"
+        case false?: return "unreachable: using the in-process limiter"
+        }
     }
 
     func close() {
