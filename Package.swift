@@ -35,6 +35,7 @@ let package = Package(
         .executable(name: "fuzz-think-tag-parser", targets: ["FuzzThinkTagParser"]),
         .executable(name: "fuzz-heuristic-tool-parser", targets: ["FuzzHeuristicToolParser"]),
         .executable(name: "fuzz-dotenv", targets: ["FuzzDotEnv"]),
+        .executable(name: "fuzz-resp-parser", targets: ["FuzzRESPParser"]),
     ],
     targets: [
         // System libraries from Debian: libuv1-dev, libcurl4-openssl-dev.
@@ -119,6 +120,7 @@ let package = Package(
         .executableTarget(name: "FuzzThinkTagParser", dependencies: ["FuzzSupport", "StreamTranslation"], swiftSettings: optimizedInDebug),
         .executableTarget(name: "FuzzHeuristicToolParser", dependencies: ["FuzzSupport", "StreamTranslation", "Text"], swiftSettings: optimizedInDebug),
         .executableTarget(name: "FuzzDotEnv", dependencies: ["FuzzSupport", "ProxyConfig"], swiftSettings: optimizedInDebug),
+        .executableTarget(name: "FuzzRESPParser", dependencies: ["FuzzSupport", "RESP"], swiftSettings: optimizedInDebug),
 
         .testTarget(name: "TextTests", dependencies: ["Text"]),
         .testTarget(name: "JSONTests", dependencies: ["JSON", "TestSupport"], exclude: ["Fixtures"]),
