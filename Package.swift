@@ -35,6 +35,7 @@ let package = Package(
         .executable(name: "fuzz-think-tag-parser", targets: ["FuzzThinkTagParser"]),
         .executable(name: "fuzz-heuristic-tool-parser", targets: ["FuzzHeuristicToolParser"]),
         .executable(name: "fuzz-dotenv", targets: ["FuzzDotEnv"]),
+        .executable(name: "fuzz-resp-parser", targets: ["FuzzRESPParser"]),
     ],
     targets: [
         // System libraries from Debian: libuv1-dev, libcurl4-openssl-dev.
@@ -60,6 +61,8 @@ let package = Package(
         .target(name: "LocalAnswers", dependencies: ["AnthropicAPI", "JSON", "Text"]),
         .target(name: "TokenCounting", dependencies: ["JSON", "AnthropicAPI", "Tokenizer"]),
         .target(name: "RateLimit", dependencies: ["Text"]),
+        // Redis's wire protocol (RESP2): commands out, replies parsed from bytes in any pieces.
+        .target(name: "RESP"),
         // The strict HTTP/1.1 request parser and the server connection's state machine.
         .target(name: "HTTP1", swiftSettings: optimizedInDebug + specializedAcrossModules),
         .target(name: "NIMRequest", dependencies: ["JSON", "AnthropicAPI", "ProxyConfig", "Text"]),
@@ -72,6 +75,8 @@ let package = Package(
         .target(name: "EventLoop", dependencies: ["CLibUV", "Text"]),
         .target(name: "UpstreamClient", dependencies: ["EventLoop", "CCurl"]),
         .target(name: "CLIProcess", dependencies: ["EventLoop", "JSON", "Text"]),
+        // One Redis connection on a loop (RATE_LIMIT_STORE): commands answered in order, with a deadline.
+        .target(name: "RedisClient", dependencies: ["EventLoop", "RESP"]),
         // Structured log lines (JSON) on a file descriptor.
         .target(name: "Logging", dependencies: ["JSON"]),
         // The session store's file (blocking I/O, run on a worker thread or at start-up).
@@ -96,7 +101,7 @@ let package = Package(
             name: "NIMProvider",
             dependencies: [
                 "App", "HTTPServer", "EventLoop", "UpstreamClient", "StreamTranslation", "RateLimit",
-                "NIMRequest", "AnthropicAPI", "ProxyConfig", "JSON", "Tokenizer", "Logging", "Metrics",
+                "NIMRequest", "AnthropicAPI", "ProxyConfig", "JSON", "Tokenizer", "Logging", "Metrics", "RedisClient", "RESP",
             ]),
         .executableTarget(name: "FuzzHTTPRequestParser", dependencies: ["FuzzSupport", "HTTP1"], swiftSettings: optimizedInDebug),
         .executableTarget(name: "nim-proxy", dependencies: ["App", "NIMProvider", "BotAPI", "CLIProcess", "ProxyConfig", "EventLoop", "Tokenizer", "Logging", "CProcessControl"]),
@@ -115,6 +120,7 @@ let package = Package(
         .executableTarget(name: "FuzzThinkTagParser", dependencies: ["FuzzSupport", "StreamTranslation"], swiftSettings: optimizedInDebug),
         .executableTarget(name: "FuzzHeuristicToolParser", dependencies: ["FuzzSupport", "StreamTranslation", "Text"], swiftSettings: optimizedInDebug),
         .executableTarget(name: "FuzzDotEnv", dependencies: ["FuzzSupport", "ProxyConfig"], swiftSettings: optimizedInDebug),
+        .executableTarget(name: "FuzzRESPParser", dependencies: ["FuzzSupport", "RESP"], swiftSettings: optimizedInDebug),
 
         .testTarget(name: "TextTests", dependencies: ["Text"]),
         .testTarget(name: "JSONTests", dependencies: ["JSON", "TestSupport"], exclude: ["Fixtures"]),
@@ -126,6 +132,8 @@ let package = Package(
         .testTarget(name: "SessionStoreTests", dependencies: ["SessionStore", "SessionStoreFile", "JSON", "Text", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "NIMRequestTests", dependencies: ["NIMRequest", "AnthropicAPI", "JSON", "ProxyConfig", "TestSupport"]),
         .testTarget(name: "RateLimitTests", dependencies: ["RateLimit", "TestSupport"]),
+        .testTarget(name: "RESPTests", dependencies: ["RESP"]),
+        .testTarget(name: "RedisClientTests", dependencies: ["RedisClient", "RESP", "EventLoop", "TestSupport"]),
         .testTarget(name: "StreamTranslationTests", dependencies: ["StreamTranslation", "JSON", "Tokenizer", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "UpstreamClientTests", dependencies: ["UpstreamClient", "EventLoop", "HTTPServer", "TestSupport"]),
         .testTarget(name: "CLIProcessTests", dependencies: ["CLIProcess", "EventLoop", "JSON", "Text", "TestSupport"], exclude: ["Fixtures"]),

@@ -3,7 +3,8 @@
 # The Swift toolchain itself (6.0 or later) is not packaged by Debian 12: it must be on PATH.
 set -euo pipefail
 
-packages=(libuv1-dev libcurl4-openssl-dev libnghttp2-dev pkg-config ca-certificates python3 python3-pip python3-venv tmux)
+# redis-server: the black-box test of RATE_LIMIT_STORE=redis starts its own on a free loopback port.
+packages=(libuv1-dev libcurl4-openssl-dev libnghttp2-dev pkg-config ca-certificates python3 python3-pip python3-venv tmux redis-server)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -32,6 +32,8 @@ public final class NIMProvider: MessageStreamer {
     private var lanes: [Provider: RateLane] = [:]
     /// Each provider's window, block and concurrency cap, shared with every other loop of the process.
     public let admissions: ProviderAdmissions
+    /// RATE_LIMIT_STORE=redis: this loop's connection to the windows every instance shares.
+    private var remoteAdmission: RedisAdmission?
     /// NIM's window and block (tests and `/health` read it).
     var limiter: ProviderAdmission { admissions[.nvidiaNim] }
     /// Sees each rate-limit grant as it is made. Tests check the window against the grants
@@ -46,7 +48,17 @@ public final class NIMProvider: MessageStreamer {
     private struct ConcurrencyLine {
         var open = 0
         var queue: [(ticket: ProviderAdmission.PlaceTicket, stream: UpstreamStream)] = []
+        /// RATE_LIMIT_STORE=redis: streams holding the process's place and waiting for a lease on one
+        /// of the instances' places, first first; only the first asks.
+        var leasing: [UpstreamStream] = []
+        var askingLease = false
+        /// Leases held by this loop's open streams; nil: a place granted while Redis could not answer.
+        var leases: [String?] = []
     }
+    /// Asks again for a lease while every instance's place is taken (no instance can wake another).
+    private var leaseRetry: Timer?
+    /// Keeps this loop's leases alive while their streams are.
+    private var leaseRefresh: Timer?
     /// Registered with the admissions when a stream first waits for a place: a place given back on
     /// any loop wakes this one through it.
     private var placeWaiter: (wakeup: AsyncWakeup, waiter: [Provider: ProviderAdmission.Waiter])?
@@ -81,7 +93,7 @@ public final class NIMProvider: MessageStreamer {
     /// Streams waiting for a slot or for a retry, and streams receiving.
     public var openStreams: Int { active.count }
     public var waitingForSlot: Int { lanes.values.reduce(0) { $0 + $1.waiting.count } }
-    public var waitingForConcurrency: Int { concurrencyLines.values.reduce(0) { $0 + $1.queue.count } }
+    public var waitingForConcurrency: Int { concurrencyLines.values.reduce(0) { $0 + $1.queue.count + $1.leasing.count } }
 
     /// Hears what the streams do, for counters and histograms (`UpstreamObservation`); nil: nobody.
     public var observer: ((UpstreamObservation) -> Void)?
@@ -131,7 +143,11 @@ public final class NIMProvider: MessageStreamer {
         endpoint = base + "/chat/completions"
         let admissions = try admissions ?? ProviderAdmissions.makeAll(settings: settings, retry: retry)
         self.admissions = admissions
-        lanes[.nvidiaNim] = try RateLane(provider: .nvidiaNim, loop: loop, admission: admissions[.nvidiaNim])
+        if case .redis(let host, let port, let database) = settings.upstream.rateLimitStore {
+            remoteAdmission = RedisAdmission(loop: loop, host: host, port: port, database: database, log: log)
+        }
+        lanes[.nvidiaNim] = try RateLane(
+            provider: .nvidiaNim, loop: loop, admission: admissions[.nvidiaNim], remote: remoteAdmission)
         windows = ContextWindows(configured: settings.upstream.modelContextTokens)
         routing = ModelRouting(settings.upstream)
     }
@@ -162,6 +178,8 @@ public final class NIMProvider: MessageStreamer {
                 ("upstream_pauses", .int(upstreamPauses)),
                 ("max_client_write_queue_bytes", .int(maxClientQueueBytes)),
             ]))),
+            // Where the rate windows are kept, and whether that store answers.
+            ("rate_limit_store", remoteAdmission?.healthField ?? .object(JSONObject([("kind", "memory")]))),
             // Each provider's own state, once it has had a request (NIM's from the start): its rate
             // limit, its concurrency line and its connection pool.
             ("providers", .object(JSONObject(Provider.allCases.compactMap { p in
@@ -260,6 +278,7 @@ public final class NIMProvider: MessageStreamer {
         active.removeAll()
         leaveConcurrencyLines()
         for lane in lanes.values { lane.close() }
+        remoteAdmission?.close()
         for multi in curlMultis.values { multi.close() }
         curlMultis.removeAll()
     }
@@ -279,7 +298,7 @@ public final class NIMProvider: MessageStreamer {
     func lane(for provider: Provider) -> RateLane {
         if let lane = lanes[provider] { return lane }
         // Only a timer that cannot be made fails here; NIM's lane then serves.
-        guard let made = try? RateLane(provider: provider, loop: loop, admission: admissions[provider])
+        guard let made = try? RateLane(provider: provider, loop: loop, admission: admissions[provider], remote: remoteAdmission)
         else { return lanes[.nvidiaNim]! }
         made.grantObserver = grantObserver
         lanes[provider] = made
@@ -312,11 +331,17 @@ public final class NIMProvider: MessageStreamer {
     func requestConcurrencySlot(for s: UpstreamStream, provider: Provider) -> Bool {
         guard let waiter = placeWaiter(for: provider) else {
             // No way to be woken: never refuse a stream for that.
+            admissions[provider].takePlaceWithoutWaiting()
             concurrencyLines[provider, default: ConcurrencyLine()].open += 1
             return true
         }
         switch admissions[provider].takePlace(for: waiter) {
         case .taken:
+            if remoteAdmission != nil {
+                concurrencyLines[provider, default: ConcurrencyLine()].leasing.append(s)
+                askLease(provider)
+                return false
+            }
             concurrencyLines[provider, default: ConcurrencyLine()].open += 1
             return true
         case .queued(let ticket):
@@ -326,6 +351,11 @@ public final class NIMProvider: MessageStreamer {
     }
 
     func leaveConcurrencyQueue(_ s: UpstreamStream, provider: Provider) {
+        if let i = concurrencyLines[provider]?.leasing.firstIndex(where: { $0 === s }) {
+            concurrencyLines[provider]!.leasing.remove(at: i)
+            admissions[provider].givePlaceBack()
+            return
+        }
         guard let i = concurrencyLines[provider]?.queue.firstIndex(where: { $0.stream === s }),
             let waiter = placeWaiter?.waiter[provider]
         else { return }
@@ -340,6 +370,62 @@ public final class NIMProvider: MessageStreamer {
         guard let open = concurrencyLines[provider]?.open, open > 0 else { return }
         concurrencyLines[provider]!.open -= 1
         admissions[provider].givePlaceBack()
+        // Leases are alike: any one of this loop's goes.
+        if let remoteAdmission, let lease = concurrencyLines[provider]!.leases.popLast(), let id = lease {
+            remoteAdmission.dropLease(provider: provider, id: id)
+        }
+    }
+
+    /// Asks Redis for a lease for the first stream waiting for one; the next asks after it.
+    private func askLease(_ provider: Provider) {
+        guard let remoteAdmission, !closed, let line = concurrencyLines[provider], !line.askingLease, !line.leasing.isEmpty
+        else { return }
+        concurrencyLines[provider]!.askingLease = true
+        remoteAdmission.takeLease(provider: provider, cap: settings.provider(provider).maxConcurrency) { [weak self] answer in
+            guard let self, !self.closed else { return }
+            self.concurrencyLines[provider]!.askingLease = false
+            let lease: String?
+            switch answer {
+            case .leased(let id): lease = id
+            case .unavailable: lease = nil
+            case .full:
+                self.retryLeases()
+                return
+            }
+            guard !self.concurrencyLines[provider]!.leasing.isEmpty else {
+                // The stream it was for left meanwhile.
+                if let lease { remoteAdmission.dropLease(provider: provider, id: lease) }
+                return
+            }
+            let s = self.concurrencyLines[provider]!.leasing.removeFirst()
+            self.concurrencyLines[provider]!.leases.append(lease)
+            self.concurrencyLines[provider]!.open += 1
+            if lease != nil { self.refreshLeasesLater() }
+            s.concurrencySlotGranted()
+            self.askLease(provider)
+        }
+    }
+
+    private func retryLeases() {
+        if leaseRetry == nil { leaseRetry = try? Timer(loop: loop) }
+        guard let timer = leaseRetry, !timer.isActive else { return }
+        try? timer.start(after: .milliseconds(100)) { [weak self] in
+            guard let self else { return }
+            for provider in Array(self.concurrencyLines.keys) { self.askLease(provider) }
+        }
+    }
+
+    private func refreshLeasesLater() {
+        guard leaseRefresh == nil, let timer = try? Timer(loop: loop) else { return }
+        leaseRefresh = timer
+        timer.unref()
+        let every = RedisAdmission.leaseTTL / 3
+        try? timer.start(after: every, repeating: every) { [weak self] in
+            guard let self, let remote = self.remoteAdmission else { return }
+            for (provider, line) in self.concurrencyLines {
+                remote.refreshLeases(provider: provider, ids: line.leases.compactMap { $0 })
+            }
+        }
     }
 
     /// This loop's waiter with `provider`'s admission, registered on first use, with the wakeup that
@@ -370,9 +456,15 @@ public final class NIMProvider: MessageStreamer {
                     admission.givePlaceBack()
                     continue
                 }
-                granted.append(concurrencyLines[provider]!.queue.remove(at: i).stream)
-                concurrencyLines[provider]!.open += 1
+                let s = concurrencyLines[provider]!.queue.remove(at: i).stream
+                if remoteAdmission != nil {
+                    concurrencyLines[provider]!.leasing.append(s)
+                } else {
+                    granted.append(s)
+                    concurrencyLines[provider]!.open += 1
+                }
             }
+            askLease(provider)
             for s in granted { s.concurrencySlotGranted() }
         }
     }
@@ -385,6 +477,9 @@ public final class NIMProvider: MessageStreamer {
             wakeup.close()
         }
         placeWaiter = nil
+        leaseRetry?.close()
+        leaseRefresh?.close()
+        // Leases still held expire in Redis after their lifetime.
         concurrencyLines.removeAll()
     }
 }

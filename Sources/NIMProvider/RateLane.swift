@@ -24,11 +24,16 @@ final class RateLane {
     private var closed = false
     /// Sees each grant as it is made, at the instant the shared window counts it from.
     var grantObserver: ((LoopInstant) -> Void)?
+    /// RATE_LIMIT_STORE=redis: the window shared by every instance, asked asynchronously.
+    private let remote: RedisAdmission?
+    /// A question to `remote` is under way (one at a time, for the head).
+    private var asking = false
 
-    init(provider: Provider, loop: EventLoop, admission: ProviderAdmission) throws {
+    init(provider: Provider, loop: EventLoop, admission: ProviderAdmission, remote: RedisAdmission? = nil) throws {
         self.provider = provider
         self.loop = loop
         limiter = admission
+        self.remote = remote
         timer = try Timer(loop: loop)
     }
 
@@ -36,7 +41,7 @@ final class RateLane {
     func requestSlot(for s: UpstreamStream) -> Ticket? {
         nextTicket += 1
         let ticket = nextTicket
-        if waiting.isEmpty {
+        if waiting.isEmpty, remote == nil {
             switch limiter.takeSlot(now: .monotonicNow) {
             case .granted(let at):
                 grantObserver?(at)
@@ -47,6 +52,8 @@ final class RateLane {
         }
         waiting[ticket] = s
         order.append(ticket)
+        // Redis answers after a round trip: even a first request waits for it.
+        if remote != nil, !timer.isActive { askRemote() }
         return ticket
     }
 
@@ -76,6 +83,10 @@ final class RateLane {
 
     /// Grants the head while the shared window allows, then waits for the next instant it names.
     private func grantHead() {
+        if remote != nil {
+            askRemote()
+            return
+        }
         while !closed, let ticket = head() {
             switch limiter.takeSlot(now: .monotonicNow) {
             case .granted(let at):
@@ -85,6 +96,27 @@ final class RateLane {
             case .notBefore(let instant):
                 arm(for: instant)
                 return
+            }
+        }
+    }
+
+    /// Asks the instances' shared window for the head, then for the next head after each grant.
+    private func askRemote() {
+        guard let remote, !asking, !closed, head() != nil else { return }
+        asking = true
+        remote.takeSlot(provider: provider, local: limiter) { [weak self] decision in
+            guard let self, !self.closed else { return }
+            self.asking = false
+            switch decision {
+            case .granted(let at):
+                // The head asked for may have left meanwhile; the slot goes to whoever is first now.
+                guard let ticket = self.head() else { return }
+                self.popHead()
+                self.grantObserver?(at)
+                self.waiting.removeValue(forKey: ticket)?.rateSlotGranted()
+                self.askRemote()
+            case .notBefore(let instant):
+                self.arm(for: instant)
             }
         }
     }

@@ -80,6 +80,8 @@ public struct Settings: Sendable, Equatable {
         public var modelHaikuFallbacks: [String]? = nil
         /// Upstream streams open at once; further requests wait first-come first-served. 0: no cap.
         public var maxConcurrency = 0
+        /// Where the rate windows and concurrency places live: this process, or Redis shared by instances.
+        public var rateLimitStore = RateLimitStore.memory
         /// A wait for a slot (or a retry's backoff) longer than this from a request's arrival starts
         /// its response early (head, `message_start`, pings); until then nothing is sent, so a
         /// failure can still be an HTTP error.

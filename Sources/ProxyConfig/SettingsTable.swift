@@ -136,6 +136,9 @@ extension Settings {
             "PROVIDER_MAX_CONCURRENCY", \.upstream.maxConcurrency, .int(min: 0), .upstream,
             "upstream streams open at once; more wait first-come first-served (`/health` shows how many); `0`: no cap"),
         SettingSpec(
+            "RATE_LIMIT_STORE", \.upstream.rateLimitStore, .rateLimitStore, .upstream,
+            "where every provider's rate window and concurrency places are kept: this process, or a Redis server shared by several instances (unreachable: each instance falls back to its own, `/health` says so)"),
+        SettingSpec(
             "STREAM_EARLY_START_SECONDS", \.upstream.streamEarlyStart, .seconds, .upstream,
             "until the upstream's first content nothing is sent (a failure is an HTTP error); a wait for a slot or a "
                 + "retry longer than this starts the stream early with pings, and later failures are SSE `error` events; "

@@ -176,6 +176,15 @@ public final class SharedAdmission<Instant: InstantProtocol & Sendable>: Sendabl
         }
     }
 
+    /// A place even beyond the cap, for a caller that has no way to be woken (it must never be
+    /// refused for that); given back like any other.
+    public func takePlaceWithoutWaiting() {
+        state.withLock { s in
+            s.open += 1
+            s.mostOpen = max(s.mostOpen, s.open)
+        }
+    }
+
     /// A queued ticket leaves (its client went away). If its place was already handed over and not
     /// yet claimed, the place goes to the next in line.
     public func leaveLine(_ ticket: PlaceTicket, waiter: Waiter) {

@@ -83,6 +83,18 @@ private final class WakeCount: Sendable {
         #expect(a.mostPlacesTaken == 2)
     }
 
+    @Test func aPlaceTakenWithoutWaitingCountsAndIsGivenBackLikeAnother() throws {
+        let a = try Admission(limit: 1, window: .seconds(1), cap: 1)
+        let w = a.register(wake: {})
+        #expect(a.takePlace(for: w) == .taken)
+        a.takePlaceWithoutWaiting()
+        #expect(a.placesTaken == 2 && a.mostPlacesTaken == 2)
+        a.givePlaceBack()
+        a.givePlaceBack()
+        #expect(a.placesTaken == 0)
+        #expect(a.takePlace(for: w) == .taken)
+    }
+
     @Test func withoutACapEveryAskIsTakenAndCounted() throws {
         let a = try Admission(limit: 1, window: .seconds(1), cap: 0)
         let w = a.register(wake: {})
