@@ -93,6 +93,48 @@ public struct MessagesResponse: Sendable, Equatable {
     }
 }
 
+extension MessagesResponse {
+    /// `json`'s compact bytes, written directly: a local answer is the whole of its request's work,
+    /// and building the tree to serialize it cost as much as the rest of the answer.
+    public var compactBytes: [UInt8] {
+        var w = CompactJSONWriter(reservingCapacity: 256 + model.utf8.count + id.utf8.count)
+        w.raw(#"{"id":"#)
+        w.string(id)
+        w.raw(#","model":"#)
+        w.string(model)
+        w.raw(#","role":"assistant","content":["#)
+        for (i, block) in content.enumerated() {
+            if i > 0 { w.raw(",") }
+            switch block {
+            case .text(let text):
+                w.raw(#"{"type":"text","text":"#)
+                w.string(text)
+                w.raw("}")
+            case .thinking(let text):
+                w.raw(#"{"type":"thinking","thinking":"#)
+                w.string(text)
+                w.raw("}")
+            case .toolUse, .object:
+                w.value(block.json)
+            }
+        }
+        w.raw(#"],"type":"message","stop_reason":"#)
+        if let stopReason { w.string(stopReason.rawValue) } else { w.raw("null") }
+        w.raw(#","stop_sequence":"#)
+        if let stopSequence { w.string(stopSequence) } else { w.raw("null") }
+        w.raw(#","usage":{"input_tokens":"#)
+        w.value(.int(usage.inputTokens))
+        w.raw(#","output_tokens":"#)
+        w.value(.int(usage.outputTokens))
+        w.raw(#","cache_creation_input_tokens":"#)
+        w.value(.int(usage.cacheCreationInputTokens))
+        w.raw(#","cache_read_input_tokens":"#)
+        w.value(.int(usage.cacheReadInputTokens))
+        w.raw("}}")
+        return w.take()
+    }
+}
+
 /// The `/v1/messages/count_tokens` answer.
 public struct TokenCountResponse: Sendable, Equatable {
     public var inputTokens: Int

@@ -228,7 +228,7 @@ public final class ProxyApp {
                     status: 200, headers: [("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache")],
                     body: localAnswerEvents(response))
             } else {
-                responder.respondJSON(status: 200, body: response.json)
+                responder.respond(status: 200, headers: [("Content-Type", "application/json")], body: response.compactBytes)
             }
         case .stream(let messagesRequest, let inputTokens):
             guard let streamer else {

@@ -113,3 +113,18 @@ import Testing
         #expect(error == APIError(status: 400, type: "invalid_request_error", message: "messages: Field required"))
     }
 }
+
+/// The directly written body is the tree's, byte for byte.
+@Suite struct ResponseBytesTests {
+    @Test(arguments: [
+        MessagesResponse(id: "msg_1", model: "m", content: [.text("Quota check passed.")], stopReason: .endTurn,
+                         usage: Usage(inputTokens: 10, outputTokens: 5)),
+        MessagesResponse(id: "msg_\"2", model: "é/🎉", content: [], usage: Usage(inputTokens: 0, outputTokens: 0)),
+        MessagesResponse(id: "x", model: "y", content: [.thinking("t\n"), .text("a\\b"), .toolUse(id: "toolu_1", name: "Read", input: JSONObject([("path", "/a")])),
+                                                     .object(JSONObject([("type", "custom"), ("n", 1)]))],
+                         stopReason: .toolUse, stopSequence: "STOP\u{1}", usage: Usage(inputTokens: 7, outputTokens: 3, cacheCreationInputTokens: 2, cacheReadInputTokens: 1)),
+    ])
+    func sameBytesAsTheTree(response: MessagesResponse) {
+        #expect(response.compactBytes == response.json.compactBytes())
+    }
+}
