@@ -15,6 +15,7 @@
 // version) and 503 to a connection over `maxConnections`, each followed by closing the connection.
 
 import EventLoop
+import Synchronization
 
 /// Loop-confined. A started server keeps itself alive (its listener and connections hold it) until
 /// `beginShutdown` completed, so the owner may drop it after calling `beginShutdown`.
@@ -38,6 +39,14 @@ public final class HTTPServer {
 
     /// Connections currently open.
     public var openConnections: Int { connections.count }
+    /// Connections accepted or adopted since start (those handed to another loop not counted).
+    private(set) public var totalConnections: UInt64 = 0
+    /// What `maxConnections` is checked against: this server's own count, or one shared by every
+    /// loop's server so the limit holds for the process. Set before `start()` / the first `adopt`.
+    public var connectionCount = ConnectionCount()
+    /// Offered each connection the listener accepts before this server takes it; returning true
+    /// means it took the connection elsewhere (another loop), and this server forgets it.
+    public var handOff: ((TCPConnection) -> Bool)?
     /// Requests handed to the handler whose response has not finished.
     private(set) public var inFlightRequests = 0
     /// Requests handed to the handler since start.
@@ -61,9 +70,27 @@ public final class HTTPServer {
         let (listener, boundPort) = try TCPListener.open(
             loop: loop, host: config.host, port: config.port, backlog: config.backlog,
             onAcceptError: { error in self.lastAcceptError = error },
-            onConnection: { socket in self.accept(socket) })
+            onConnection: { socket in self.accepted(socket) })
         self.listener = listener
         return boundPort
+    }
+
+    /// Serves a connection another loop accepted, as if this server's listener had.
+    public func adopt(_ handed: HandedSocket) {
+        if isShuttingDown {
+            handed.discard()
+            return
+        }
+        do {
+            accept(try TCPConnection.adopt(handed, loop: loop))
+        } catch {
+            lastAcceptError = error
+        }
+    }
+
+    private func accepted(_ socket: TCPConnection) {
+        if !isShuttingDown, let handOff, handOff(socket) { return }
+        accept(socket)
     }
 
     private func accept(_ socket: TCPConnection) {
@@ -72,14 +99,19 @@ public final class HTTPServer {
             return
         }
         lastConnectionID += 1
+        totalConnections += 1
         let id = lastConnectionID
         // Counted before this one joins: connections still lingering after a refusal count too, so
         // a flood of connections stays refused until they are gone.
-        let overLimit = connections.count >= config.maxConnections
+        let overLimit = connectionCount.join() >= config.maxConnections
         do {
             let connection = try HTTPConnection(id: id, server: self, socket: socket, config: config)
             connections[id] = connection
-            socket.onClose = { self.connectionClosed(id) }
+            let count = connectionCount
+            socket.onClose = {
+                count.leave()
+                self.connectionClosed(id)
+            }
             try connection.start()
             if overLimit {
                 refusedConnections += 1
@@ -90,6 +122,7 @@ public final class HTTPServer {
             if let connection = connections[id] {
                 connection.closeNow()
             } else {
+                connectionCount.leave()
                 socket.close()
             }
         }
@@ -134,8 +167,12 @@ public final class HTTPServer {
             self.listener = nil
         } else {
             listenerClosed = true
-            // Never complete synchronously: let the loop call back.
-            try? shutdownTimer?.start(after: .zero) { self.checkShutdownDone() }
+            // Never complete synchronously: let the loop call back. With connections open (a
+            // worker loop's server has no listener) their closing completes, and the timer keeps
+            // its force-close.
+            if connections.isEmpty {
+                try? shutdownTimer?.start(after: .zero) { self.checkShutdownDone() }
+            }
         }
         for connection in Array(connections.values) { connection.beginGracefulClose() }
     }
@@ -155,3 +192,20 @@ public final class HTTPServer {
 
 @available(*, unavailable)
 extension HTTPServer: Sendable {}
+
+/// Open connections, counted by every server that shares this object (one per loop), so that
+/// `maxConnections` is one limit for the process. A relaxed atomic: it only has to be right
+/// once each loop's increments and decrements landed, and no other memory depends on it.
+public final class ConnectionCount: Sendable {
+    private let open = Atomic<Int>(0)
+
+    public init() {}
+
+    /// Connections open now, on every loop sharing the count.
+    public var current: Int { open.load(ordering: .relaxed) }
+
+    /// Counts one more; returns how many were open before it.
+    func join() -> Int { open.add(1, ordering: .relaxed).oldValue }
+
+    func leave() { open.subtract(1, ordering: .relaxed) }
+}

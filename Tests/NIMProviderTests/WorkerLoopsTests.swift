@@ -1,0 +1,250 @@
+import App
+import EventLoop
+import JSON
+import NIMProvider
+import ProxyConfig
+import ScriptedUpstream
+import TestSupport
+import Testing
+
+/// Two loops in one process over loopback sockets: the test's loop is the main one (it owns the
+/// listener, the scripted upstream and a stand-in bot route), and one worker loop runs on its own
+/// thread with its own app and upstream client.
+final class TwoLoopHarness: LoopHarness {
+    let loop: EventLoop
+    let upstream: ScriptedUpstream
+    let app: ProxyApp
+    let provider: NIMProvider
+    let mailbox: LoopMailbox
+    let workers: WorkerLoops
+    let proxyPort: Int
+    var shutdownTimeout = Duration.milliseconds(500)
+
+    /// Bot routes stand in for the CLI and store API: served only by the main loop's app.
+    static let botPath = "/store/which_loop"
+    static let botStreamPath = "/store/stream"
+
+    init(loop: EventLoop) throws {
+        self.loop = loop
+        upstream = ScriptedUpstream(loop: loop)
+        upstream.defaultScenario = .text()
+        let upstreamPort = try upstream.start()
+        var s = Settings()
+        s.http.host = "127.0.0.1"
+        s.http.port = 0
+        s.upstream.baseURL = "http://127.0.0.1:\(upstreamPort)/v1"
+        s.upstream.apiKey = "test-key"
+        s.upstream.model = "test-model"
+        let settings = s
+        app = ProxyApp(loop: loop, settings: settings, log: .silent)
+        provider = try NIMProvider(loop: loop, settings: settings, log: .silent)
+        app.streamer = provider
+        app.register("POST", Self.botPath) { _, _, responder in
+            responder.respond(status: 200, headers: [("Content-Type", "application/json")], body: Array(#"{"loop":"main"}"#.utf8))
+        }
+        app.register("POST", Self.botStreamPath) { _, _, responder in
+            responder.startStream(status: 200, headers: [("Content-Type", "application/x-ndjson")], firstBytes: Array("one\n".utf8))
+            responder.write(Array("two\n".utf8))
+            responder.finish(lastBytes: Array("three\n".utf8))
+        }
+        mailbox = try LoopMailbox(loop: loop)
+        proxyPort = try app.start()
+        workers = WorkerLoops(
+            main: app, mailbox: mailbox, workers: 1,
+            forwardToMain: { path in path.hasPrefix("/store/") || path == "/health" || path == ProxyApp.metricsPath },
+            makeWorker: { loop, _ in
+                let app = ProxyApp(loop: loop, settings: settings, log: .silent)
+                let provider = try NIMProvider(loop: loop, settings: settings, log: .silent)
+                app.streamer = provider
+                return WorkerParts(app: app, close: { provider.close() })
+            })
+        workers.onProblem = { problem in Issue.record("\(problem)") }
+    }
+
+    /// Starts the worker; `then` runs once it takes connections.
+    func start(_ then: @escaping () -> Void) throws {
+        try workers.start(onReady: then)
+    }
+
+    func request(_ method: String = "POST", _ path: String, body: String = "", _ completion: @escaping (TestResponse?) -> Void) {
+        LoopHTTPClient.fetch(loop, port: proxyPort, method: method, path: path,
+                             headers: [("Content-Type", "application/json")], body: Array(body.utf8), completion)
+    }
+
+    /// Runs `requests` one after another (each on a new connection, so the loops take turns).
+    func inTurn(_ requests: [(method: String, path: String, body: String)], _ completion: @escaping ([TestResponse?]) -> Void) {
+        var answers: [TestResponse?] = []
+        func next() {
+            guard answers.count < requests.count else { return completion(answers) }
+            let r = requests[answers.count]
+            request(r.method, r.path, body: r.body) { answer in
+                answers.append(answer)
+                next()
+            }
+        }
+        next()
+    }
+
+    func shutdown() {
+        var left = 2
+        let drained = { [self] in
+            left -= 1
+            guard left == 0 else { return }
+            provider.close()
+            mailbox.close()
+            upstream.shutdown {}
+        }
+        app.shutdown(timeout: shutdownTimeout, completion: drained)
+        workers.shutdown(timeout: shutdownTimeout, completion: drained)
+    }
+}
+
+func withTwoLoops(sourceLocation: SourceLocation = #_sourceLocation,
+                  _ body: @escaping (TwoLoopHarness, _ done: @escaping () -> Void) throws -> Void) throws {
+    try runHarness(timeout: .seconds(20), sourceLocation: sourceLocation, make: { try TwoLoopHarness(loop: $0) }) { h, done in
+        try h.start {
+            do { try body(h, done) } catch {
+                Issue.record(error)
+                done()
+            }
+        }
+    }
+}
+
+let countTokensRequest = #"{"model":"claude-3-sonnet","messages":[{"role":"user","content":"hello"}]}"#
+
+@Suite(.serialized) struct WorkerLoopsTests {
+    /// Connections alternate between the loops; on each, a stream and a local answer (a token
+    /// count) work.
+    @Test func connectionsLandOnBothLoopsAndEachServesStreamsAndLocalAnswers() throws {
+        var answers: [TestResponse?] = []
+        var mainConnections: UInt64 = 0
+        var handedOff: UInt64 = 0
+        try withTwoLoops { h, done in
+            h.inTurn([
+                ("POST", "/v1/messages", simpleRequest), ("POST", "/v1/messages", simpleRequest),
+                ("POST", "/v1/messages/count_tokens", countTokensRequest), ("POST", "/v1/messages/count_tokens", countTokensRequest),
+            ]) { results in
+                answers = results
+                mainConnections = h.app.server.totalConnections
+                handedOff = h.workers.handedOff
+                done()
+            }
+        }
+        #expect(mainConnections == 2)
+        #expect(handedOff == 2)
+        #expect(answers.count == 4)
+        for stream in answers.prefix(2) {
+            let r = try #require(stream)
+            #expect(r.status == 200)
+            let summary = AnswerSummary(parseAnthropicSSE(r.body).events)
+            #expect(summary.problems.isEmpty, "\(summary.problems)")
+            #expect(summary.text == Scenario.text().expected?.text)
+        }
+        let counts = try answers.suffix(2).map { answer in
+            let r = try #require(answer)
+            #expect(r.status == 200)
+            return try #require((try JSONValue.parse(r.body))["input_tokens"]?.intValue)
+        }
+        #expect(counts[0] > 0)
+        #expect(counts[0] == counts[1])
+    }
+
+    /// A bot route reached through the worker's connection is answered by the main loop's app
+    /// (the worker's has no such route); a streamed answer crosses whole and in order.
+    @Test func botRoutesThroughAWorkerAnswerFromTheMainLoop() throws {
+        var answers: [TestResponse?] = []
+        var handedOff: UInt64 = 0
+        var counted = 0
+        try withTwoLoops { h, done in
+            h.inTurn([
+                ("POST", TwoLoopHarness.botPath, "{}"), ("POST", TwoLoopHarness.botPath, "{}"),
+                ("POST", "/v1/models/none/at-all", "{}"), ("POST", TwoLoopHarness.botStreamPath, "{}"),
+            ]) { results in
+                answers = results
+                handedOff = h.workers.handedOff
+                counted = h.app.metrics.requestCount(route: TwoLoopHarness.botPath, status: 200)
+                done()
+            }
+        }
+        #expect(handedOff == 2)
+        #expect(answers.count == 4)
+        for answer in answers.prefix(2) {
+            let r = try #require(answer)
+            #expect(r.status == 200)
+            #expect(String(decoding: r.body, as: UTF8.self) == #"{"loop":"main"}"#)
+        }
+        // Both calls counted by the main loop's metrics: the worker did not run its own pipeline.
+        #expect(counted == 2)
+        let streamed = try #require(answers[3])
+        #expect(streamed.status == 200)
+        #expect(streamed.header("content-type") == "application/x-ndjson")
+        #expect(String(decoding: streamed.body, as: UTF8.self) == "one\ntwo\nthree\n")
+    }
+
+    /// `/health` asked on the worker's connection is gathered by the main loop from both loops: it
+    /// counts a connection open on each and says how many loops there are. `/metrics` adds both
+    /// loops' counts.
+    @Test func healthAndMetricsCoverBothLoops() throws {
+        var health: JSONValue?
+        var scrape = ""
+        try withTwoLoops { h, done in
+            // The first connection stays open on the main loop; the second, the worker's, asks.
+            LoopHTTPClient.connect(h.loop, port: h.proxyPort) { result in
+                guard case .success(let idle) = result else { return done() }
+                h.request("GET", "/health") { r in
+                    health = r.flatMap { try? JSONValue.parse($0.body) }
+                    idle.close()
+                    // One token count on each loop, then the scrape.
+                    h.inTurn([
+                        ("POST", "/v1/messages/count_tokens", countTokensRequest),
+                        ("POST", "/v1/messages/count_tokens", countTokensRequest),
+                        ("GET", ProxyApp.metricsPath, ""),
+                    ]) { results in
+                        scrape = results.last?.map { String(decoding: $0.body, as: UTF8.self) } ?? ""
+                        done()
+                    }
+                }
+            }
+        }
+        let fields = try #require(health)
+        #expect(fields["workers"]?.intValue == 2)
+        #expect(fields["http"]?["open_connections"]?.intValue == 2)
+        #expect(fields["http"]?["in_flight_requests"]?.intValue == 1)
+        #expect(fields["provider"]?["rate_limit"]?.intValue == 40)
+        #expect(scrape.contains("nim_proxy_requests_total{route=\"/v1/messages/count_tokens\",status=\"200\"} 2\n"), "\(scrape)")
+        #expect(scrape.contains("nim_proxy_requests_total{route=\"/health\",status=\"200\"} 1\n"), "\(scrape)")
+    }
+
+    /// Shutting down with a stream open on each loop ends both streams within the timeout, joins
+    /// the worker's thread and leaves both loops closed clean.
+    @Test func shutdownEndsStreamsOpenOnBothLoops() throws {
+        var clients: [LoopHTTPClient] = []
+        try withTwoLoops { h, done in
+            h.upstream.defaultScenario = .stall(pauseMs: nil)
+            h.shutdownTimeout = .milliseconds(200)
+            var receiving = 0
+            for _ in 0..<2 {
+                LoopHTTPClient.connect(h.loop, port: h.proxyPort) { result in
+                    guard case .success(let client) = result else { return done() }
+                    clients.append(client)
+                    var counted = false
+                    client.onReceive = { c in
+                        guard !counted, c.text.contains("Hello") else { return }
+                        counted = true
+                        receiving += 1
+                        if receiving == 2 { done() }
+                    }
+                    client.send(LoopHTTPClient.requestBytes(
+                        method: "POST", path: "/v1/messages", headers: [("Content-Type", "application/json")],
+                        body: Array(simpleRequest.utf8)))
+                }
+            }
+        }
+        #expect(clients.count == 2)
+        for client in clients {
+            #expect(client.ended)
+            #expect(client.text.contains(#"{"type": "text_delta", "text": " wor"}"#))
+        }
+    }
+}
