@@ -1,8 +1,8 @@
 // Every core: the main loop (the caller's) owns the listening socket, the CLI sessions and their
 // store, and serves its share of connections; each worker loop runs on a thread of its own with
 // its own app (the same middleware and Anthropic routes) and its own upstream client. What must
-// stay in one place crosses to the main loop: bot routes and the figures of `/health` and
-// `/metrics`, which the main loop gathers from every loop.
+// stay in one place crosses to the main loop: the bot routes. `/health` and `/metrics` are
+// answered by the loop that received them, with the figures it gathers from every loop.
 
 import EventLoop
 import HTTPServer
@@ -96,9 +96,14 @@ public final class WorkerLoops {
     // MARK: on the main loop, from the workers
 
     private func ready(_ index: Int, _ worker: WorkerAddress) {
+        // Every loop answers `/health` and `/metrics` itself from the figures of all: the new
+        // worker learns of the main loop and the workers before it, and they of it.
+        let mainAddress = ProxyAppAddress(app: main, mailbox: mailbox.address)
+        for known in [mainAddress] + workers.values.map(\.app) { Self.introduce(known, to: worker.app) }
+        for other in workers.values { Self.introduce(worker.app, to: other.app) }
+        main.gatherFigures(from: worker.app, home: mailbox.address)
         workers[index] = worker
         distributor.add(worker.server)
-        main.gatherFigures(from: worker.app, home: mailbox.address)
         if isShuttingDown { tellToStop(worker) }
         checkReady()
     }
@@ -114,6 +119,12 @@ public final class WorkerLoops {
         finished += 1
         if let problem { onProblem?("worker loop \(index) did not close cleanly: \(problem)") }
         checkStopped()
+    }
+
+    /// Makes `listener`'s app (on a worker loop) gather figures from `source` too.
+    private static func introduce(_ source: ProxyAppAddress, to listener: ProxyAppAddress) {
+        let app = listener.app, home = listener.mailbox
+        listener.mailbox.post { app.value.gatherFigures(from: source, home: home) }
     }
 
     private func tellToStop(_ worker: WorkerAddress) {

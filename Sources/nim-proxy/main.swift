@@ -168,7 +168,7 @@ if loopCount > 1 {
     let settings = settings
     let group = WorkerLoops(
         main: app, mailbox: mailbox, workers: loopCount - 1,
-        forwardToMain: { path in AccessControl.isBotPath(path) || path == "/health" || path == ProxyApp.metricsPath },
+        forwardToMain: { path in AccessControl.isBotPath(path) },
         makeWorker: { loop, _ in
             let (app, provider) = try makeApp(
                 loop: loop, listening: ListeningAddress(host: settings.http.host, port: port), settings: settings,

@@ -47,11 +47,13 @@ final class TwoLoopHarness: LoopHarness {
             responder.write(Array("two\n".utf8))
             responder.finish(lastBytes: Array("three\n".utf8))
         }
+        // As the bot API adds its CLI and store fields: only the main loop's app has them.
+        app.healthContributors.append { [("main_loop_only", .bool(true))] }
         mailbox = try LoopMailbox(loop: loop)
         proxyPort = try app.start()
         workers = WorkerLoops(
             main: app, mailbox: mailbox, workers: 1,
-            forwardToMain: { path in path.hasPrefix("/store/") || path == "/health" || path == ProxyApp.metricsPath },
+            forwardToMain: { path in path.hasPrefix("/store/") },
             makeWorker: { loop, _ in
                 let app = ProxyApp(loop: loop, settings: settings, log: .silent)
                 let provider = try NIMProvider(loop: loop, settings: settings, log: .silent)
@@ -182,9 +184,9 @@ let countTokensRequest = #"{"model":"claude-3-sonnet","messages":[{"role":"user"
         #expect(String(decoding: streamed.body, as: UTF8.self) == "one\ntwo\nthree\n")
     }
 
-    /// `/health` asked on the worker's connection is gathered by the main loop from both loops: it
-    /// counts a connection open on each and says how many loops there are. `/metrics` adds both
-    /// loops' counts.
+    /// `/health` asked on the worker's connection is gathered there from both loops: it counts a
+    /// connection open on each, says how many loops there are, and has the main loop's own parts.
+    /// `/metrics` (asked on the main loop's) adds both loops' counts.
     @Test func healthAndMetricsCoverBothLoops() throws {
         var health: JSONValue?
         var scrape = ""
@@ -212,6 +214,7 @@ let countTokensRequest = #"{"model":"claude-3-sonnet","messages":[{"role":"user"
         #expect(fields["http"]?["open_connections"]?.intValue == 2)
         #expect(fields["http"]?["in_flight_requests"]?.intValue == 1)
         #expect(fields["provider"]?["rate_limit"]?.intValue == 40)
+        #expect(fields["main_loop_only"]?.boolValue == true)
         #expect(scrape.contains("nim_proxy_requests_total{route=\"/v1/messages/count_tokens\",status=\"200\"} 2\n"), "\(scrape)")
         #expect(scrape.contains("nim_proxy_requests_total{route=\"/health\",status=\"200\"} 1\n"), "\(scrape)")
     }
