@@ -56,6 +56,7 @@ public final class WorkerLoops {
         self.forwardToMain = forwardToMain
         self.makeWorker = makeWorker
         distributor = ConnectionDistributor(server: main.server)
+        main.server.numberConnectionsAndRequests(from: 1, step: UInt64(count + 1))
     }
 
     /// Starts the threads. Each worker joins the rotation when set up; `onReady` runs on the main
@@ -73,9 +74,10 @@ public final class WorkerLoops {
         let target = main.answerForwardedRequests(mailbox: home)
         let connectionCount = main.server.connectionCount
         let forwardToMain = self.forwardToMain, makeWorker = self.makeWorker
+        let count = self.count
         for index in 1...count {
             threads.append(try LoopThread {
-                WorkerLoops.run(index: index, home: home, group: group, target: target,
+                WorkerLoops.run(index: index, count: count, home: home, group: group, target: target,
                                 connectionCount: connectionCount, forwardToMain: forwardToMain, makeWorker: makeWorker)
             })
         }
@@ -151,7 +153,7 @@ public final class WorkerLoops {
 
     // MARK: on a worker's thread
 
-    private static func run(index: Int, home: MailboxAddress, group: LoopBound<WorkerLoops>, target: ForwardingTarget,
+    private static func run(index: Int, count: Int, home: MailboxAddress, group: LoopBound<WorkerLoops>, target: ForwardingTarget,
                             connectionCount: ConnectionCount, forwardToMain: @escaping @Sendable (String) -> Bool,
                             makeWorker: @Sendable (EventLoop, Int) throws -> WorkerParts) {
         let loop: EventLoop
@@ -161,6 +163,7 @@ public final class WorkerLoops {
             let mailbox = try LoopMailbox(loop: loop)
             let parts = try makeWorker(loop, index)
             parts.app.server.connectionCount = connectionCount
+            parts.app.server.numberConnectionsAndRequests(from: UInt64(index + 1), step: UInt64(count + 1))
             let forwarder = RequestForwarder(home: mailbox.address, target: target)
             parts.app.forward(where: forwardToMain, through: forwarder)
             worker = Worker(parts: parts, mailbox: mailbox, forwarder: forwarder)

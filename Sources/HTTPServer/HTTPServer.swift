@@ -28,6 +28,7 @@ public final class HTTPServer {
     private var connections: [UInt64: HTTPConnection] = [:]
     private var lastConnectionID: UInt64 = 0
     private var lastRequestID: UInt64 = 0
+    private var idStep: UInt64 = 1
     private(set) public var isShuttingDown = false
     private var shutdownTimer: Timer?
     private var shutdownCompletion: (() -> Void)?
@@ -75,6 +76,16 @@ public final class HTTPServer {
         return boundPort
     }
 
+    /// Numbers connections and requests `first`, `first + step`, ... instead of 1, 2, ...: the
+    /// servers of a process's loops each take another `first` below a common `step`, so a request
+    /// number in the log names one request of the process. Call before the first connection.
+    public func numberConnectionsAndRequests(from first: UInt64, step: UInt64) {
+        precondition(first >= 1 && step >= 1 && totalConnections == 0, "numbering set after the first connection")
+        idStep = step
+        lastConnectionID = first &- step
+        lastRequestID = first &- step
+    }
+
     /// Serves a connection another loop accepted, as if this server's listener had.
     public func adopt(_ handed: HandedSocket) {
         if isShuttingDown {
@@ -98,7 +109,7 @@ public final class HTTPServer {
             socket.close()
             return
         }
-        lastConnectionID += 1
+        lastConnectionID &+= idStep
         totalConnections += 1
         let id = lastConnectionID
         // Counted before this one joins: connections still lingering after a refusal count too, so
@@ -134,7 +145,7 @@ public final class HTTPServer {
     }
 
     func nextRequestID() -> UInt64 {
-        lastRequestID += 1
+        lastRequestID &+= idStep
         return lastRequestID
     }
 

@@ -39,8 +39,9 @@ final class TwoLoopHarness: LoopHarness {
         app = ProxyApp(loop: loop, settings: settings, log: .silent)
         provider = try NIMProvider(loop: loop, settings: settings, log: .silent)
         app.streamer = provider
-        app.register("POST", Self.botPath) { _, _, responder in
-            responder.respond(status: 200, headers: [("Content-Type", "application/json")], body: Array(#"{"loop":"main"}"#.utf8))
+        app.register("POST", Self.botPath) { request, _, responder in
+            responder.respond(status: 200, headers: [("Content-Type", "application/json")],
+                              body: Array(#"{"loop":"main","request":\#(request.requestID)}"#.utf8))
         }
         app.register("POST", Self.botStreamPath) { _, _, responder in
             responder.startStream(status: 200, headers: [("Content-Type", "application/x-ndjson")], firstBytes: Array("one\n".utf8))
@@ -171,10 +172,11 @@ let countTokensRequest = #"{"model":"claude-3-sonnet","messages":[{"role":"user"
         }
         #expect(handedOff == 2)
         #expect(answers.count == 4)
-        for answer in answers.prefix(2) {
+        // Request numbers are the process's: the main loop's odd, the worker's even.
+        for (answer, number) in zip(answers.prefix(2), [1, 2]) {
             let r = try #require(answer)
             #expect(r.status == 200)
-            #expect(String(decoding: r.body, as: UTF8.self) == #"{"loop":"main"}"#)
+            #expect(String(decoding: r.body, as: UTF8.self) == #"{"loop":"main","request":\#(number)}"#)
         }
         // Both calls counted by the main loop's metrics: the worker did not run its own pipeline.
         #expect(counted == 2)
