@@ -1,5 +1,6 @@
 import App
 import EventLoop
+import HTTPServer
 import JSON
 import NIMProvider
 import ProxyConfig
@@ -23,6 +24,36 @@ final class TwoLoopHarness: LoopHarness {
     /// Bot routes stand in for the CLI and store API: served only by the main loop's app.
     static let botPath = "/store/which_loop"
     static let botStreamPath = "/store/stream"
+    /// Writes `floodChunks` of `floodChunkBytes`, waiting whenever the responder says the far
+    /// side is full.
+    static let botFloodPath = "/store/flood"
+    static let floodChunks = 256
+    static let floodChunkBytes = 64 * 1024
+    /// Times the flood found the responder not writable and waited for `onWritable`.
+    var floodWaits = 0
+    var onFloodWait: (() -> Void)?
+
+    /// One chunk a millisecond until the first wait, as a CLI's output comes: the worker's report
+    /// that its client is full has time to arrive before the flood ends (the kernel's buffers take
+    /// megabytes first).
+    private func floodInTurns(_ responder: HTTPResponder, left: Int) {
+        guard left > 0 else { return responder.finish() }
+        guard let timer = try? Timer(loop: loop) else { return responder.finish() }
+        try? timer.start(after: floodWaits == 0 ? .milliseconds(1) : .zero) { [unowned self] in
+            timer.close()
+            let writable = responder.write([UInt8](repeating: UInt8(ascii: "a"), count: Self.floodChunkBytes))
+            if writable {
+                floodInTurns(responder, left: left - 1)
+            } else {
+                floodWaits += 1
+                responder.onWritable = { [unowned self] in
+                    responder.onWritable = nil
+                    floodInTurns(responder, left: left - 1)
+                }
+                onFloodWait?()
+            }
+        }
+    }
 
     init(loop: EventLoop) throws {
         self.loop = loop
@@ -62,6 +93,10 @@ final class TwoLoopHarness: LoopHarness {
                 return WorkerParts(app: app, close: { provider.close() })
             })
         workers.onProblem = { problem in Issue.record("\(problem)") }
+        app.register("POST", Self.botFloodPath) { [unowned self] _, _, responder in
+            responder.startStream(status: 200, headers: [("Content-Type", "application/octet-stream")])
+            floodInTurns(responder, left: Self.floodChunks)
+        }
     }
 
     /// Starts the worker; `then` runs once it takes connections.
@@ -117,6 +152,8 @@ func withTwoLoops(sourceLocation: SourceLocation = #_sourceLocation,
 let countTokensRequest = #"{"model":"claude-3-sonnet","messages":[{"role":"user","content":"hello"}]}"#
 
 @Suite(.serialized) struct WorkerLoopsTests {
+    static let floodBytes = TwoLoopHarness.floodChunks * TwoLoopHarness.floodChunkBytes
+
     /// Connections alternate between the loops; on each, a stream and a local answer (a token
     /// count) work.
     @Test func connectionsLandOnBothLoopsAndEachServesStreamsAndLocalAnswers() throws {
@@ -184,6 +221,41 @@ let countTokensRequest = #"{"model":"claude-3-sonnet","messages":[{"role":"user"
         #expect(streamed.status == 200)
         #expect(streamed.header("content-type") == "application/x-ndjson")
         #expect(String(decoding: streamed.body, as: UTF8.self) == "one\ntwo\nthree\n")
+    }
+
+    /// A bot answer streamed from the main loop to a worker's client that does not read: the
+    /// worker's full connection makes the main loop's responder unwritable, and the flood resumes
+    /// when the client reads; every byte arrives.
+    @Test func aForwardedStreamFeelsTheWorkersBackpressure() throws {
+        var received = 0
+        var waits = 0
+        try withTwoLoops { h, done in
+            // The first connection takes the main loop's turn; the second, the worker's, floods.
+            LoopHTTPClient.connect(h.loop, port: h.proxyPort) { result in
+                guard case .success(let first) = result else { return done() }
+                LoopHTTPClient.connect(h.loop, port: h.proxyPort, reading: false) { result in
+                    guard case .success(let client) = result else { return done() }
+                    first.close()
+                    h.onFloodWait = {
+                        h.onFloodWait = nil
+                        client.onUpdate = { c in
+                            received = c.received.count
+                            // Every byte of the body, then the chunked body's end.
+                            guard c.ended || (received > Self.floodBytes && c.received.suffix(5) == Array("0\r\n\r\n".utf8))
+                            else { return }
+                            waits = h.floodWaits
+                            c.onUpdate = nil
+                            if !c.ended { c.close() }
+                            done()
+                        }
+                        client.startReading()
+                    }
+                    client.send(LoopHTTPClient.requestBytes(method: "POST", path: TwoLoopHarness.botFloodPath, body: Array("{}".utf8)))
+                }
+            }
+        }
+        #expect(waits > 0)
+        #expect(received > Self.floodBytes)
     }
 
     /// `/health` asked on the worker's connection is gathered there from both loops: it counts a
