@@ -59,10 +59,9 @@ public struct ModelRouting: Sendable, Equatable {
     public func resolve(_ requested: String) -> String {
         let clean = stripProviderPrefix(requested)
         guard isTierName(requested, clean) else { return requested }
-        let lower = clean.lowercased()
-        if let opus, containsScalars(lower, "opus") { return opus }
-        if let sonnet, containsScalars(lower, "sonnet") { return sonnet }
-        if let haiku, containsScalars(lower, "haiku") { return haiku }
+        if let opus, lowercasedContains(clean, "opus") { return opus }
+        if let sonnet, lowercasedContains(clean, "sonnet") { return sonnet }
+        if let haiku, lowercasedContains(clean, "haiku") { return haiku }
         return self.default
     }
 
@@ -78,13 +77,12 @@ public struct ModelRouting: Sendable, Equatable {
         let clean = stripProviderPrefix(requested)
         var list = fallbacks
         if isTierName(requested, clean) {
-            let lower = clean.lowercased()
             let tierList: [String]?
-            if containsScalars(lower, "opus") {
+            if lowercasedContains(clean, "opus") {
                 tierList = opusFallbacks
-            } else if containsScalars(lower, "sonnet") {
+            } else if lowercasedContains(clean, "sonnet") {
                 tierList = sonnetFallbacks
-            } else if containsScalars(lower, "haiku") {
+            } else if lowercasedContains(clean, "haiku") {
                 tierList = haikuFallbacks
             } else {
                 tierList = nil
@@ -120,7 +118,6 @@ public struct ModelRouting: Sendable, Equatable {
 }
 
 private let providerPrefixes = ["anthropic/", "openai/", "gemini/"]
-private let claudeIdentifiers = ["haiku", "sonnet", "opus", "claude"]
 
 /// Drops one leading `anthropic/`, `openai/` or `gemini/` (only the first that matches).
 public func stripProviderPrefix(_ model: String) -> String {
@@ -134,8 +131,43 @@ public func stripProviderPrefix(_ model: String) -> String {
 
 /// True when the (prefix-stripped) name contains haiku, sonnet, opus or claude, in any case.
 public func isClaudeModel(_ model: String) -> Bool {
-    let lower = model.lowercased()
-    return claudeIdentifiers.contains { containsScalars(lower, $0) }
+    lowercasedContains(model, "haiku") || lowercasedContains(model, "sonnet") || lowercasedContains(model, "opus")
+        || lowercasedContains(model, "claude")
+}
+
+/// Python's `needle in name.lower()` for an ASCII lowercase needle. An ASCII name (every model
+/// name in practice) is searched in place, letters folded as it goes; any other name is lowercased
+/// as Python does first (a non-ASCII letter can lowercase to an ASCII one: the Kelvin sign to `k`).
+func lowercasedContains(_ name: String, _ needle: StaticString) -> Bool {
+    let found: Bool?? = name.utf8.withContiguousStorageIfAvailable { bytes -> Bool? in
+        let n = needle.utf8CodeUnitCount
+        let target = needle.utf8Start
+        guard n > 0 else { return true }
+        var allASCII = true
+        var matched = false
+        if bytes.count >= n {
+            for start in 0...(bytes.count - n) {
+                var k = 0
+                while k < n {
+                    var b = bytes[start + k]
+                    if b >= 0x41 && b <= 0x5A { b |= 0x20 }
+                    if b != target[k] { break }
+                    k += 1
+                }
+                if k == n {
+                    matched = true
+                    break
+                }
+            }
+        }
+        for b in bytes where b >= 0x80 {
+            allASCII = false
+            break
+        }
+        return allASCII ? matched : nil
+    }
+    if let answer = found ?? nil { return answer }
+    return containsScalars(name.lowercased(), needle.description)
 }
 
 /// The reference's `normalize_model_name`: a Claude name becomes `defaultModel`; any

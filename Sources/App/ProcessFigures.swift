@@ -5,13 +5,12 @@ import JSON
 
 public enum ProcessFigures {
     /// Fields that count what one loop holds (its connections, its streams, its transfers and
-    /// the requests queued in its lines): the process's figure is their sum.
+    /// the requests waiting on it): the process's figure is their sum. The rate window's use and
+    /// block belong to the provider's one admission for the process: every loop reports the same
+    /// figure, taken once.
     public static let summedHealthFields: Set<String> = [
         "open_connections", "in_flight_requests", "open_streams", "upstream_transfers", "upstream_pauses",
-        "waiting_for_slot", "waiting_for_concurrency",
-        // MARK: shared admission. Until one rate window and concurrency line serve every loop,
-        // each loop counts its own: these move to "taken once" when they are shared.
-        "window_used", "concurrent_streams",
+        "waiting_for_slot", "waiting_for_concurrency", "concurrent_streams",
     ]
 
     /// Fields where the process's figure is the largest loop's.

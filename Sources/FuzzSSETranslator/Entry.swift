@@ -13,12 +13,25 @@ import StreamTranslation
 // opened one at a time with consecutive indices, each delta and stop naming the open block, then
 // `message_delta`, `message_stop` and the closing `[DONE]`. The same stream assembled for
 // `stream: false` keeps every block; the input read as an upstream error body maps to a short
-// message, and a context-length refusal to Anthropic's exact sentence.
+// message, and a context-length refusal to Anthropic's exact sentence. Translated again with chunks
+// of the common shape read without a tree (`TextDelta`), the output is the same bytes.
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     guard let input = FuzzInput(data, size) else { return 0 }
-    var parser = OpenAISSEParser()
+    let out = translate(input, readsTextDeltas: false)
+    // Chunks of the common shape read without a tree translate exactly as their tree does.
+    if translate(input, readsTextDeltas: true) != out {
+        propertyFailed("reading text deltas without the tree changed the translation")
+    }
+    checkAnthropicStream(out)
+    checkAssembledMessage(out, control: input.control)
+    checkErrorMapping(input.payload, control: input.control)
+    return 0
+}
+
+private func translate(_ input: FuzzInput, readsTextDeltas: Bool) -> [UInt8] {
+    var parser = OpenAISSEParser(readsTextDeltas: readsTextDeltas)
     var translator = StreamTranslator(
         model: "claude-fuzz", inputTokens: 1, messageID: "msg_fuzz",
         // The real count (cl100k) is not what is fuzzed here, and is slow under the sanitizers.
@@ -32,6 +45,9 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
             switch event {
             case .chunk(let chunk):
                 out += translator.consume(chunk: chunk)
+                ended = translator.isFinished
+            case .textDelta(let delta):
+                out += translator.consume(delta)
                 ended = translator.isFinished
             case .done:
                 out += translator.finish()
@@ -57,10 +73,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         if !ended { out += translator.finish() }
     }
     if !translator.isFinished { propertyFailed("the stream did not finish") }
-    checkAnthropicStream(out)
-    checkAssembledMessage(out, control: input.control)
-    checkErrorMapping(input.payload, control: input.control)
-    return 0
+    return out
 }
 
 /// The `stream: false` path: the same stream assembled into one Message, in pieces, holds a

@@ -28,32 +28,33 @@ public final class NIMProvider: MessageStreamer {
     /// One per provider, each its own connection pool (connections and HTTP/2 sessions are never
     /// shared between providers).
     private var curlMultis: [Provider: CurlMulti] = [:]
-    /// Each provider's rate limit, made when its first request comes (NIM's at start).
+    /// Each provider's rate limit on this loop, made when its first request comes (NIM's at start).
     private var lanes: [Provider: RateLane] = [:]
-    private let retry: RetryPolicy
-    /// NIM's limiter (tests and `/health` read it).
-    var limiter: Limiter {
-        get { lanes[.nvidiaNim]!.limiter }
-        set { lanes[.nvidiaNim]!.limiter = newValue }
-    }
+    /// Each provider's window, block and concurrency cap, shared with every other loop of the process.
+    public let admissions: ProviderAdmissions
+    /// NIM's window and block (tests and `/health` read it).
+    var limiter: ProviderAdmission { admissions[.nvidiaNim] }
     /// Sees each rate-limit grant as it is made. Tests check the window against the grants
     /// themselves: arrival times at an upstream are blurred by connection set-up.
     var grantObserver: ((LoopInstant) -> Void)? {
         didSet { for lane in lanes.values { lane.grantObserver = grantObserver } }
     }
-    /// Streams waiting for a place under PROVIDER_MAX_CONCURRENCY, first come first served.
-    /// Per provider: streams open under the cap, and those waiting in line.
+    /// This loop's side of each provider's PROVIDER_MAX_CONCURRENCY: its streams holding a place, and
+    /// those waiting in the process-wide line (by ticket, in order).
     private var concurrencyLines: [Provider: ConcurrencyLine] = [:]
 
     private struct ConcurrencyLine {
         var open = 0
-        var queue: [UpstreamStream] = []
-        var grantScheduled = false
+        var queue: [(ticket: ProviderAdmission.PlaceTicket, stream: UpstreamStream)] = []
     }
-    /// Places under PROVIDER_MAX_CONCURRENCY taken (granted streams, until their teardown).
+    /// Registered with the admissions when a stream first waits for a place: a place given back on
+    /// any loop wakes this one through it.
+    private var placeWaiter: (wakeup: AsyncWakeup, waiter: [Provider: ProviderAdmission.Waiter])?
+    /// This loop's streams holding a place under PROVIDER_MAX_CONCURRENCY (until their teardown).
     public var concurrentStreams: Int { concurrencyLines.values.reduce(0) { $0 + $1.open } }
-    /// The most streams one provider had open at once: with a cap, never above it.
-    public private(set) var maxConcurrentStreamsSeen = 0
+    /// The most streams one provider had open at once in the whole process (every loop sharing the
+    /// admissions): with a cap, never above it.
+    public var maxConcurrentStreamsSeen: Int { Provider.allCases.map { admissions[$0].mostPlacesTaken }.max() ?? 0 }
     /// Every stream from start to end, so shutdown can end them.
     private var active: [ObjectIdentifier: UpstreamStream] = [:]
     private var closed = false
@@ -111,11 +112,14 @@ public final class NIMProvider: MessageStreamer {
             + "Use UPSTREAM_HTTP_VERSION=auto (HTTP/2 where TLS negotiates it) or 1.1."
     }
 
+    /// `admissions`: the limits shared with the process's other loops (`ProviderAdmissions.makeAll`,
+    /// made once); nil makes this loop its own from `settings` and `retry`.
     public init(
         loop: EventLoop, settings: Settings, log: Logger,
         countTokens: @escaping @Sendable (String) -> Int = { CL100KTokenizer.shared.count($0) },
         random: @escaping () -> Double = { Double.random(in: 0...1) },
-        retry: RetryPolicy = RetryPolicy()
+        retry: RetryPolicy = RetryPolicy(),
+        admissions: ProviderAdmissions? = nil
     ) throws {
         self.loop = loop
         self.settings = settings
@@ -125,13 +129,9 @@ public final class NIMProvider: MessageStreamer {
         var base = settings.upstream.baseURL
         while base.hasSuffix("/") { base.removeLast() }
         endpoint = base + "/chat/completions"
-        // The schedule may be a test's; the limit on waiting is always the setting.
-        var retry = retry
-        retry.maxRetryAfter = settings.upstream.maxRetryAfter
-        self.retry = retry
-        lanes[.nvidiaNim] = try RateLane(
-            provider: .nvidiaNim, loop: loop, limit: settings.upstream.rateLimit, window: settings.upstream.rateWindow,
-            retry: retry)
+        let admissions = try admissions ?? ProviderAdmissions.makeAll(settings: settings, retry: retry)
+        self.admissions = admissions
+        lanes[.nvidiaNim] = try RateLane(provider: .nvidiaNim, loop: loop, admission: admissions[.nvidiaNim])
         windows = ContextWindows(configured: settings.upstream.modelContextTokens)
         routing = ModelRouting(settings.upstream)
     }
@@ -145,7 +145,8 @@ public final class NIMProvider: MessageStreamer {
     var now: LoopInstant { loop.now }
 
     public var healthFields: [(String, JSONValue)] {
-        let t = now
+        // The shared windows count on the clock itself, not on this loop's cached reading of it.
+        let t = LoopInstant.monotonicNow
         return [
             ("provider", .object(JSONObject([
                 ("rate_limit", .int(limiter.limit)),
@@ -257,7 +258,7 @@ public final class NIMProvider: MessageStreamer {
         for p in Array(passthroughs.values) { p.abort() }
         passthroughs.removeAll()
         active.removeAll()
-        concurrencyLines.removeAll()
+        leaveConcurrencyLines()
         for lane in lanes.values { lane.close() }
         for multi in curlMultis.values { multi.close() }
         curlMultis.removeAll()
@@ -277,10 +278,8 @@ public final class NIMProvider: MessageStreamer {
     /// others' from `PROVIDER_RATE_LIMIT` and `PROVIDER_RATE_WINDOW`.
     func lane(for provider: Provider) -> RateLane {
         if let lane = lanes[provider] { return lane }
-        let limits = settings.provider(provider)
-        // The settings were checked at start; a limiter that cannot be made falls back to NIM's.
-        guard let made = try? RateLane(
-            provider: provider, loop: loop, limit: limits.rateLimit, window: limits.rateWindow, retry: retry)
+        // Only a timer that cannot be made fails here; NIM's lane then serves.
+        guard let made = try? RateLane(provider: provider, loop: loop, admission: admissions[provider])
         else { return lanes[.nvidiaNim]! }
         made.grantObserver = grantObserver
         lanes[provider] = made
@@ -309,47 +308,84 @@ public final class NIMProvider: MessageStreamer {
     // MARK: concurrency cap
 
     /// True when `s` may open a stream to `provider` now; otherwise it waits in that provider's
-    /// line. Each provider has its own cap of `PROVIDER_MAX_CONCURRENCY`.
+    /// process-wide line. Each provider has its own cap of `PROVIDER_MAX_CONCURRENCY`.
     func requestConcurrencySlot(for s: UpstreamStream, provider: Provider) -> Bool {
-        let cap = settings.provider(provider).maxConcurrency
-        var line = concurrencyLines[provider] ?? ConcurrencyLine()
-        defer { concurrencyLines[provider] = line }
-        if cap <= 0 || (line.open < cap && line.queue.isEmpty) {
-            line.open += 1
-            maxConcurrentStreamsSeen = max(maxConcurrentStreamsSeen, line.open)
+        guard let waiter = placeWaiter(for: provider) else {
+            // No way to be woken: never refuse a stream for that.
+            concurrencyLines[provider, default: ConcurrencyLine()].open += 1
             return true
         }
-        line.queue.append(s)
-        return false
+        switch admissions[provider].takePlace(for: waiter) {
+        case .taken:
+            concurrencyLines[provider, default: ConcurrencyLine()].open += 1
+            return true
+        case .queued(let ticket):
+            concurrencyLines[provider, default: ConcurrencyLine()].queue.append((ticket, s))
+            return false
+        }
     }
 
     func leaveConcurrencyQueue(_ s: UpstreamStream, provider: Provider) {
-        concurrencyLines[provider]?.queue.removeAll { $0 === s }
+        guard let i = concurrencyLines[provider]?.queue.firstIndex(where: { $0.stream === s }),
+            let waiter = placeWaiter?.waiter[provider]
+        else { return }
+        let ticket = concurrencyLines[provider]!.queue.remove(at: i).ticket
+        admissions[provider].leaveLine(ticket, waiter: waiter)
     }
 
-    /// A stream ended: the next in line gets its place on the next loop turn, never from inside
-    /// the ending stream's callbacks (which may be curl's, where no new transfer may start).
+    /// A stream ended. The place goes to the head of the process-wide line; if that is one of this
+    /// loop's streams it starts on a later loop turn (the wakeup's callback), never from inside the
+    /// ending stream's callbacks (which may be curl's, where no new transfer may start).
     func releaseConcurrencySlot(provider: Provider) {
-        guard var line = concurrencyLines[provider] else { return }
-        defer { concurrencyLines[provider] = line }
-        line.open -= 1
-        guard !line.queue.isEmpty, !line.grantScheduled else { return }
-        line.grantScheduled = true
-        loop.onNextTurn { [weak self] in self?.grantConcurrencySlots(provider) }
+        guard let open = concurrencyLines[provider]?.open, open > 0 else { return }
+        concurrencyLines[provider]!.open -= 1
+        admissions[provider].givePlaceBack()
     }
 
-    private func grantConcurrencySlots(_ provider: Provider) {
-        guard !closed, var line = concurrencyLines[provider] else { return }
-        line.grantScheduled = false
-        let cap = settings.provider(provider).maxConcurrency
-        var granted: [UpstreamStream] = []
-        while line.open < cap, !line.queue.isEmpty {
-            granted.append(line.queue.removeFirst())
-            line.open += 1
-            maxConcurrentStreamsSeen = max(maxConcurrentStreamsSeen, line.open)
+    /// This loop's waiter with `provider`'s admission, registered on first use, with the wakeup that
+    /// other loops' given-back places arrive through. Nil only if libuv cannot make the wakeup.
+    private func placeWaiter(for provider: Provider) -> ProviderAdmission.Waiter? {
+        if let known = placeWaiter?.waiter[provider] { return known }
+        if placeWaiter == nil {
+            guard let wakeup = try? AsyncWakeup(loop: loop, { [weak self] in self?.claimPlaces() }) else { return nil }
+            // Streams waiting keep the loop alive by their connections; the wakeup alone must not.
+            wakeup.unref()
+            placeWaiter = (wakeup, [:])
         }
-        concurrencyLines[provider] = line
-        for s in granted { s.concurrencySlotGranted() }
+        let sender = placeWaiter!.wakeup.sender
+        let waiter = admissions[provider].register(wake: { sender.send() })
+        placeWaiter!.waiter[provider] = waiter
+        return waiter
+    }
+
+    /// Places handed to this loop's tickets: their streams start, in line order. A ticket whose
+    /// stream has gone gives its place back.
+    private func claimPlaces() {
+        guard !closed, let registered = placeWaiter?.waiter else { return }
+        for (provider, waiter) in registered {
+            let admission = admissions[provider]
+            var granted: [UpstreamStream] = []
+            for ticket in admission.claimPlaces(for: waiter) {
+                guard let i = concurrencyLines[provider]?.queue.firstIndex(where: { $0.ticket == ticket }) else {
+                    admission.givePlaceBack()
+                    continue
+                }
+                granted.append(concurrencyLines[provider]!.queue.remove(at: i).stream)
+                concurrencyLines[provider]!.open += 1
+            }
+            for s in granted { s.concurrencySlotGranted() }
+        }
+    }
+
+    /// Shutdown: this loop's tickets leave the lines and places handed to them go on; places its
+    /// streams held were given back as they ended.
+    private func leaveConcurrencyLines() {
+        if let (wakeup, registered) = placeWaiter {
+            for (provider, waiter) in registered { admissions[provider].unregister(waiter) }
+            wakeup.close()
+        }
+        placeWaiter = nil
+        concurrencyLines.removeAll()
     }
 }
 

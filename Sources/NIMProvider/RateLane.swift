@@ -2,81 +2,110 @@ import EventLoop
 import ProxyConfig
 import RateLimit
 
-/// One provider's rate limit: its sliding window and reactive block, the streams waiting for a
-/// slot in it, and the timer that grants them. Each provider has its own, so OpenRouter's `:free`
+/// One provider's rate limit as one loop sees it: the process-wide window and block
+/// (`ProviderAdmission`), this loop's streams waiting for a slot in it, first come first served,
+/// and the timer that asks again for the head. Each provider has its own, so OpenRouter's `:free`
 /// limits never hold NIM's requests back, and the other way round.
 ///
 /// Loop-confined.
 final class RateLane {
-    typealias Limiter = RateLimiter<LoopInstant>
+    typealias Ticket = Int
 
     let provider: Provider
-    var limiter: Limiter
+    /// The window and block shared with every loop; the 429 handling and `/health` read it.
+    let limiter: ProviderAdmission
     private unowned let loop: EventLoop
     private let timer: Timer
-    private var timerDeadline: LoopInstant?
-    /// Streams waiting for a slot, by ticket.
-    private(set) var waiting: [Limiter.Ticket: UpstreamStream] = [:]
+    /// Streams waiting for a slot, by ticket, and their order.
+    private(set) var waiting: [Ticket: UpstreamStream] = [:]
+    private var order: [Ticket] = []
+    private var orderHead = 0
     private var nextTicket = 0
     private var closed = false
-    /// Sees each grant as it is made.
+    /// Sees each grant as it is made, at the instant the shared window counts it from.
     var grantObserver: ((LoopInstant) -> Void)?
 
-    init(provider: Provider, loop: EventLoop, limit: Int, window: Duration, retry: RetryPolicy) throws {
+    init(provider: Provider, loop: EventLoop, admission: ProviderAdmission) throws {
         self.provider = provider
         self.loop = loop
-        limiter = try Limiter(limit: limit, window: window, retry: retry)
+        limiter = admission
         timer = try Timer(loop: loop)
     }
 
-    private var now: LoopInstant { loop.now }
-
     /// Nil: granted now. Else the ticket the stream waits with; `rateSlotGranted` follows.
-    func requestSlot(for s: UpstreamStream) -> Limiter.Ticket? {
+    func requestSlot(for s: UpstreamStream) -> Ticket? {
         nextTicket += 1
         let ticket = nextTicket
-        switch limiter.request(ticket, now: now) {
-        case .granted:
-            grantObserver?(now)
-            return nil
-        case .wait:
-            waiting[ticket] = s
-            armTimer()
-            return ticket
+        if waiting.isEmpty {
+            switch limiter.takeSlot(now: .monotonicNow) {
+            case .granted(let at):
+                grantObserver?(at)
+                return nil
+            case .notBefore(let instant):
+                arm(for: instant)
+            }
         }
+        waiting[ticket] = s
+        order.append(ticket)
+        return ticket
     }
 
-    func cancelSlot(_ ticket: Limiter.Ticket) {
-        waiting[ticket] = nil
-        limiter.cancel(ticket)
-        armTimer()
+    func cancelSlot(_ ticket: Ticket) {
+        guard waiting.removeValue(forKey: ticket) != nil else { return }
+        if waiting.isEmpty {
+            order.removeAll(keepingCapacity: true)
+            orderHead = 0
+            timer.stop()
+        }
+        // Otherwise the ticket stays in `order` and is skipped when it reaches the head.
     }
 
     func close() {
         closed = true
         waiting.removeAll()
+        order.removeAll()
         timer.close()
     }
 
-    private func armTimer() {
+    private func arm(for instant: LoopInstant) {
         guard !closed else { return }
-        guard let wake = limiter.nextWakeup(now: now) else {
-            timer.stop()
-            timerDeadline = nil
-            return
-        }
-        if let d = timerDeadline, d == wake, timer.isActive { return }
-        timerDeadline = wake
-        try? timer.start(after: now.duration(to: wake) + .milliseconds(1)) { [unowned self] in self.timerFired() }
+        // The loop's `now` never runs ahead of the shared clock, so the timer fires no earlier than
+        // `instant`; the extra millisecond covers the clocks' rounding.
+        try? timer.start(after: loop.now.duration(to: instant) + .milliseconds(1)) { [unowned self] in self.grantHead() }
     }
 
-    private func timerFired() {
-        timerDeadline = nil
-        for ticket in limiter.grantReady(now: now) {
-            grantObserver?(now)
-            if let s = waiting.removeValue(forKey: ticket) { s.rateSlotGranted() }
+    /// Grants the head while the shared window allows, then waits for the next instant it names.
+    private func grantHead() {
+        while !closed, let ticket = head() {
+            switch limiter.takeSlot(now: .monotonicNow) {
+            case .granted(let at):
+                popHead()
+                grantObserver?(at)
+                waiting.removeValue(forKey: ticket)?.rateSlotGranted()
+            case .notBefore(let instant):
+                arm(for: instant)
+                return
+            }
         }
-        armTimer()
+    }
+
+    /// The first ticket still waiting; cancelled ones in front are dropped.
+    private func head() -> Ticket? {
+        while orderHead < order.count, waiting[order[orderHead]] == nil { orderHead += 1 }
+        if orderHead == order.count {
+            order.removeAll(keepingCapacity: true)
+            orderHead = 0
+            return nil
+        }
+        return order[orderHead]
+    }
+
+    private func popHead() {
+        orderHead += 1
+        if orderHead > 64, orderHead * 2 > order.count {
+            order.removeFirst(orderHead)
+            orderHead = 0
+        }
     }
 }
 

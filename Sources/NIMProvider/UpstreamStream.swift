@@ -95,7 +95,7 @@ final class UpstreamStream: UpstreamTransferDelegate {
         configuration.capsConcurrency = provider.settings.upstream.maxConcurrency > 0
         configuration.earlyStartAfter = provider.settings.upstream.streamEarlyStart
         machine = Lifecycle(configuration, now: started)
-        parser = OpenAISSEParser(maxLineBytes: provider.settings.upstream.maxLineBytes)
+        parser = OpenAISSEParser(maxLineBytes: provider.settings.upstream.maxLineBytes, readsTextDeltas: true)
         translator = Self.translator(model: models[0], inputTokens: inputTokens, messageID: messageID, provider: provider)
         heldStart = translator.start()
         let first = provider.target(for: models[0]).provider
@@ -358,7 +358,7 @@ final class UpstreamStream: UpstreamTransferDelegate {
             sentMaxTokens = smaller
         }
         // Each attempt starts clean: a broken attempt may have left half a line or a usage count.
-        parser = OpenAISSEParser(maxLineBytes: settings.upstream.maxLineBytes)
+        parser = OpenAISSEParser(maxLineBytes: settings.upstream.maxLineBytes, readsTextDeltas: true)
         translator = Self.translator(model: model, inputTokens: inputTokens, messageID: messageID, provider: provider)
         let start = translator.start()
         if !machine.responseStarted { heldStart = start }
@@ -520,6 +520,13 @@ final class UpstreamStream: UpstreamTransferDelegate {
                 // curl may read several times before the delivery ends: write on the way once
                 // there is enough, so a slow client's queue is checked (and the upstream paused)
                 // every 64 KB rather than once per burst.
+                if pending.count >= 64 * 1024 { flushPending() }
+            }
+            return .more
+        case .textDelta(let delta):
+            let out = translator.consume(delta)
+            if !out.isEmpty {
+                pending += out
                 if pending.count >= 64 * 1024 { flushPending() }
             }
             return .more

@@ -109,6 +109,16 @@ public struct StreamTranslator {
         return takeOutput()
     }
 
+    /// One chunk of the common shape (`TextDelta.read`): the same events as its `.chunk`.
+    public mutating func consume(_ delta: TextDelta) -> [UInt8] {
+        out = start()
+        guard phase == .streaming else { return [] }
+        if let reason = delta.finishReason, !reason.isEmpty { finishReason = reason }
+        if let reasoning = delta.reasoning, !reasoning.isEmpty { emitThinking(reasoning) }
+        if let content = delta.content, !content.isEmpty { emitContent(content) }
+        return takeOutput()
+    }
+
     /// The upstream ended normally: flush held-back text, close the open block,
     /// then `message_delta`, `message_stop` and the `[DONE]` line.
     public mutating func finish() -> [UInt8] {
@@ -150,14 +160,7 @@ public struct StreamTranslator {
         if let reasoning = Self.reasoningText(delta), !reasoning.isEmpty {
             emitThinking(reasoning)
         }
-        if let content = delta["content"]?.stringValue, !content.isEmpty {
-            for segment in thinkParser.feed(content) {
-                switch segment.kind {
-                case .thinking: emitThinking(segment.content)
-                case .text: emitParsedText(toolParser.feed(segment.content))
-                }
-            }
-        }
+        if let content = delta["content"]?.stringValue, !content.isEmpty { emitContent(content) }
         if let calls = delta["tool_calls"]?.arrayValue, !calls.isEmpty {
             // Thinking and text end where tool calls begin.
             switch open {
@@ -179,6 +182,16 @@ public struct StreamTranslator {
             if let part = detail["text"]?.stringValue ?? detail["summary"]?.stringValue { text += part }
         }
         return text
+    }
+
+    /// Content text: `<think>` tags split off reasoning, text-form tool calls are parsed out.
+    private mutating func emitContent(_ content: String) {
+        for segment in thinkParser.feed(content) {
+            switch segment.kind {
+            case .thinking: emitThinking(segment.content)
+            case .text: emitParsedText(toolParser.feed(segment.content))
+            }
+        }
     }
 
     private mutating func emitThinking(_ text: String) {

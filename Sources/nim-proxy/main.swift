@@ -128,14 +128,13 @@ do {
     ]
 }
 
-/// One loop's app and upstream client; the main loop's and every worker's are made alike.
+/// One loop's app and upstream client; the main loop's and every worker's are made alike, all with
+/// the process's one admission per provider (rate window, 429 block, concurrency places).
 @Sendable func makeApp(loop: EventLoop, listening: ListeningAddress, settings: Settings, log: Logger,
-                       credentials: Credentials) throws -> (ProxyApp, NIMProvider) {
+                       credentials: Credentials, admissions: ProviderAdmissions) throws -> (ProxyApp, NIMProvider) {
     let app = ProxyApp(loop: loop, settings: settings, log: log,
                        middleware: middleware(listening: listening, credentials: credentials))
-    // MARK: shared admission. One rate window, 429 block and concurrency cap per provider for the
-    // whole process is made once, before the loops, and passed to every loop's provider here.
-    let provider = try NIMProvider(loop: loop, settings: settings, log: log)
+    let provider = try NIMProvider(loop: loop, settings: settings, log: log, admissions: admissions)
     app.streamer = provider
     provider.observer = { [unowned app] observation in app.metrics.record(observation) }
     return (app, provider)
@@ -143,8 +142,11 @@ do {
 
 let app: ProxyApp
 let provider: NIMProvider
+let admissions: ProviderAdmissions
 do {
-    (app, provider) = try makeApp(loop: loop, listening: listening, settings: settings, log: log, credentials: credentials)
+    admissions = try ProviderAdmissions.makeAll(settings: settings)
+    (app, provider) = try makeApp(
+        loop: loop, listening: listening, settings: settings, log: log, credentials: credentials, admissions: admissions)
 } catch {
     fail("cannot set up the upstream client: \(error)", status: 1)
 }
@@ -172,7 +174,7 @@ if loopCount > 1 {
         makeWorker: { loop, _ in
             let (app, provider) = try makeApp(
                 loop: loop, listening: ListeningAddress(host: settings.http.host, port: port), settings: settings,
-                log: log, credentials: credentials)
+                log: log, credentials: credentials, admissions: admissions)
             return WorkerParts(app: app, close: { provider.close() })
         })
     group.onProblem = { problem in log.error(problem) }

@@ -105,3 +105,18 @@ import Testing
         #expect(ModelRouting(default: "m", haikuFallbacks: []).hasFallbacks)
     }
 }
+
+/// Tier names are found in place for ASCII names and through Python's lowercasing otherwise.
+@Suite struct TierNameSearchTests {
+    let routing = ModelRouting(default: "d", opus: "o", sonnet: "s", haiku: "h")
+
+    @Test(arguments: [
+        ("claude-3-5-haiku-20241022", "h"), ("CLAUDE-OPUS-4", "o"), ("Claude-Sonnet-4-5", "s"), ("anthropic/claude-x", "d"),
+        ("my-claude", "d"), ("gpt-4o", "gpt-4o"), ("claudeHAIKU", "h"), ("haik", "haik"), ("", ""),
+        // Python lowercases the Kelvin sign to an ASCII k: "HAIKU" with it is a haiku name there.
+        ("claude-HAI\u{212A}U", "h"), ("\u{212A}laude", "\u{212A}laude"), ("claude-é-sonnet", "s"),
+    ])
+    func resolvesAsPythonWould(name: String, expected: String) {
+        #expect(routing.resolve(name) == expected)
+    }
+}

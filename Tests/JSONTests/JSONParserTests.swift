@@ -215,3 +215,29 @@ private func parseError(bytes: [UInt8]) -> JSONParseError? {
         #expect(try JSONValue.parse(doc, keeping: Self.keys) == ["a": 2, "bA": 3])
     }
 }
+
+/// Strings are scanned eight bytes at a time: every special byte (quote, backslash, control
+/// character, the start of a multibyte sequence) is found at every offset of the word.
+@Suite struct WordAtATimeStringScanTests {
+    @Test func everySpecialByteAtEveryOffset() throws {
+        let specials: [(raw: String, escaped: String)] = [
+            ("\"", #"\""#), ("\\", #"\\"#), ("\n", #"\n"#), ("\u{1}", #"\u0001"#), ("é", "é"), ("🎉", "🎉"), ("\u{7f}", "\u{7f}"),
+        ]
+        for length in 0..<20 {
+            for offset in 0...length {
+                for special in specials {
+                    let plain = String(repeating: "a", count: length)
+                    let text = String(plain.prefix(offset)) + special.raw + String(plain.dropFirst(offset))
+                    let json = "\"" + String(plain.prefix(offset)) + special.escaped + String(plain.dropFirst(offset)) + "\""
+                    #expect(try JSONValue.parse(Array(json.utf8)) == .string(text), "\(json)")
+                }
+                // A raw control character or a lone continuation byte is refused wherever it is.
+                for bad: UInt8 in [0x01, 0x1F, 0x80, 0xC0] {
+                    let bytes = [0x22] + Array(repeating: UInt8(ascii: "a"), count: offset) + [bad]
+                        + Array(repeating: UInt8(ascii: "a"), count: length - offset) + [0x22]
+                    #expect(throws: JSONParseError.self) { try JSONValue.parse(bytes) }
+                }
+            }
+        }
+    }
+}

@@ -55,7 +55,7 @@ final class TwoLoopHarness: LoopHarness {
         }
     }
 
-    init(loop: EventLoop) throws {
+    init(loop: EventLoop, configure: (inout Settings) -> Void = { _ in }) throws {
         self.loop = loop
         upstream = ScriptedUpstream(loop: loop)
         upstream.defaultScenario = .text()
@@ -66,9 +66,12 @@ final class TwoLoopHarness: LoopHarness {
         s.upstream.baseURL = "http://127.0.0.1:\(upstreamPort)/v1"
         s.upstream.apiKey = "test-key"
         s.upstream.model = "test-model"
+        configure(&s)
         let settings = s
+        // One rate window and concurrency line per provider for both loops, as `main` makes them.
+        let admissions = try ProviderAdmissions.makeAll(settings: settings)
         app = ProxyApp(loop: loop, settings: settings, log: .silent)
-        provider = try NIMProvider(loop: loop, settings: settings, log: .silent)
+        provider = try NIMProvider(loop: loop, settings: settings, log: .silent, admissions: admissions)
         app.streamer = provider
         app.register("POST", Self.botPath) { request, _, responder in
             responder.respond(status: 200, headers: [("Content-Type", "application/json")],
@@ -88,7 +91,7 @@ final class TwoLoopHarness: LoopHarness {
             forwardToMain: { path in path.hasPrefix("/store/") },
             makeWorker: { loop, _ in
                 let app = ProxyApp(loop: loop, settings: settings, log: .silent)
-                let provider = try NIMProvider(loop: loop, settings: settings, log: .silent)
+                let provider = try NIMProvider(loop: loop, settings: settings, log: .silent, admissions: admissions)
                 app.streamer = provider
                 return WorkerParts(app: app, close: { provider.close() })
             })
@@ -137,9 +140,10 @@ final class TwoLoopHarness: LoopHarness {
     }
 }
 
-func withTwoLoops(sourceLocation: SourceLocation = #_sourceLocation,
+func withTwoLoops(configure: (inout Settings) -> Void = { _ in }, sourceLocation: SourceLocation = #_sourceLocation,
                   _ body: @escaping (TwoLoopHarness, _ done: @escaping () -> Void) throws -> Void) throws {
-    try runHarness(timeout: .seconds(20), sourceLocation: sourceLocation, make: { try TwoLoopHarness(loop: $0) }) { h, done in
+    try runHarness(timeout: .seconds(20), sourceLocation: sourceLocation,
+                   make: { try TwoLoopHarness(loop: $0, configure: configure) }) { h, done in
         try h.start {
             do { try body(h, done) } catch {
                 Issue.record(error)
@@ -291,6 +295,47 @@ let countTokensRequest = #"{"model":"claude-3-sonnet","messages":[{"role":"user"
         #expect(fields["main_loop_only"]?.boolValue == true)
         #expect(scrape.contains("nim_proxy_requests_total{route=\"/v1/messages/count_tokens\",status=\"200\"} 2\n"), "\(scrape)")
         #expect(scrape.contains("nim_proxy_requests_total{route=\"/health\",status=\"200\"} 1\n"), "\(scrape)")
+    }
+
+    /// `PROVIDER_MAX_CONCURRENCY=1` holds for the process: with a stream open on one loop, the
+    /// other loop's stream waits for the place, and `/health` adds both loops' streams.
+    @Test func oneConcurrencyCapForBothLoops() throws {
+        var provider: JSONValue?
+        try withTwoLoops(configure: { $0.upstream.maxConcurrency = 1 }) { h, done in
+            h.upstream.defaultScenario = .stall(pauseMs: nil)
+            var clients: [LoopHTTPClient] = []
+            for _ in 0..<2 {
+                LoopHTTPClient.connect(h.loop, port: h.proxyPort) { result in
+                    guard case .success(let client) = result else { return done() }
+                    clients.append(client)
+                    client.send(LoopHTTPClient.requestBytes(
+                        method: "POST", path: "/v1/messages", headers: [("Content-Type", "application/json")],
+                        body: Array(simpleRequest.utf8)))
+                }
+            }
+            // Asked until both streams are in (each loop reports its own streams).
+            var asked = 0
+            func ask() {
+                asked += 1
+                h.request("GET", "/health") { r in
+                    let fields = r.flatMap { try? JSONValue.parse($0.body) }?["provider"]
+                    let waiting = fields?["waiting_for_concurrency"]?.intValue ?? 0
+                    if waiting == 1 || asked == 500 {
+                        provider = fields
+                        for client in clients { client.close() }
+                        done()
+                    } else {
+                        h.loop.onNextTurn(ask)
+                    }
+                }
+            }
+            ask()
+        }
+        let fields = try #require(provider)
+        #expect(fields["waiting_for_concurrency"]?.intValue == 1)
+        #expect(fields["concurrent_streams"]?.intValue == 1)
+        #expect(fields["open_streams"]?.intValue == 2)
+        #expect(fields["max_concurrency"]?.intValue == 1)
     }
 
     /// Shutting down with a stream open on each loop ends both streams within the timeout, joins

@@ -1,5 +1,7 @@
 // stream-load: N streams over M concurrent connections, one request per connection
-// (`Connection: close`, like a Claude Code stream that holds its connection for the whole answer).
+// (`Connection: close`, like a Claude Code stream that holds its connection for the whole answer),
+// or with `--keep-alive 1` each connection reused for the next stream (the cost of a stream alone,
+// without a connection's set-up and teardown).
 // Per stream: time to first response byte, time to the first content marker, time to last byte,
 // bytes, SSE events and errors. The run is bounded by the stream count and by --timeout-s.
 
@@ -22,6 +24,7 @@ struct StreamLoadConfig {
     var connectBurst = 200
     var timeoutSeconds = 120.0
     var contentMarker = "lorem"
+    var keepAlive = false
 
     init(flags: Flags) {
         host = flags.string("host", host)
@@ -40,10 +43,11 @@ struct StreamLoadConfig {
         connectBurst = max(1, flags.int("connect-burst", connectBurst))
         timeoutSeconds = flags.double("timeout-s", timeoutSeconds)
         contentMarker = flags.string("marker", contentMarker)
+        keepAlive = flags.int("keep-alive", 0) != 0
     }
 
     var requestBytes: [UInt8] {
-        var head = "\(method) \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\nConnection: close\r\n"
+        var head = "\(method) \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\n" + (keepAlive ? "" : "Connection: close\r\n")
         for header in headers { head += header + "\r\n" }
         if !body.isEmpty || method == "POST" {
             head += "Content-Type: application/json\r\nContent-Length: \(body.count)\r\n"
@@ -85,6 +89,8 @@ final class StreamLoad {
     private(set) var startedAt: UInt64 = 0
     private(set) var endedAt: UInt64 = 0
     private var timedOut = false
+    /// Connections whose last response is complete, for the next stream (`--keep-alive 1`).
+    private var idle: [TCPConnection] = []
 
     init(loop: EventLoop, config: StreamLoadConfig) {
         self.loop = loop
@@ -117,6 +123,16 @@ final class StreamLoad {
         if streams.isEmpty && (launched >= config.streams || timedOut) { finish() }
     }
 
+    func takeIdleConnection() -> TCPConnection? { idle.popLast() }
+
+    func keep(_ connection: TCPConnection) {
+        connection.stopReading()
+        idle.append(connection)
+    }
+
+    /// A stream took an idle connection instead of connecting (no `launchMore` from inside it).
+    func reusing() { connecting -= 1 }
+
     func connected(_ stream: LoadStream) {
         connecting -= 1
         launchMore()
@@ -148,6 +164,8 @@ final class StreamLoad {
     private func finish() {
         guard endedAt == 0 else { return }
         endedAt = monotonicMicros()
+        for connection in idle { connection.close() }
+        idle.removeAll()
         deadline?.close()
         deadline = nil
     }
@@ -200,6 +218,12 @@ final class LoadStream {
     }
 
     func begin() {
+        if let reused = owner.takeIdleConnection() {
+            isConnecting = false
+            owner.reusing()
+            start(on: reused)
+            return
+        }
         do {
             try TCPConnection.connect(loop: owner.loop, host: owner.config.host, port: owner.config.port) { [self] result in
                 switch result {
@@ -226,11 +250,15 @@ final class LoadStream {
             connection.close()
             return
         }
-        self.connection = connection
         isConnecting = false
         owner.connected(self)
+        try? connection.setNoDelay(true)
+        start(on: connection)
+    }
+
+    private func start(on connection: TCPConnection) {
+        self.connection = connection
         do {
-            try connection.setNoDelay(true)
             try connection.startReading(onData: { [unowned self] bytes in self.didRead(bytes) },
                                         onEnd: { [unowned self] error in self.didEnd(error) })
             try connection.write(owner.request)
@@ -250,7 +278,12 @@ final class LoadStream {
         }
         switch outcome {
         case .needMore: break
-        case .complete: end(error: reader.status == 200 ? nil : "status \(reader.status)")
+        case .complete:
+            if reader.status == 200, owner.config.keepAlive, let connection {
+                self.connection = nil
+                owner.keep(connection)
+            }
+            end(error: reader.status == 200 ? nil : "status \(reader.status)")
         case .malformed(let why): end(error: why)
         }
     }
