@@ -297,6 +297,32 @@ let countTokensRequest = #"{"model":"claude-3-sonnet","messages":[{"role":"user"
         #expect(scrape.contains("nim_proxy_requests_total{route=\"/health\",status=\"200\"} 1\n"), "\(scrape)")
     }
 
+    /// `MAX_CONNECTIONS` is one limit for the process: with one connection open on each loop and
+    /// a limit of two, the third (the main loop's turn, where only one is open) is refused.
+    @Test func maxConnectionsCountsEveryLoop() throws {
+        var refused: TestResponse?
+        try withTwoLoops(configure: { $0.http.maxConnections = 2 }) { h, done in
+            LoopHTTPClient.connect(h.loop, port: h.proxyPort) { first in
+                LoopHTTPClient.connect(h.loop, port: h.proxyPort) { second in
+                    guard case .success(let onMain) = first, case .success(let onWorker) = second else { return done() }
+                    // An answer on the worker's connection: it has been adopted and counted.
+                    onWorker.onReceive = { c in
+                        guard c.responses.first != nil else { return }
+                        c.onReceive = nil
+                        LoopHTTPClient.fetch(h.loop, port: h.proxyPort, method: "GET", path: "/") { r in
+                            refused = r
+                            onMain.close()
+                            onWorker.close()
+                            done()
+                        }
+                    }
+                    onWorker.send(LoopHTTPClient.requestBytes(method: "GET", path: "/"))
+                }
+            }
+        }
+        #expect(refused?.status == 503)
+    }
+
     /// `PROVIDER_MAX_CONCURRENCY=1` holds for the process: with a stream open on one loop, the
     /// other loop's stream waits for the place, and `/health` adds both loops' streams.
     @Test func oneConcurrencyCapForBothLoops() throws {
