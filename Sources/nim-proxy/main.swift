@@ -109,10 +109,11 @@ func usableCores() -> Int {
 let loopCount = settings.http.workers ?? min(usableCores(), SettingKind<Int?>.maxWorkers)
 
 let loop: EventLoop
-let mailbox: LoopMailbox
+/// Where the worker loops reach this one; a single loop has none.
+let mailbox: LoopMailbox?
 do {
     loop = try EventLoop()
-    mailbox = try LoopMailbox(loop: loop)
+    mailbox = loopCount > 1 ? try LoopMailbox(loop: loop) : nil
 } catch {
     fail("cannot create the event loop: \(error)", status: 1)
 }
@@ -166,7 +167,7 @@ listening.port = port
 
 // The other loops, each on its own thread. They take connections as soon as each is set up.
 let workers: WorkerLoops?
-if loopCount > 1 {
+if let mailbox {
     let settings = settings
     let group = WorkerLoops(
         main: app, mailbox: mailbox, workers: loopCount - 1,
@@ -220,7 +221,7 @@ let signals = [SIGINT, SIGTERM].compactMap { sig -> SignalWatcher? in
             guard drainsLeft == 0 else { return }
             botAPI.shutdown {
                 provider.close()
-                mailbox.close()
+                mailbox?.close()
                 log.info("stopped")
                 loop.stop()
             }

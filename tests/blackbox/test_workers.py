@@ -121,3 +121,38 @@ def test_one_worker_is_one_loop(tmp_path):
     finally:
         stop(process)
     assert process.returncode == 0
+
+
+def test_sigterm_with_streams_open_on_both_loops_drains_and_exits_0(tmp_path, scripted_upstream):
+    process, stderr = start(tmp_path, {"WORKERS": 2, "PORT": 0, "SHUTDOWN_TIMEOUT": 1,
+                                       "NVIDIA_NIM_BASE_URL": scripted_upstream.base_url,
+                                       "MODEL": "scenario:hang", "NVIDIA_NIM_API_KEY": "k"})
+    import socket
+    streams = []
+    try:
+        port = listening_port(process, stderr)
+        # Four streams, so each loop holds two; each has sent its first content and hangs.
+        for _ in range(4):
+            s = socket.create_connection(("127.0.0.1", port), timeout=10)
+            s.sendall(f"POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+                      f"Content-Length: {len(MESSAGE)}\r\n\r\n".encode() + MESSAGE)
+            received = b""
+            while b'"text": "Hello"' not in received:
+                chunk = s.recv(65536)
+                assert chunk, received
+                received += chunk
+            streams.append(s)
+        process.terminate()
+        process.wait(timeout=15)
+        # Every stream was ended by the server.
+        for s in streams:
+            while s.recv(65536):
+                pass
+    finally:
+        for s in streams:
+            s.close()
+        stop(process)
+    assert process.returncode == 0, stderr.read_text()
+    log = stderr.read_text()
+    assert '"msg":"stopped"' in log
+    assert "did not close cleanly" not in log
