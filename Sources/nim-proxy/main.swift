@@ -171,7 +171,8 @@ if let mailbox {
     let settings = settings
     let group = WorkerLoops(
         main: app, mailbox: mailbox, workers: loopCount - 1,
-        forwardToMain: { path in AccessControl.isBotPath(path) },
+        // Asked for every request a worker gets: the Anthropic paths are passed at the first check.
+        forwardToMain: { path in !path.hasPrefix("/v1/") && AccessControl.isBotPath(path) },
         makeWorker: { loop, _ in
             let (app, provider) = try makeApp(
                 loop: loop, listening: ListeningAddress(host: settings.http.host, port: port), settings: settings,
