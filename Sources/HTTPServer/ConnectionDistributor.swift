@@ -30,7 +30,7 @@ public final class ConnectionDistributor {
     /// Takes over `server.handOff`. The server keeps the distributor alive.
     public init(server: HTTPServer) {
         home = server
-        server.handOff = { socket in self.take(socket) }
+        server.handOff = { socket, overLimit in self.take(socket, overLimit: overLimit) }
     }
 
     /// Adds a server of another loop to the rotation.
@@ -41,7 +41,7 @@ public final class ConnectionDistributor {
     /// Loops taking connections, the accepting one included.
     public var loopCount: Int { turns.count }
 
-    private func take(_ socket: TCPConnection) -> Bool {
+    private func take(_ socket: TCPConnection, overLimit: Bool) -> Bool {
         let turn = turns[next]
         next = next + 1 == turns.count ? 0 : next + 1
         guard let target = turn else { return false }
@@ -51,11 +51,11 @@ public final class ConnectionDistributor {
         } catch {
             return false
         }
-        if target.mailbox.post({ target.server.value.adopt(handed) }) {
+        if target.mailbox.post({ target.server.value.adopt(handed, overLimit: overLimit) }) {
             handedOff += 1
         } else {
             // That loop is shutting down and takes no more jobs: serve the connection here.
-            home.adopt(handed)
+            home.adopt(handed, overLimit: overLimit)
         }
         return true
     }

@@ -45,9 +45,10 @@ public final class HTTPServer {
     /// What `maxConnections` is checked against: this server's own count, or one shared by every
     /// loop's server so the limit holds for the process. Set before `start()` / the first `adopt`.
     public var connectionCount = ConnectionCount()
-    /// Offered each connection the listener accepts before this server takes it; returning true
-    /// means it took the connection elsewhere (another loop), and this server forgets it.
-    public var handOff: ((TCPConnection) -> Bool)?
+    /// Offered each connection the listener accepts (already counted, with whether it was over
+    /// the limit) before this server takes it; returning true means it took the connection
+    /// elsewhere (another loop's `adopt`), and this server forgets it.
+    public var handOff: ((TCPConnection, _ overLimit: Bool) -> Bool)?
     /// Requests handed to the handler whose response has not finished.
     private(set) public var inFlightRequests = 0
     /// Requests handed to the handler since start.
@@ -86,35 +87,45 @@ public final class HTTPServer {
         lastRequestID = first &- step
     }
 
-    /// Serves a connection another loop accepted, as if this server's listener had.
-    public func adopt(_ handed: HandedSocket) {
+    /// Serves a connection another loop accepted, as if this server's listener had. The accepting
+    /// server counted it in the shared `connectionCount` then, and `overLimit` is what that count
+    /// said (so the limit follows the order connections arrived in, whichever loop serves them).
+    public func adopt(_ handed: HandedSocket, overLimit: Bool) {
         if isShuttingDown {
+            connectionCount.leave()
             handed.discard()
             return
         }
         do {
-            accept(try TCPConnection.adopt(handed, loop: loop))
+            accept(try TCPConnection.adopt(handed, loop: loop), overLimit: overLimit)
         } catch {
+            connectionCount.leave()
             lastAcceptError = error
         }
     }
 
     private func accepted(_ socket: TCPConnection) {
-        if !isShuttingDown, let handOff, handOff(socket) { return }
-        accept(socket)
+        if isShuttingDown {
+            socket.close()
+            return
+        }
+        // Counted before this one joins: connections still lingering after a refusal count too, so
+        // a flood of connections stays refused until they are gone.
+        let overLimit = connectionCount.join() >= config.maxConnections
+        if let handOff, handOff(socket, overLimit) { return }
+        accept(socket, overLimit: overLimit)
     }
 
-    private func accept(_ socket: TCPConnection) {
+    /// Serves a connection already counted in `connectionCount`.
+    private func accept(_ socket: TCPConnection, overLimit: Bool) {
         if isShuttingDown {
+            connectionCount.leave()
             socket.close()
             return
         }
         lastConnectionID &+= idStep
         totalConnections += 1
         let id = lastConnectionID
-        // Counted before this one joins: connections still lingering after a refusal count too, so
-        // a flood of connections stays refused until they are gone.
-        let overLimit = connectionCount.join() >= config.maxConnections
         do {
             let connection = try HTTPConnection(id: id, server: self, socket: socket, config: config)
             connections[id] = connection
