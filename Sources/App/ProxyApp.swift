@@ -47,6 +47,19 @@ public final class ProxyApp {
     /// False when a test injects its own tokenizer (then nothing waits on the shared one).
     private let countsTokensWithSharedTokenizer: Bool
 
+    /// On a worker loop: the requests sent to the main loop instead of this app's pipeline.
+    private let forwarding = Forwarding()
+    /// On the main loop of several: the other loops whose figures `/health` and `/metrics` add.
+    private var figureSources: [ProxyAppAddress] = []
+    private var figureHome: MailboxAddress?
+    /// Answers requests other loops forward here (made by `answerForwardedRequests`).
+    private var answerer: ForwardedRequestAnswerer?
+
+    private final class Forwarding {
+        var matches: ((String) -> Bool)?
+        var forwarder: RequestForwarder?
+    }
+
     /// `middleware` runs, in order, before the router sees a request.
     public init(loop: EventLoop, settings: Settings, log: Logger, middleware: [Middleware] = [],
                 tokenizer: (@Sendable () -> CL100KTokenizer)? = nil) {
@@ -101,7 +114,12 @@ public final class ProxyApp {
         // The server holds the pipeline, not the app, so it can exist before the app is complete.
         let pipeline = RequestPipeline(middleware: middleware, metrics: metrics)
         self.pipeline = pipeline
+        let forwarding = self.forwarding
         server = HTTPServer(loop: loop, config: config) { request, responder in
+            if let matches = forwarding.matches, let forwarder = forwarding.forwarder, matches(request.path) {
+                forwarder.forward(request, responder)
+                return
+            }
             pipeline.handle(request, responder)
         }
         registerAnthropicRoutes()
@@ -118,6 +136,59 @@ public final class ProxyApp {
     public func shutdown(timeout: Duration, completion: @escaping () -> Void) {
         server.beginShutdown(timeout: timeout, completion: completion)
     }
+
+    // MARK: several loops
+
+    /// Sends the requests whose path `matches` to another loop's app through `forwarder`, before
+    /// any middleware step here (the other app runs its own).
+    public func forward(where matches: @escaping (String) -> Bool, through forwarder: RequestForwarder) {
+        forwarding.matches = matches
+        forwarding.forwarder = forwarder
+    }
+
+    /// Lets other loops forward requests to this app's pipeline (middleware, then the router);
+    /// `mailbox` is this loop's. The returned target is what their `RequestForwarder` needs.
+    public func answerForwardedRequests(mailbox: MailboxAddress) -> ForwardingTarget {
+        let pipeline = self.pipeline
+        let answerer = self.answerer ?? ForwardedRequestAnswerer(mailbox: mailbox) { request, responder in
+            pipeline.handle(request, responder)
+        }
+        self.answerer = answerer
+        return answerer.target
+    }
+
+    /// Makes `/health` and `/metrics` answer for these other loops too; `home` is this loop's
+    /// mailbox, where their figures arrive.
+    public func gatherFigures(from loop: ProxyAppAddress, home: MailboxAddress) {
+        figureSources.append(loop)
+        figureHome = home
+    }
+
+    /// Loops whose figures this app's `/health` and `/metrics` show, its own included.
+    public var loopsShown: Int { figureSources.count + 1 }
+
+    /// Asks every loop in `figureSources` for `read` of its app and calls `completion` on this
+    /// loop with the answers, this app's first; a loop that no longer takes jobs is left out.
+    private func gather<T: Sendable>(_ read: @escaping @Sendable (ProxyApp) -> T, completion: @escaping ([T]) -> Void) {
+        let own = read(self)
+        guard let home = figureHome, !figureSources.isEmpty else {
+            completion([own])
+            return
+        }
+        let collector = FigureCollector(own, expected: figureSources.count, completion: completion)
+        let bound = LoopBound(collector)
+        for (index, source) in figureSources.enumerated() {
+            let app = source.app
+            let posted = source.mailbox.post {
+                let value = read(app.value)
+                home.post { bound.value.arrived(index, value) }
+            }
+            if !posted { collector.arrived(index, nil) }
+        }
+    }
+
+    /// This loop's own `/health` fields.
+    public func ownHealthFields() -> [(String, JSONValue)] { healthFields() }
 
     // MARK: routing
 
@@ -142,7 +213,12 @@ public final class ProxyApp {
             send(endpoints.root(), request.requestID, responder)
         }
         register("GET", "/health") { [unowned self] request, _, responder in
-            send(endpoints.health(extra: JSONObject(healthFields())), request.requestID, responder)
+            let loops = loopsShown
+            gather({ $0.healthFields() }) { [unowned self] fields in
+                var merged = ProcessFigures.mergeHealth(fields)
+                merged.append(("workers", .int(loops)))
+                send(endpoints.health(extra: JSONObject(merged)), request.requestID, responder)
+            }
         }
         register("POST", "/v1/messages") { [unowned self] request, _, responder in
             decodeThenSend(request, responder) { endpoints, body in endpoints.messages(body: body) }
@@ -164,8 +240,10 @@ public final class ProxyApp {
             send(endpoints.model(id: parameters["owner"] + "/" + parameters["name"]), request.requestID, responder)
         }
         register("GET", Self.metricsPath) { [unowned self] _, _, responder in
-            responder.respond(status: 200, headers: [("Content-Type", Exposition.contentType)],
-                              body: Array(metrics.render().utf8))
+            gather({ $0.metrics.render() }) { scrapes in
+                responder.respond(status: 200, headers: [("Content-Type", Exposition.contentType)],
+                                  body: Array(Exposition.merge(scrapes).utf8))
+            }
         }
         register("POST", "/stop") { _, _, responder in
             // The reference answers this when no CLI manager runs.
@@ -242,6 +320,39 @@ public final class ProxyApp {
 
 @available(*, unavailable)
 extension ProxyApp: Sendable {}
+
+/// Another loop's app, as the loop gathering figures reaches it.
+public struct ProxyAppAddress: Sendable {
+    let mailbox: MailboxAddress
+    let app: LoopBound<ProxyApp>
+
+    /// Made on the app's own loop; `mailbox` is that loop's.
+    public init(app: ProxyApp, mailbox: MailboxAddress) {
+        self.mailbox = mailbox
+        self.app = LoopBound(app)
+    }
+}
+
+/// The answers of one gathering, in loop order. Loop-confined to the gathering loop.
+private final class FigureCollector<T> {
+    private var answers: [T?]
+    private var waiting: Int
+    private var completion: (([T]) -> Void)?
+
+    init(_ own: T, expected: Int, completion: @escaping ([T]) -> Void) {
+        answers = [own] + Array(repeating: nil, count: expected)
+        waiting = expected
+        self.completion = completion
+    }
+
+    func arrived(_ index: Int, _ answer: T?) {
+        answers[index + 1] = answer
+        waiting -= 1
+        guard waiting == 0, let completion else { return }
+        self.completion = nil
+        completion(answers.compactMap { $0 })
+    }
+}
 
 /// A request body handed to the worker that decodes it, which takes it out so that the bytes are
 /// freed when decoding ends rather than when the job object goes.

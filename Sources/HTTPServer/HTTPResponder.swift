@@ -9,6 +9,8 @@
 /// One request's response. Loop-confined.
 public final class HTTPResponder {
     private weak var connection: HTTPConnection?
+    /// Set instead of `connection` when the request came from another loop (see `RequestForwarding`).
+    private let relay: ResponseRelay?
     let version: HTTPVersion
     let isHead: Bool
     private var keepAlive: Bool
@@ -27,9 +29,19 @@ public final class HTTPResponder {
 
     init(connection: HTTPConnection, version: HTTPVersion, isHead: Bool, keepAlive: Bool) {
         self.connection = connection
+        self.relay = nil
         self.version = version
         self.isHead = isHead
         self.keepAlive = keepAlive
+    }
+
+    /// A responder whose calls go to `relay` rather than to a connection of this loop. The loop
+    /// holding the connection applies HEAD, the HTTP version and keep-alive there.
+    public init(relay: ResponseRelay) {
+        self.relay = relay
+        version = HTTPVersion(major: 1, minor: 1)
+        isHead = false
+        keepAlive = true
     }
 
     /// True once the response finished or the client went away: nothing more can be sent.
@@ -47,7 +59,7 @@ public final class HTTPResponder {
     }
 
     /// False while the connection's write queue is at or above the high-water mark.
-    public var isWritable: Bool { connection?.isWritable ?? false }
+    public var isWritable: Bool { connection?.isWritable ?? relay?.isWritable ?? false }
 
     /// Bytes of this connection's responses accepted but not yet taken by the kernel.
     public var queuedBytes: Int { connection?.socket.writeQueueBytes ?? 0 }
@@ -55,7 +67,14 @@ public final class HTTPResponder {
     /// Sends a complete response with a Content-Length. A `Connection: close` header from the caller
     /// closes the connection afterwards.
     public func respond(status: Int, headers: [(name: String, value: String)] = [], body: [UInt8] = []) {
-        guard case .pending = state, let connection else { return }
+        guard case .pending = state else { return }
+        if let relay {
+            reportOutcome(status)
+            state = .finished
+            relay.complete(status: status, headers: headers, body: body)
+            return
+        }
+        guard let connection else { return }
         reportOutcome(status)
         noteConnectionHeader(headers)
         state = .finished
@@ -67,7 +86,14 @@ public final class HTTPResponder {
 
     /// Sends the head of a streamed response, with `firstBytes` of the body in the same write.
     public func startStream(status: Int, headers: [(name: String, value: String)] = [], firstBytes: [UInt8] = []) {
-        guard case .pending = state, let connection else { return }
+        guard case .pending = state else { return }
+        if let relay {
+            reportOutcome(status)
+            state = .streaming(chunked: true)
+            relay.head(status: status, headers: headers, firstBytes: firstBytes)
+            return
+        }
+        guard let connection else { return }
         reportOutcome(status)
         noteConnectionHeader(headers)
         let chunked = version.major > 1 || (version.major == 1 && version.minor >= 1)
@@ -99,14 +125,25 @@ public final class HTTPResponder {
     /// `onWritable`. Empty writes are ignored (an empty chunk would end the body).
     @discardableResult
     public func write(_ bytes: [UInt8]) -> Bool {
-        guard case .streaming(let chunked) = state, let connection else { return false }
+        guard case .streaming(let chunked) = state else { return false }
+        if let relay {
+            if !bytes.isEmpty { relay.body(bytes) }
+            return relay.isWritable
+        }
+        guard let connection else { return false }
         if !bytes.isEmpty && !isHead { connection.sendBody(bytes, chunked: chunked) }
         return connection.isWritable
     }
 
     /// Ends a streamed response; `lastBytes` of the body go out in the same write as the end.
     public func finish(lastBytes: [UInt8] = []) {
-        guard case .streaming(let chunked) = state, let connection else { return }
+        guard case .streaming(let chunked) = state else { return }
+        if let relay {
+            state = .finished
+            relay.end(lastBytes: lastBytes)
+            return
+        }
+        guard let connection else { return }
         state = .finished
         if chunked {
             connection.sendBody(isHead ? [] : lastBytes, chunked: true, last: true)
@@ -127,6 +164,12 @@ public final class HTTPResponder {
             if header.value.lowercased().contains("close") { keepAlive = false }
         }
     }
+
+    /// A relayed response's far side drained its queue: as a connection's `onWritable`.
+    public func relayWritable() { connectionWritable() }
+
+    /// A relayed response's client left: as a connection's client going away.
+    public func relayClientGone() { clientGone() }
 
     // Called by the connection.
 
@@ -151,3 +194,14 @@ public final class HTTPResponder {
 
 @available(*, unavailable)
 extension HTTPResponder: Sendable {}
+
+/// Where a responder made with `init(relay:)` sends what the handler answers. Loop-confined to
+/// the responder's loop.
+public protocol ResponseRelay: AnyObject {
+    func complete(status: Int, headers: [(name: String, value: String)], body: [UInt8])
+    func head(status: Int, headers: [(name: String, value: String)], firstBytes: [UInt8])
+    func body(_ bytes: [UInt8])
+    func end(lastBytes: [UInt8])
+    /// False while the far side's queue is full: `write` then asks the handler to wait.
+    var isWritable: Bool { get }
+}

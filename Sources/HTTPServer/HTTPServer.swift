@@ -15,6 +15,7 @@
 // version) and 503 to a connection over `maxConnections`, each followed by closing the connection.
 
 import EventLoop
+import Synchronization
 
 /// Loop-confined. A started server keeps itself alive (its listener and connections hold it) until
 /// `beginShutdown` completed, so the owner may drop it after calling `beginShutdown`.
@@ -27,6 +28,7 @@ public final class HTTPServer {
     private var connections: [UInt64: HTTPConnection] = [:]
     private var lastConnectionID: UInt64 = 0
     private var lastRequestID: UInt64 = 0
+    private var idStep: UInt64 = 1
     private(set) public var isShuttingDown = false
     private var shutdownTimer: Timer?
     private var shutdownCompletion: (() -> Void)?
@@ -38,6 +40,15 @@ public final class HTTPServer {
 
     /// Connections currently open.
     public var openConnections: Int { connections.count }
+    /// Connections accepted or adopted since start (those handed to another loop not counted).
+    private(set) public var totalConnections: UInt64 = 0
+    /// What `maxConnections` is checked against: this server's own count, or one shared by every
+    /// loop's server so the limit holds for the process. Set before `start()` / the first `adopt`.
+    public var connectionCount = ConnectionCount()
+    /// Offered each connection the listener accepts (already counted, with whether it was over
+    /// the limit) before this server takes it; returning true means it took the connection
+    /// elsewhere (another loop's `adopt`), and this server forgets it.
+    public var handOff: ((TCPConnection, _ overLimit: Bool) -> Bool)?
     /// Requests handed to the handler whose response has not finished.
     private(set) public var inFlightRequests = 0
     /// Requests handed to the handler since start.
@@ -61,25 +72,68 @@ public final class HTTPServer {
         let (listener, boundPort) = try TCPListener.open(
             loop: loop, host: config.host, port: config.port, backlog: config.backlog,
             onAcceptError: { error in self.lastAcceptError = error },
-            onConnection: { socket in self.accept(socket) })
+            onConnection: { socket in self.accepted(socket) })
         self.listener = listener
         return boundPort
     }
 
-    private func accept(_ socket: TCPConnection) {
+    /// Numbers connections and requests `first`, `first + step`, ... instead of 1, 2, ...: the
+    /// servers of a process's loops each take another `first` below a common `step`, so a request
+    /// number in the log names one request of the process. Call before the first connection.
+    public func numberConnectionsAndRequests(from first: UInt64, step: UInt64) {
+        precondition(first >= 1 && step >= 1 && totalConnections == 0, "numbering set after the first connection")
+        idStep = step
+        lastConnectionID = first &- step
+        lastRequestID = first &- step
+    }
+
+    /// Serves a connection another loop accepted, as if this server's listener had. The accepting
+    /// server counted it in the shared `connectionCount` then, and `overLimit` is what that count
+    /// said (so the limit follows the order connections arrived in, whichever loop serves them).
+    public func adopt(_ handed: HandedSocket, overLimit: Bool) {
+        if isShuttingDown {
+            connectionCount.leave()
+            handed.discard()
+            return
+        }
+        do {
+            accept(try TCPConnection.adopt(handed, loop: loop), overLimit: overLimit)
+        } catch {
+            connectionCount.leave()
+            lastAcceptError = error
+        }
+    }
+
+    private func accepted(_ socket: TCPConnection) {
         if isShuttingDown {
             socket.close()
             return
         }
-        lastConnectionID += 1
-        let id = lastConnectionID
         // Counted before this one joins: connections still lingering after a refusal count too, so
         // a flood of connections stays refused until they are gone.
-        let overLimit = connections.count >= config.maxConnections
+        let overLimit = connectionCount.join() >= config.maxConnections
+        if let handOff, handOff(socket, overLimit) { return }
+        accept(socket, overLimit: overLimit)
+    }
+
+    /// Serves a connection already counted in `connectionCount`.
+    private func accept(_ socket: TCPConnection, overLimit: Bool) {
+        if isShuttingDown {
+            connectionCount.leave()
+            socket.close()
+            return
+        }
+        lastConnectionID &+= idStep
+        totalConnections += 1
+        let id = lastConnectionID
         do {
             let connection = try HTTPConnection(id: id, server: self, socket: socket, config: config)
             connections[id] = connection
-            socket.onClose = { self.connectionClosed(id) }
+            let count = connectionCount
+            socket.onClose = {
+                count.leave()
+                self.connectionClosed(id)
+            }
             try connection.start()
             if overLimit {
                 refusedConnections += 1
@@ -90,6 +144,7 @@ public final class HTTPServer {
             if let connection = connections[id] {
                 connection.closeNow()
             } else {
+                connectionCount.leave()
                 socket.close()
             }
         }
@@ -101,7 +156,7 @@ public final class HTTPServer {
     }
 
     func nextRequestID() -> UInt64 {
-        lastRequestID += 1
+        lastRequestID &+= idStep
         return lastRequestID
     }
 
@@ -134,8 +189,12 @@ public final class HTTPServer {
             self.listener = nil
         } else {
             listenerClosed = true
-            // Never complete synchronously: let the loop call back.
-            try? shutdownTimer?.start(after: .zero) { self.checkShutdownDone() }
+            // Never complete synchronously: let the loop call back. With connections open (a
+            // worker loop's server has no listener) their closing completes, and the timer keeps
+            // its force-close.
+            if connections.isEmpty {
+                try? shutdownTimer?.start(after: .zero) { self.checkShutdownDone() }
+            }
         }
         for connection in Array(connections.values) { connection.beginGracefulClose() }
     }
@@ -155,3 +214,20 @@ public final class HTTPServer {
 
 @available(*, unavailable)
 extension HTTPServer: Sendable {}
+
+/// Open connections, counted by every server that shares this object (one per loop), so that
+/// `maxConnections` is one limit for the process. A relaxed atomic: it only has to be right
+/// once each loop's increments and decrements landed, and no other memory depends on it.
+public final class ConnectionCount: Sendable {
+    private let open = Atomic<Int>(0)
+
+    public init() {}
+
+    /// Connections open now, on every loop sharing the count.
+    public var current: Int { open.load(ordering: .relaxed) }
+
+    /// Counts one more; returns how many were open before it.
+    func join() -> Int { open.add(1, ordering: .relaxed).oldValue }
+
+    func leave() { open.subtract(1, ordering: .relaxed) }
+}

@@ -2,11 +2,13 @@
 import Glibc
 #endif
 import JSON
+import Synchronization
 
 /// Structured logging: one JSON object per line on standard error, e.g.
 /// `{"ts":"2026-11-25T12:00:00.123Z","level":"info","msg":"listening","port":8082}`.
-/// Loop-confined in practice (called from the loop thread); each line is one `write(2)`,
-/// so lines from the rare worker-thread caller never interleave.
+/// Called from every event loop's thread (and libuv's pool): a line is one `write(2)` when the
+/// descriptor takes it whole, and the writes of one line are made under a lock for the process, so
+/// a long line that the kernel takes in parts is never cut by another thread's line.
 public struct Logger: Sendable {
     public enum Level: Int, Sendable, Comparable {
         case debug, info, warning, error
@@ -66,6 +68,15 @@ public struct Logger: Sendable {
         for (k, v) in fields { object[k] = v }
         var bytes = JSONValue.object(object).compactBytes()
         bytes.append(UInt8(ascii: "\n"))
+        Logger.writing.withLock { _ in
+            writeWhole(bytes)
+        }
+    }
+
+    /// One for the process: loops log from their own threads.
+    private static let writing = Mutex(())
+
+    private func writeWhole(_ bytes: [UInt8]) {
         bytes.withUnsafeBytes { buf in
             var offset = 0
             while offset < buf.count {

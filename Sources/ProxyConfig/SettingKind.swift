@@ -226,6 +226,22 @@ extension SettingKind where Value == Int? {
     }
 }
 
+extension SettingKind where Value == Int? {
+    /// The most event loops `WORKERS` may ask for: far past the cores of one machine that a
+    /// single process serves well, low enough that a typo cannot start thousands of threads.
+    public static var maxWorkers: Int { 64 }
+
+    /// `WORKERS`: a whole number from 1 to `maxWorkers`, or empty for one loop per core.
+    public static var workerCount: Self {
+        let allowed = "must be 1 to \(maxWorkers), or empty for one per core"
+        return Self(allowed: "integer 1 to \(maxWorkers), or empty", describe: { $0.map { code(String($0)) } ?? "one per core" }) { text in
+            if text.trimmingUnicodeWhitespace().isEmpty { return .success(nil) }
+            guard let value = parseInt(text) else { return .failure(SettingProblem("is not an integer: \(allowed)")) }
+            return checkRange(value, min: 1, max: maxWorkers, allowed).map { $0 }
+        }
+    }
+}
+
 extension SettingKind where Value == Double {
     public static func decimal(min: Double? = nil, max: Double? = nil) -> Self {
         let allowed = rangeText(min: min, max: max)

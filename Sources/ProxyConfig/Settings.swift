@@ -51,6 +51,8 @@ public struct Settings: Sendable, Equatable {
         public var idleTimeout = Duration.seconds(75)
         /// How long streams may go on after SIGTERM/SIGINT.
         public var shutdownTimeout = Duration.seconds(5)
+        /// Event loops (the main one included); nil: one per core this process may run on.
+        public var workers: Int? = nil
         /// Required on every endpoint when set; nil: the bot endpoints are closed, and only a
         /// loopback `host` may be bound.
         public var authToken: String? = nil

@@ -96,6 +96,9 @@ extension Settings {
             "SHUTDOWN_TIMEOUT", \.http.shutdownTimeout, .seconds, .http,
             "time streams get to finish on SIGTERM/SIGINT"),
         SettingSpec(
+            "WORKERS", \.http.workers, .workerCount, .http,
+            "event loops serving connections, each on a thread of its own; `1` is one loop for everything"),
+        SettingSpec(
             "PROXY_AUTH_TOKEN", \.http.authToken, .optionalText(unset: "(unset)"), .http,
             "token required on every endpoint when set; unset: the CLI, store and `/stop` endpoints are closed (403), "
                 + "and a non-loopback `HOST` is refused at startup"),

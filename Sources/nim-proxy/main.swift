@@ -100,34 +100,63 @@ signal(SIGPIPE, SIG_IGN)
 // Claude CLI processes we start must not outlive us, also when we crash or exit early.
 ProcessRegistry.installExitHooks()
 
+// One loop per core unless WORKERS says otherwise: the cores this process may run on (its CPU
+// affinity, as `taskset` or a container's cpuset leave it), else those online.
+func usableCores() -> Int {
+    let allowed = Int(nimproxy_usable_cpus())
+    return allowed > 0 ? allowed : max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+}
+let loopCount = settings.http.workers ?? min(usableCores(), SettingKind<Int?>.maxWorkers)
+
 let loop: EventLoop
+/// Where the worker loops reach this one; a single loop has none.
+let mailbox: LoopMailbox?
 do {
     loop = try EventLoop()
+    mailbox = loopCount > 1 ? try LoopMailbox(loop: loop) : nil
 } catch {
     fail("cannot create the event loop: \(error)", status: 1)
 }
 
 // Every request passes these steps, in this order, before the router sees it: a page in a browser
 // is turned away first (foreign Host or Origin), then the token decides, then a body declared as
-// anything but JSON is refused.
-let middleware: [Middleware] = [
-    BrowserDefenses.hostAndOrigin(listening: listening, credentials: credentials),
-    AccessControl.tokenCheck(credentials),
-    BrowserDefenses.jsonBodies(),
-]
-let app = ProxyApp(loop: loop, settings: settings, log: log, middleware: middleware)
+// anything but JSON is refused. Each loop has its own list (the steps are loop-confined).
+@Sendable func middleware(listening: ListeningAddress, credentials: Credentials) -> [Middleware] {
+    [
+        BrowserDefenses.hostAndOrigin(listening: listening, credentials: credentials),
+        AccessControl.tokenCheck(credentials),
+        BrowserDefenses.jsonBodies(),
+    ]
+}
+
+/// One loop's app and upstream client; the main loop's and every worker's are made alike, all with
+/// the process's one admission per provider (rate window, 429 block, concurrency places).
+@Sendable func makeApp(loop: EventLoop, listening: ListeningAddress, settings: Settings, log: Logger,
+                       credentials: Credentials, admissions: ProviderAdmissions) throws -> (ProxyApp, NIMProvider) {
+    let app = ProxyApp(loop: loop, settings: settings, log: log,
+                       middleware: middleware(listening: listening, credentials: credentials))
+    let provider = try NIMProvider(loop: loop, settings: settings, log: log, admissions: admissions)
+    app.streamer = provider
+    provider.observer = { [unowned app] observation in app.metrics.record(observation) }
+    return (app, provider)
+}
+
+let app: ProxyApp
 let provider: NIMProvider
+let admissions: ProviderAdmissions
 do {
-    provider = try NIMProvider(loop: loop, settings: settings, log: log)
+    admissions = try ProviderAdmissions.makeAll(settings: settings)
+    (app, provider) = try makeApp(
+        loop: loop, listening: listening, settings: settings, log: log, credentials: credentials, admissions: admissions)
 } catch {
     fail("cannot set up the upstream client: \(error)", status: 1)
 }
-app.streamer = provider
-provider.observer = { [unowned app] observation in app.metrics.record(observation) }
 // The bot-facing API: CLI sessions and the session store (docs/bot-api.md). Installing it creates
-// the workspace and loads the sessions file; a failure is logged and the store answers 503.
+// the workspace and loads the sessions file; a failure is logged and the store answers 503. It
+// stays on this loop: the other loops forward its routes here.
 let botAPI = BotAPI.install(into: app, settings: settings, log: log, credentials: credentials, listening: listening)
 if let warning = botAPI.startupWarning { log.warning(warning) }
+// The one listening socket, bound before any worker starts: a port in use fails here.
 let port: Int
 do {
     port = try app.start()
@@ -135,16 +164,46 @@ do {
     fail("cannot listen on \(settings.http.host):\(settings.http.port): \(error)", status: 1)
 }
 listening.port = port
+
+// The other loops, each on its own thread. They take connections as soon as each is set up.
+let workers: WorkerLoops?
+if let mailbox {
+    let settings = settings
+    let group = WorkerLoops(
+        main: app, mailbox: mailbox, workers: loopCount - 1,
+        // Asked for every request a worker gets: the Anthropic paths are passed at the first check.
+        forwardToMain: { path in !path.hasPrefix("/v1/") && AccessControl.isBotPath(path) },
+        makeWorker: { loop, _ in
+            let (app, provider) = try makeApp(
+                loop: loop, listening: ListeningAddress(host: settings.http.host, port: port), settings: settings,
+                log: log, credentials: credentials, admissions: admissions)
+            return WorkerParts(app: app, close: { provider.close() })
+        })
+    group.onProblem = { problem in log.error(problem) }
+    do {
+        try group.start { [unowned group] in
+            if group.readyCount < group.count { fail("not every worker loop could start (see the log)", status: 1) }
+        }
+    } catch {
+        fail("cannot start the worker threads: \(error)", status: 1)
+    }
+    workers = group
+} else {
+    workers = nil
+}
 log.info("listening", [
     ("host", .string(settings.http.host)), ("port", .int(port)), ("model", .string(settings.upstream.model)),
     ("upstream", .string(settings.upstream.baseURL)),
     ("providers", .string(settings.providersInUse.map(\.rawValue).joined(separator: ", "))),
+    ("workers", .int(loopCount)),
 ])
 
 // The tokenizer's tables (about 6 MB) are built on first use rather than at start: an idle
-// proxy stays small, and the first count costs some 30 ms once.
+// proxy stays small, and the first count costs some 30 ms once. Every loop shares them.
 
 var shuttingDown = false
+/// The loops still draining; the main loop's own part (CLIs, store, upstream client) ends last.
+var drainsLeft = 0
 let signals = [SIGINT, SIGTERM].compactMap { sig -> SignalWatcher? in
     guard let watcher = try? SignalWatcher(loop: loop) else { return nil }
     try? watcher.start(signal: sig) { received in
@@ -155,15 +214,22 @@ let signals = [SIGINT, SIGTERM].compactMap { sig -> SignalWatcher? in
         }
         shuttingDown = true
         log.info("shutting down", [("signal", .int(Int(received)))])
-        // Stop accepting and let streams finish (bounded), then stop every CLI session and
-        // write the session store, then release the upstream client.
-        app.shutdown(timeout: settings.http.shutdownTimeout) {
+        // Stop accepting and let streams finish (bounded) on every loop, the workers closing
+        // theirs; then stop every CLI session and write the session store, then release the
+        // upstream client. Bot calls forwarded from workers are answered until the workers closed.
+        let drained = {
+            drainsLeft -= 1
+            guard drainsLeft == 0 else { return }
             botAPI.shutdown {
                 provider.close()
+                mailbox?.close()
                 log.info("stopped")
                 loop.stop()
             }
         }
+        drainsLeft = workers == nil ? 1 : 2
+        app.shutdown(timeout: settings.http.shutdownTimeout, completion: drained)
+        workers?.shutdown(timeout: settings.http.shutdownTimeout, completion: drained)
     }
     return watcher
 }

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Foundation
 import JSON
 import Testing
 @testable import Logging
@@ -88,4 +89,52 @@ private func withoutTimestamp(_ line: String) throws -> (ts: String, rest: Strin
         #expect(Logger.timestamp(secondsSinceEpoch: 1_795_608_000, nanoseconds: 123_000_000) == "2026-11-25T12:00:00.123Z")
         #expect(Logger.timestamp(secondsSinceEpoch: 951_868_799, nanoseconds: 999_999_999) == "2000-02-29T23:59:59.999Z")
     }
+}
+
+/// Every event loop logs from its own thread. Lines longer than a pipe holds reach the kernel in
+/// several writes; another thread's line must never land between them.
+@Test func linesFromSeveralThreadsNeverInterleave() throws {
+    var fds: [Int32] = [0, 0]
+    try #require(pipe(&fds) == 0)
+    let logger = Logger(minimum: .info, fileDescriptor: fds[1])
+    final class Collected: @unchecked Sendable {
+        // Written only by the reading thread before it signals `done`, read after that.
+        var bytes: [UInt8] = []
+        let done = DispatchSemaphore(value: 0)
+    }
+    let collected = Collected()
+    let readFD = fds[0]
+    Thread {
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(readFD, $0.baseAddress, $0.count) }
+            if n <= 0 { break }
+            collected.bytes += chunk[0..<n]
+        }
+        collected.done.signal()
+    }.start()
+    let threads = 4, linesEach = 8
+    let long = String(repeating: "x", count: 200_000)
+    let written = DispatchSemaphore(value: 0)
+    for index in 0..<threads {
+        Thread {
+            for line in 0..<linesEach {
+                logger.info("long", [("thread", .int(index)), ("line", .int(line)), ("text", .string(long))])
+            }
+            written.signal()
+        }.start()
+    }
+    for _ in 0..<threads { written.wait() }
+    close(fds[1])
+    collected.done.wait()
+    close(fds[0])
+    let lines = collected.bytes.split(separator: UInt8(ascii: "\n"))
+    #expect(lines.count == threads * linesEach)
+    var seen: Set<String> = []
+    for line in lines {
+        let object = try JSONValue.parse(String(decoding: line, as: UTF8.self))
+        #expect(object["text"]?.stringValue?.utf8.count == long.utf8.count)
+        seen.insert("\(object["thread"]?.intValue ?? -1)/\(object["line"]?.intValue ?? -1)")
+    }
+    #expect(seen.count == threads * linesEach)
 }

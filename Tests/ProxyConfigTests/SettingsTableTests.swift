@@ -86,6 +86,19 @@ func problems(_ environment: [String: String], dotEnv: String? = nil, specs: [Se
         #expect(problems(["SHUTDOWN_TIMEOUT": "2e12"]) == ["SHUTDOWN_TIMEOUT=2e12 is out of range: must be at most 1000000000 seconds"])
     }
 
+    /// Empty means one loop per core (decided at start); anything that is not 1 to the maximum
+    /// stops the start.
+    @Test func workersIsACountOfLoops() throws {
+        #expect(try load([:]).http.workers == nil)
+        #expect(try load(["WORKERS": ""]).http.workers == nil)
+        #expect(try load(["WORKERS": "1"]).http.workers == 1)
+        #expect(try load(["WORKERS": "64"]).http.workers == 64)
+        #expect(problems(["WORKERS": "0"]) == ["WORKERS=0 is out of range: must be 1 to 64, or empty for one per core"])
+        #expect(problems(["WORKERS": "-1"]) == ["WORKERS=-1 is out of range: must be 1 to 64, or empty for one per core"])
+        #expect(problems(["WORKERS": "65"]) == ["WORKERS=65 is out of range: must be 1 to 64, or empty for one per core"])
+        #expect(problems(["WORKERS": "x"]) == ["WORKERS=x is not an integer: must be 1 to 64, or empty for one per core"])
+    }
+
     @Test func rateWindowStaysWholeSeconds() {
         #expect(problems(["NVIDIA_NIM_RATE_WINDOW": "1.5"]) == ["NVIDIA_NIM_RATE_WINDOW=1.5 is not an integer: must be between 1 and 1000000000"])
     }
@@ -166,7 +179,7 @@ private let sampleValue: [String: String] = [
     "HOST": "0.0.0.0", "PORT": "9", "MAX_REQUEST_BODY_BYTES": "7", "HTTP_HEADER_TIMEOUT": "1",
     "HTTP_IDLE_TIMEOUT": "2", "SHUTDOWN_TIMEOUT": "3", "PROXY_AUTH_TOKEN": "t",
     "HTTP_MAX_HEADER_BYTES": "2048", "HTTP_MAX_QUEUED_RESPONSE_BYTES": "5", "MAX_CONNECTIONS": "6",
-    "HTTP_BODY_TIMEOUT": "4",
+    "HTTP_BODY_TIMEOUT": "4", "WORKERS": "3",
     "NVIDIA_NIM_API_KEY": "k", "NVIDIA_NIM_BASE_URL": "http://h", "MODEL": "m", "MODEL_OPUS": "o",
     "MODEL_SONNET": "s", "MODEL_HAIKU": "h", "MODEL_CONTEXT_TOKENS": "131072", "MODEL_FALLBACKS": "f1,f2", "MODEL_OPUS_FALLBACKS": "of",
     "MODEL_SONNET_FALLBACKS": "sf", "MODEL_HAIKU_FALLBACKS": "hf", "PROVIDER_MAX_CONCURRENCY": "3", "RATE_LIMIT_STORE": "redis://cache.internal:6380/2",
