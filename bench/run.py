@@ -129,8 +129,9 @@ def start_upstream(name, chunks, chunk_bytes=16, delay_ms=0):
 def proxy_env(upstream_port, tls_ca=None):
     env = dict(os.environ)
     scheme = "https" if tls_ca else "http"
+    # One loop unless a part asks for more: the single-loop figures are the ones with bars.
     env.update(NVIDIA_NIM_BASE_URL=f"{scheme}://127.0.0.1:{upstream_port}/v1", NVIDIA_NIM_API_KEY="bench",
-               NVIDIA_NIM_RATE_LIMIT="1000000", LOG_LEVEL="warning",
+               NVIDIA_NIM_RATE_LIMIT="1000000", LOG_LEVEL="warning", WORKERS="1",
                CLAUDE_WORKSPACE=os.path.join(WORK, "agent_workspace"))
     if tls_ca:
         env["UPSTREAM_CA_FILE"] = tls_ca
@@ -145,6 +146,16 @@ def start_proxy(name, upstream_port, tls_ca=None, binary=None, extra_env=None):
     server = Server(name, [binary or TOOLS["proxy"], "--host", "127.0.0.1", "--port", str(port)], env=env)
     server.port = port
     wait_http(server)
+    workers = int(env.get("WORKERS", "1"))
+    if workers > 1:
+        # Connections that arrive before the worker loops are up go to the main loop.
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/health")
+            if json.loads(conn.getresponse().read()).get("workers") == workers:
+                break
+            time.sleep(0.05)
     return server
 
 
