@@ -18,7 +18,7 @@ trap cleanup EXIT
 instructions() { # binary requests -> total instructions of the server's run
     local bin=$1 n=$2 out="$work/cg.$RANDOM" port
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-    NVIDIA_NIM_BASE_URL="http://127.0.0.1:9/v1" NVIDIA_NIM_API_KEY=bench LOG_LEVEL=error HOST=127.0.0.1 PORT="$port" \
+    WORKERS=1 NVIDIA_NIM_BASE_URL="http://127.0.0.1:9/v1" NVIDIA_NIM_API_KEY=bench LOG_LEVEL=error HOST=127.0.0.1 PORT="$port" \
         valgrind --tool=callgrind --callgrind-out-file="$out" "$bin" >/dev/null 2>"$out.err" &
     local vpid=$!; pids+=("$vpid")
     for _ in $(seq 300); do curl -sf -o /dev/null "http://127.0.0.1:$port/health" && break; sleep 0.1; done

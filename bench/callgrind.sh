@@ -43,7 +43,7 @@ instructions() { # binary chunks requests [native|keepalive [profile]] -> total 
     if [[ -n "$native" ]]; then sent=${body/claude-3-5-sonnet-20241022/lmstudio\/scenario:synthetic_$chunks}; fi
     LM_STUDIO_BASE_URL="http://127.0.0.1:$uport/v1" \
     NVIDIA_NIM_BASE_URL="http://127.0.0.1:$uport/v1" NVIDIA_NIM_API_KEY=bench NVIDIA_NIM_RATE_LIMIT=1000 \
-        LOG_LEVEL=error HOST=127.0.0.1 PORT="$port" \
+        LOG_LEVEL=error WORKERS=1 HOST=127.0.0.1 PORT="$port" \
         valgrind --tool=callgrind --callgrind-out-file="$out" "$bin" >/dev/null 2>"$out.err" &
     local vpid=$!; pids+=("$vpid")
     for _ in $(seq 300); do curl -sf -o /dev/null "http://127.0.0.1:$port/health" && break; sleep 0.1; done

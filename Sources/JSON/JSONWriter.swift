@@ -36,6 +36,15 @@ extension JSONValue {
     public func pythonDumps() -> String {
         String(decoding: pythonDumpsBytes(), as: UTF8.self)
     }
+
+    /// `JSONValue.string(text).pythonDumpsBytes()` appended to `out`: a streamed text delta is
+    /// written into its event in place, not through an array of its own.
+    public static func appendPythonDumps(of text: String, to out: inout [UInt8]) {
+        var writer = JSONWriter(style: .python, reserving: 0)
+        swap(&writer.output, &out)
+        writer.writeString(text)
+        swap(&writer.output, &out)
+    }
 }
 
 /// Compact JSON (`compactBytes`'s bytes) written piece by piece, for a caller that lays a document
@@ -106,9 +115,9 @@ private struct JSONWriter {
     let style: Style
     var output: [UInt8] = []
 
-    init(style: Style) {
+    init(style: Style, reserving capacity: Int = 1024) {
         self.style = style
-        output.reserveCapacity(1024)
+        if capacity > 0 { output.reserveCapacity(capacity) }
     }
 
     mutating func write(_ value: JSONValue) {

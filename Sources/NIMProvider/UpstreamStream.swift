@@ -537,11 +537,8 @@ final class UpstreamStream: UpstreamTransferDelegate {
             }
             return .more
         case .textDelta(let delta):
-            let out = translator.consume(delta)
-            if !out.isEmpty {
-                pending += out
-                if pending.count >= 64 * 1024 { flushPending() }
-            }
+            translator.consume(delta, appendingTo: &pending)
+            if pending.count >= 64 * 1024 { flushPending() }
             return .more
         case .done:
             // What is pending leaves with the last events, in one write.

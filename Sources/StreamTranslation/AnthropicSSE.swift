@@ -72,19 +72,32 @@ public enum AnthropicSSE {
     /// The event of every streamed piece of text, thinking or tool input: written straight to
     /// bytes (the same bytes `event(...)` would give) because it is the per-chunk hot path.
     public static func blockDelta(index: Int, kind: BlockKind, _ content: String) -> [UInt8] {
-        let text = JSONValue.string(content).pythonDumpsBytes()
         var out: [UInt8] = []
-        out.reserveCapacity(text.count + 128)
+        appendBlockDelta(index: index, kind: kind, content, to: &out)
+        return out
+    }
+
+    /// `blockDelta`'s bytes appended to `out` (the per-chunk event, written where it goes).
+    public static func appendBlockDelta(index: Int, kind: BlockKind, _ content: String, to out: inout [UInt8]) {
+        // No reserveCapacity here: `out` is the relay's growing buffer, and reserving exactly what one
+        // event needs would copy the whole buffer at each event instead of growing it by doubling.
         out += deltaHead
-        out += String(index).utf8
+        appendDecimal(index, to: &out)
         switch kind {
         case .thinking: out += thinkingDeltaMiddle
         case .text: out += textDeltaMiddle
         case .toolUse: out += inputJSONDeltaMiddle
         }
-        out += text
+        JSONValue.appendPythonDumps(of: content, to: &out)
         out += deltaTail
-        return out
+    }
+
+    private static func appendDecimal(_ n: Int, to out: inout [UInt8]) {
+        guard n >= 0, n < 10 else {
+            out += String(n).utf8
+            return
+        }
+        out.append(UInt8(ascii: "0") + UInt8(n))
     }
 
     private static let deltaHead = Array(#"event: content_block_delta"#.utf8) + [0x0A]

@@ -111,12 +111,20 @@ public struct StreamTranslator {
 
     /// One chunk of the common shape (`TextDelta.read`): the same events as its `.chunk`.
     public mutating func consume(_ delta: TextDelta) -> [UInt8] {
-        out = start()
-        guard phase == .streaming else { return [] }
+        var bytes: [UInt8] = []
+        consume(delta, appendingTo: &bytes)
+        return bytes
+    }
+
+    /// `consume(_:)`'s events appended to `buffer`: the relay's pending bytes take them directly.
+    public mutating func consume(_ delta: TextDelta, appendingTo buffer: inout [UInt8]) {
+        swap(&out, &buffer)
+        defer { swap(&out, &buffer) }
+        out += start()
+        guard phase == .streaming else { return }
         if let reason = delta.finishReason, !reason.isEmpty { finishReason = reason }
         if let reasoning = delta.reasoning, !reasoning.isEmpty { emitThinking(reasoning) }
         if let content = delta.content, !content.isEmpty { emitContent(content) }
-        return takeOutput()
     }
 
     /// The upstream ended normally: flush held-back text, close the open block,
@@ -197,13 +205,13 @@ public struct StreamTranslator {
     private mutating func emitThinking(_ text: String) {
         let index = ensureBlock(.thinking)
         Self.keep(text, in: &accumulatedReasoning, seen: &reasoningBytesSeen)
-        out += AnthropicSSE.blockDelta(index: index, kind: .thinking, text)
+        AnthropicSSE.appendBlockDelta(index: index, kind: .thinking, text, to: &out)
     }
 
     private mutating func emitText(_ text: String) {
         let index = ensureBlock(.text)
         Self.keep(text, in: &accumulatedText, seen: &textBytesSeen)
-        out += AnthropicSSE.blockDelta(index: index, kind: .text, text)
+        AnthropicSSE.appendBlockDelta(index: index, kind: .text, text, to: &out)
     }
 
     private mutating func emitParsedText(_ parsed: (text: String, calls: [HeuristicToolCall])) {
