@@ -36,10 +36,13 @@ public struct ProviderModel: Sendable, Hashable, CustomStringConvertible {
     /// The provider and model of a name that starts with a provider's exact prefix and names a
     /// model after it; nil for any other name.
     public static func qualified(_ name: String) -> ProviderModel? {
-        guard let slash = name.firstIndex(of: "/"), let provider = Provider(rawValue: String(name[..<slash])) else {
-            return nil
-        }
-        let rest = String(name[name.index(after: slash)...])
+        // On UTF-8 code units, as Python splits on code points (and a name without a slash, every
+        // Claude name, costs one byte scan instead of a walk over grapheme clusters).
+        let utf8 = name.utf8
+        guard let slash = utf8.firstIndex(of: UInt8(ascii: "/")) else { return nil }
+        let prefix = utf8[..<slash]
+        guard let provider = Provider.allCases.first(where: { $0.rawValue.utf8.elementsEqual(prefix) }) else { return nil }
+        let rest = String(decoding: utf8[utf8.index(after: slash)...], as: UTF8.self)
         return rest.isEmpty ? nil : ProviderModel(provider: provider, model: rest)
     }
 
