@@ -522,6 +522,10 @@ def part_workers(P, M):
                 M[f"workers{workers}_errors"] = result["errors"]
                 M[f"workers{workers}_cpu_us_per_chunk"] = cpu / max(1, result["completed"] * CHUNKS) * 1e6
                 M[f"workers{workers}_upstream_cpu_share"] = up_cpu / max(1e-9, result["wall_s"])
+                # The local-answer path needs no upstream: the proxy's own loops are the limit.
+                wrk = run_wrk(f"http://127.0.0.1:{proxy.port}/v1/messages", 1, 64, max(1, P["wrk_s"] // 2), "quota.lua")
+                M[f"workers{workers}_quota_rps"] = wrk["rps"]
+                M[f"workers{workers}_quota_errors"] = wrk["non2xx"]
             finally:
                 proxy.stop()
     finally:
@@ -823,6 +827,12 @@ def rows(M):
                     f"WORKERS=1 {fmt(M['workers1_streams_s'])} streams/s, {fmt(M['workers1_cpu_us_per_chunk'])} µs CPU/chunk; "
                     f"direct to the upstream {fmt(M['workers_direct_streams_s'])} streams/s",
                     f"{r:.2f} x one loop", "more than one loop", verdict(r > 1 and not M["workers1_errors"] and not M["workers2_errors"])))
+        if "workers2_quota_rps" in M:
+            q = ratio(M["workers2_quota_rps"], M["workers1_quota_rps"])
+            out.append(("every core: local answers (quota probe), `wrk -t1 -c64`, WORKERS=2",
+                        f"{fmt(M['workers2_quota_rps'])} req/s", f"WORKERS=1 {fmt(M['workers1_quota_rps'])} req/s",
+                        f"{q:.2f} x one loop", "more than one loop",
+                        verdict(q > 1 and not M["workers1_quota_errors"] and not M["workers2_quota_errors"])))
     if "proxy_cpu_us_per_chunk" in M:
         out.append((f"streaming, {CHUNKS}-chunk answers: server CPU per relayed chunk",
                     f"{fmt(M['proxy_cpu_us_per_chunk'])} µs",
