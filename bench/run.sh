@@ -4,7 +4,8 @@
 #
 #   bash bench/run.sh            full run, a few minutes; results committed under bench/results/
 #   bash bench/run.sh --quick    every part for a second or two (smoke test; results/tmp/, ignored)
-#   extra flags go to run.py: --no-litellm, --parts startup,tokenizer,rr,streams,ttfb,10k
+#   extra flags go to run.py: --no-litellm, --baseline-proxy BINARY,
+#   --parts startup,tokenizer,rr,streams,setup,workers,ttfb,10k,heap
 #
 # All traffic stays on 127.0.0.1; every server is a child of this run and stopped by pid.
 set -euo pipefail
@@ -18,6 +19,7 @@ command -v wrk >/dev/null || need+=(wrk)
 command -v nginx >/dev/null || need+=(nginx-light)
 command -v gnuplot >/dev/null || need+=(gnuplot-nox)
 command -v openssl >/dev/null || need+=(openssl)
+command -v valgrind >/dev/null || need+=(valgrind)
 if ((${#need[@]})); then
     echo "[bench] installing ${need[*]}" >&2
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
