@@ -137,6 +137,39 @@ private func record(_ r: TestResponse?, into report: Shared<LoopReport>) {
     }
 }
 
+/// Two loops on their own threads, each posting `clientsPerLoop` streams of `model` through its own
+/// proxy sharing `admissions`, with the upstream on a third; each loop's report once all have ended.
+private func burstOnTwoLoops(
+    _ upstream: UpstreamThread, model: String, clientsPerLoop: Int, admissions: ProviderAdmissions,
+    configure: @escaping @Sendable (inout Settings) -> Void, prepare: @escaping @Sendable (ProxyOnLoop) -> Void = { _ in }
+) -> [LoopReport] {
+    let reports = [Shared(LoopReport()), Shared(LoopReport())]
+    let proxies: [@Sendable () -> Void] = reports.map { report in
+        {
+            upstream.waitUntilReady()
+            let run = try? runLoop(timeout: .seconds(20)) { loop in
+                let proxy = try ProxyOnLoop(loop: loop, upstreamPort: upstream.port.current, model: model,
+                                            admissions: admissions, configure: configure)
+                prepare(proxy)
+                var answered = 0
+                for _ in 0..<clientsPerLoop {
+                    proxy.post { r in
+                        record(r, into: report)
+                        answered += 1
+                        if answered == clientsPerLoop { proxy.shutdown() }
+                    }
+                }
+            }
+            report.update { $0.clean = run.map { !$0.timedOut && $0.leakedHandles.isEmpty } ?? false }
+        }
+    }
+    onThreads([upstream.body, {
+        onThreads(proxies)
+        upstream.stop()
+    }])
+    return reports.map(\.current)
+}
+
 /// Two event loops on two threads, each with its own `NIMProvider`, sharing one set of admissions
 /// (as the server's worker loops do) and one upstream on a third loop.
 @Suite struct SharedAdmissionLoopTests {
@@ -150,32 +183,11 @@ private func record(_ r: TestResponse?, into report: Shared<LoopReport>) {
         }
         let admissions = try ProviderAdmissions.makeAll(settings: proxySettings(upstreamPort: 1, configure))
         let grants = Shared<[UInt64]>([])
-        let reports = [Shared(LoopReport()), Shared(LoopReport())]
         let clientsPerLoop = 4
-        let proxies: [@Sendable () -> Void] = reports.map { report in
-            {
-                upstream.waitUntilReady()
-                let run = try? runLoop(timeout: .seconds(20)) { loop in
-                    let proxy = try ProxyOnLoop(loop: loop, upstreamPort: upstream.port.current, model: "scenario:text",
-                                                admissions: admissions, configure: configure)
-                    proxy.provider.grantObserver = { at in grants.update { $0.append(at.milliseconds) } }
-                    var answered = 0
-                    for _ in 0..<clientsPerLoop {
-                        proxy.post { r in
-                            record(r, into: report)
-                            answered += 1
-                            if answered == clientsPerLoop { proxy.shutdown() }
-                        }
-                    }
-                }
-                report.update { $0.clean = run.map { !$0.timedOut && $0.leakedHandles.isEmpty } ?? false }
-            }
-        }
-        onThreads([upstream.body, {
-            onThreads(proxies)
-            upstream.stop()
-        }])
-        for report in reports.map(\.current) {
+        let reports = burstOnTwoLoops(
+            upstream, model: "scenario:text", clientsPerLoop: clientsPerLoop, admissions: admissions, configure: configure,
+            prepare: { proxy in proxy.provider.grantObserver = { at in grants.update { $0.append(at.milliseconds) } } })
+        for report in reports {
             #expect(report.clean)
             #expect(report.statuses == Array(repeating: 200, count: clientsPerLoop))
             #expect(report.texts.allSatisfy { $0 == "Hello, world! How can I help?" })
@@ -197,31 +209,10 @@ private func record(_ r: TestResponse?, into report: Shared<LoopReport>) {
         let upstream = UpstreamThread()
         let configure: @Sendable (inout Settings) -> Void = { $0.upstream.maxConcurrency = 2 }
         let admissions = try ProviderAdmissions.makeAll(settings: proxySettings(upstreamPort: 1, configure))
-        let reports = [Shared(LoopReport()), Shared(LoopReport())]
         let clientsPerLoop = 4
-        let proxies: [@Sendable () -> Void] = reports.map { report in
-            {
-                upstream.waitUntilReady()
-                let run = try? runLoop(timeout: .seconds(20)) { loop in
-                    let proxy = try ProxyOnLoop(loop: loop, upstreamPort: upstream.port.current, model: "scenario:slow",
-                                                admissions: admissions, configure: configure)
-                    var answered = 0
-                    for _ in 0..<clientsPerLoop {
-                        proxy.post { r in
-                            record(r, into: report)
-                            answered += 1
-                            if answered == clientsPerLoop { proxy.shutdown() }
-                        }
-                    }
-                }
-                report.update { $0.clean = run.map { !$0.timedOut && $0.leakedHandles.isEmpty } ?? false }
-            }
-        }
-        onThreads([upstream.body, {
-            onThreads(proxies)
-            upstream.stop()
-        }])
-        for report in reports.map(\.current) {
+        let reports = burstOnTwoLoops(
+            upstream, model: "scenario:slow", clientsPerLoop: clientsPerLoop, admissions: admissions, configure: configure)
+        for report in reports {
             #expect(report.clean)
             #expect(report.statuses == Array(repeating: 200, count: clientsPerLoop))
             #expect(Set(report.texts).count == 1 && report.texts.first?.isEmpty == false)
