@@ -57,7 +57,7 @@ let package = Package(
         .target(name: "Tokenizer", dependencies: ["CL100KRanks"], swiftSettings: optimizedInDebug),
         // Text: the reference's rule for MAX_MESSAGE_LOG_ENTRIES_PER_CHAT (`PythonText`).
         .target(name: "ProxyConfig", dependencies: ["Text"]),
-        .target(name: "AnthropicAPI", dependencies: ["JSON", "ProxyConfig"]),
+        .target(name: "AnthropicAPI", dependencies: ["JSON", "ProxyConfig", "Text"]),
         .target(name: "LocalAnswers", dependencies: ["AnthropicAPI", "JSON", "Text"]),
         .target(name: "TokenCounting", dependencies: ["JSON", "AnthropicAPI", "Tokenizer"]),
         .target(name: "RateLimit", dependencies: ["Text"]),

@@ -1,4 +1,5 @@
 import ProxyConfig
+import Text
 
 /// Which upstream model serves a request.
 ///
@@ -136,38 +137,11 @@ public func isClaudeModel(_ model: String) -> Bool {
 }
 
 /// Python's `needle in name.lower()` for an ASCII lowercase needle. An ASCII name (every model
-/// name in practice) is searched in place, letters folded as it goes; any other name is lowercased
+/// name in practice) is searched in place with ASCII letters folded; any other name is lowercased
 /// as Python does first (a non-ASCII letter can lowercase to an ASCII one: the Kelvin sign to `k`).
-func lowercasedContains(_ name: String, _ needle: StaticString) -> Bool {
-    let found: Bool?? = name.utf8.withContiguousStorageIfAvailable { bytes -> Bool? in
-        let n = needle.utf8CodeUnitCount
-        let target = needle.utf8Start
-        guard n > 0 else { return true }
-        var allASCII = true
-        var matched = false
-        if bytes.count >= n {
-            for start in 0...(bytes.count - n) {
-                var k = 0
-                while k < n {
-                    var b = bytes[start + k]
-                    if b >= 0x41 && b <= 0x5A { b |= 0x20 }
-                    if b != target[k] { break }
-                    k += 1
-                }
-                if k == n {
-                    matched = true
-                    break
-                }
-            }
-        }
-        for b in bytes where b >= 0x80 {
-            allASCII = false
-            break
-        }
-        return allASCII ? matched : nil
-    }
-    if let answer = found ?? nil { return answer }
-    return containsScalars(name.lowercased(), needle.description)
+func lowercasedContains(_ name: String, _ needle: String) -> Bool {
+    if name.utf8.allSatisfy({ $0 < 0x80 }) { return textContains(name, needle, asciiCaseInsensitive: true) }
+    return containsScalars(name.lowercased(), needle)
 }
 
 /// The reference's `normalize_model_name`: a Claude name becomes `defaultModel`; any

@@ -44,30 +44,28 @@ public struct ByteText {
 /// either case, which for an ASCII needle finds what Python's `needle in text.lower()` finds (no
 /// non-ASCII character lowercases to an ASCII letter followed by another needle byte).
 public func textContains(_ text: String, _ needle: String, asciiCaseInsensitive: Bool = false) -> Bool {
-    let n = Array(needle.utf8).map { asciiCaseInsensitive ? asciiLowercased($0) : $0 }
-    guard !n.isEmpty else { return true }
-    func search(_ h: UnsafeBufferPointer<UInt8>) -> Bool {
-        guard h.count >= n.count else { return false }
-        let first = n[0]
-        var i = 0
-        let last = h.count - n.count
-        while i <= last {
-            let b = asciiCaseInsensitive ? asciiLowercased(h[i]) : h[i]
-            if b == first {
-                var j = 1
-                while j < n.count {
-                    let c = asciiCaseInsensitive ? asciiLowercased(h[i + j]) : h[i + j]
-                    if c != n[j] { break }
-                    j += 1
+    var needle = needle
+    return needle.withUTF8 { n in
+        guard !n.isEmpty else { return true }
+        func fold(_ b: UInt8) -> UInt8 { asciiCaseInsensitive ? asciiLowercased(b) : b }
+        func search(_ h: UnsafeBufferPointer<UInt8>) -> Bool {
+            guard h.count >= n.count else { return false }
+            let first = fold(n[0])
+            var i = 0
+            let last = h.count - n.count
+            while i <= last {
+                if fold(h[i]) == first {
+                    var j = 1
+                    while j < n.count, fold(h[i + j]) == fold(n[j]) { j += 1 }
+                    if j == n.count { return true }
                 }
-                if j == n.count { return true }
+                i += 1
             }
-            i += 1
+            return false
         }
-        return false
+        if let found = text.utf8.withContiguousStorageIfAvailable(search) { return found }
+        return Array(text.utf8).withUnsafeBufferPointer(search)
     }
-    if let found = text.utf8.withContiguousStorageIfAvailable(search) { return found }
-    return Array(text.utf8).withUnsafeBufferPointer(search)
 }
 
 @inline(__always)
