@@ -49,10 +49,16 @@ public struct JSONReader {
     /// At `{`: steps in. False when the object is empty (its `}` is consumed too).
     public mutating func beginObject() throws(JSONParseError) -> Bool {
         guard peek() == .object else { throw unexpected("'{'") }
+        return try enter(closedBy: Byte.closeBrace)
+    }
+
+    /// Steps past an opening bracket, counting the nesting as the tree parser does; false (and past
+    /// the closing one too) when the container is empty.
+    private mutating func enter(closedBy close: UInt8) throws(JSONParseError) -> Bool {
         try parser.enterContainer()
         parser.index += 1
         parser.skipWhitespace()
-        if parser.index < parser.count, parser.base[parser.index] == Byte.closeBrace {
+        if parser.index < parser.count, parser.base[parser.index] == close {
             parser.index += 1
             parser.depth -= 1
             return false
@@ -89,15 +95,7 @@ public struct JSONReader {
     /// At `[`: steps in. False when the array is empty (its `]` is consumed too).
     public mutating func beginArray() throws(JSONParseError) -> Bool {
         guard peek() == .array else { throw unexpected("'['") }
-        try parser.enterContainer()
-        parser.index += 1
-        parser.skipWhitespace()
-        if parser.index < parser.count, parser.base[parser.index] == Byte.closeBracket {
-            parser.index += 1
-            parser.depth -= 1
-            return false
-        }
-        return true
+        return try enter(closedBy: Byte.closeBracket)
     }
 
     /// After an element: true when another element follows, false at the closing `]`.
