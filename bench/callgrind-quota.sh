@@ -5,6 +5,8 @@
 #
 #   bash bench/callgrind-quota.sh PROXY_BINARY [PROXY_BINARY ...]     (e.g. two commits' release builds)
 #   N=520 (default): requests in the longer run
+#   TOP=40: also the first binary's instructions per request of its TOP most expensive functions,
+#     inclusive and self (`callgrind_annotate`, names demangled)
 #
 # valgrind 3.19 cannot read the toolchain's DWARF 5, so each binary is copied and stripped of debug
 # information first. Needs valgrind, curl and python3.
@@ -15,8 +17,8 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
 
-instructions() { # binary requests -> total instructions of the server's run
-    local bin=$1 n=$2 out="$work/cg.$RANDOM" port
+instructions() { # binary requests [callgrind output] -> total instructions of the server's run
+    local bin=$1 n=$2 out="${3:-$work/cg.$RANDOM}" port
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
     WORKERS=1 NVIDIA_NIM_BASE_URL="http://127.0.0.1:9/v1" NVIDIA_NIM_API_KEY=bench LOG_LEVEL=error HOST=127.0.0.1 PORT="$port" \
         valgrind --tool=callgrind --callgrind-out-file="$out" "$bin" >/dev/null 2>"$out.err" &
@@ -38,11 +40,48 @@ PY
     awk '/^(summary|totals):/{print $2; exit}' "$out"
 }
 
+# Instructions per function of a callgrind output, "count<TAB>name", names demangled.
+costs() { # callgrind output, yes|no (inclusive)
+    callgrind_annotate --inclusive="$2" --threshold=100 "$1" 2>/dev/null \
+        | awk -v copies="$work/" '/^ *[0-9,]+ +\([ 0-9.]+%\) / {
+              n = $1; gsub(",", "", n); line = $0
+              sub(/^ *[0-9,]+ +\([ 0-9.]+%\) +/, "", line)
+              sub(/^[^ ]*:/, "", line)
+              if (match(line, / \[[^]]*\]$/)) {
+                  object = substr(line, RSTART + 2, RLENGTH - 3); line = substr(line, 1, RSTART - 1)
+                  k = split(object, part, "/")
+                  if (index(object, copies) != 1) line = line " [" part[k] "]"
+              }
+              print n "\t" line }' \
+        | swift demangle --simplified 2>/dev/null
+}
+
 echo "| binary | instructions per quota request (keep-alive) |"
 echo "|---|---|"
+first='' total=0
 for binary in "$@"; do
     copy="$work/$(basename "$binary").$RANDOM"
     cp "$binary" "$copy"; strip --strip-debug "$copy"
-    a=$(instructions "$copy" 20); b=$(instructions "$copy" "$N")
+    a=$(instructions "$copy" 20 "$work/first.a"); b=$(instructions "$copy" "$N" "$work/first.b")
     echo "| $binary | $(( (b - a) / (N - 20) )) |"
+    if [[ -z "$first" ]]; then first=$binary; total=$(( (b - a) / (N - 20) )); fi
+    [[ -n "${TOP:-}" && "$first" == "$binary" ]] || continue
+    for run in a b; do costs "$work/first.$run" yes >"$work/inc.$run"; costs "$work/first.$run" no >"$work/self.$run"; done
+done
+[[ -n "${TOP:-}" ]] || exit 0
+for kind in inc self; do
+    echo
+    if [[ $kind == inc ]]; then echo "Inclusive instructions per request, top $TOP functions ($first):"
+    else echo "Self instructions per request, top $TOP:"; fi
+    echo
+    echo "| per request | function |"
+    echo "|---|---|"
+    # A row above the total is one-time work that fell in one run only, not a per-request cost.
+    awk -F'\t' -v total="$total" -v n="$(( N - 20 ))" '
+        NR == FNR { a[$2] += $1; next }
+        { b[$2] += $1 }
+        END { for (f in b) { d = (b[f] - a[f]) / n; if (d >= 50 && d <= total) printf "%d\t%s\n", d, f } }
+    ' "$work/$kind.a" "$work/$kind.b" | sort -t$'\t' -k1,1nr | head -n "$TOP" \
+        | awk -F'\t' '{ name = $2; gsub(/\|/, "\\|", name); if (length(name) > 160) name = substr(name, 1, 160) "..."
+                        printf "| %d | `%s` |\n", $1, name }' || true
 done

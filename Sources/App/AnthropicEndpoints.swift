@@ -22,7 +22,11 @@ public typealias TextTokenCounter = @Sendable (_ text: String) -> Int
 
 /// The Anthropic-facing endpoints, socket-free: `/`, `/health`, `/v1/messages`, `/v1/messages/count_tokens`.
 public struct AnthropicEndpoints: Sendable {
-    public var routing: ModelRouting
+    public var routing: ModelRouting {
+        didSet { configuredModels = routing.configuredModels }
+    }
+    /// `routing.configuredModels`, made once: every request that may be a probe looks a model up in it.
+    private var configuredModels: Set<String>
     public var switches: LocalAnswerSwitches
     public var defaultModel: String
     public var countTokens: InputTokenCounter
@@ -37,6 +41,7 @@ public struct AnthropicEndpoints: Sendable {
         makeMessageID: @escaping @Sendable () -> String, modelsCreatedAt: String = "1970-01-01T00:00:00Z"
     ) {
         self.routing = routing
+        self.configuredModels = routing.configuredModels
         self.switches = switches
         self.defaultModel = routing.default
         self.countTokens = countTokens
@@ -73,7 +78,7 @@ public struct AnthropicEndpoints: Sendable {
             return errorOutcome(RequestValidationError(location: "messages", reason: "at least one message is required"))
         }
         let local = answerLocally(
-            request, switches: switches, knownModels: routing.configuredModels,
+            request, switches: switches, knownModels: configuredModels,
             measure: { request, text in
                 (countTokens(request.messages, request.system, request.tools), countTextTokens(text))
             },

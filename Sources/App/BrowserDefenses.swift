@@ -125,13 +125,18 @@ public enum BrowserDefenses {
     /// Whether a declared `Content-Type` is JSON: `application/json` or `application/<x>+json`,
     /// parameters (`; charset=utf-8`) allowed.
     public static func isJSONContentType(_ value: String) -> Bool {
-        let bytes = Array(value.utf8)
-        var start = 0, end = bytes.firstIndex(of: UInt8(ascii: ";")) ?? bytes.count
-        while start < end, bytes[start] == 0x20 || bytes[start] == 0x09 { start += 1 }
-        while end > start, bytes[end - 1] == 0x20 || bytes[end - 1] == 0x09 { end -= 1 }
-        let type = bytes[start..<end].map { $0 >= 65 && $0 <= 90 ? $0 | 0x20 : $0 }
-        return type.elementsEqual("application/json".utf8)
-            || (type.starts(with: "application/".utf8) && type.reversed().starts(with: "nosj+".utf8))
+        // Read in place: every request with a body asks.
+        var type = value.utf8.prefix { $0 != UInt8(ascii: ";") }
+        while let first = type.first, first == 0x20 || first == 0x09 { type = type.dropFirst() }
+        while let last = type.last, last == 0x20 || last == 0x09 { type = type.dropLast() }
+        let lower = { (byte: UInt8) in byte >= 65 && byte <= 90 ? byte | 0x20 : byte }
+        let application = "application/".utf8, suffix = "+json".utf8
+        guard type.count >= application.count + 4,
+              type.prefix(application.count).elementsEqual(application, by: { lower($0) == $1 })
+        else { return false }
+        let subtype = type.dropFirst(application.count)
+        return subtype.elementsEqual("json".utf8, by: { lower($0) == $1 })
+            || (subtype.count >= suffix.count && subtype.suffix(suffix.count).elementsEqual(suffix, by: { lower($0) == $1 }))
     }
 
     /// The refusal for a request that declares a body other than JSON (every endpoint that takes a

@@ -32,37 +32,58 @@ public struct Credentials: Sendable {
     public func presented(by request: HTTPRequest) -> PresentedCredential {
         var isOperator = false, isCLI = false
         // Every candidate is compared with both tokens in full, so the time taken does not depend on
-        // which one matched.
-        for candidate in Credentials.presentedTokens(request) {
-            if let operatorToken, Credentials.constantTimeEquals(candidate, operatorToken) { isOperator = true }
-            if Credentials.constantTimeEquals(candidate, cliToken) { isCLI = true }
+        // which one matched. (Every request asks, twice: the candidates are read where they lie.)
+        func compare(_ candidate: Substring.UTF8View) {
+            if let operatorToken, Credentials.constantTimeEquals(candidate, operatorToken.utf8) { isOperator = true }
+            if Credentials.constantTimeEquals(candidate, cliToken.utf8) { isCLI = true }
+        }
+        var sawKey = false, sawAuthorization = false
+        for header in request.headers {
+            if !sawKey, asciiCaseInsensitiveEqual(header.name, "x-api-key") {
+                sawKey = true
+                compare(header.value[...].utf8)
+            } else if !sawAuthorization, asciiCaseInsensitiveEqual(header.name, "authorization") {
+                sawAuthorization = true
+                if let token = Credentials.bearerToken(header.value) { compare(token) }
+            }
         }
         return isOperator ? .operatorToken : isCLI ? .cliToken : .none
     }
 
-    /// The tokens a request presents: `x-api-key`, and the credentials of `Authorization: Bearer`.
+    /// The tokens a request presents: the first `x-api-key`, and the credentials of the first
+    /// `Authorization: Bearer`.
     public static func presentedTokens(_ request: HTTPRequest) -> [String] {
         var tokens: [String] = []
         if let key = request.header("x-api-key") { tokens.append(key) }
-        if let authorization = request.header("authorization") {
-            let trimmed = authorization.drop { $0 == " " }
-            if trimmed.count > 7, asciiCaseInsensitiveEqual(String(trimmed.prefix(7)), "bearer ") {
-                tokens.append(String(trimmed.dropFirst(7).drop { $0 == " " }))
-            }
+        if let authorization = request.header("authorization"), let token = bearerToken(authorization) {
+            tokens.append(String(Substring(token)))
         }
         return tokens
+    }
+
+    /// The credentials of an `Authorization: Bearer` value (scheme in any case, spaces around it
+    /// skipped), or nil for another scheme or none.
+    static func bearerToken(_ authorization: String) -> Substring.UTF8View? {
+        var value = authorization[...].utf8
+        while value.first == 0x20 { value = value.dropFirst() }
+        guard value.count > 7, value.prefix(7).elementsEqual("bearer ".utf8, by: { ($0 >= 65 && $0 <= 90 ? $0 | 0x20 : $0) == $1 })
+        else { return nil }
+        value = value.dropFirst(7)
+        while value.first == 0x20 { value = value.dropFirst() }
+        return value
     }
 
     /// Compares without an early exit, so the time depends only on the lengths, not on where the
     /// first difference is (a timing side channel would let a caller guess the token byte by byte).
     public static func constantTimeEquals(_ a: String, _ b: String) -> Bool {
-        let x = Array(a.utf8), y = Array(b.utf8)
-        var difference = UInt8(x.count == y.count ? 0 : 1)
-        let n = max(x.count, y.count)
-        for i in 0..<n {
-            let p = i < x.count ? x[i] : 0
-            let q = i < y.count ? y[i] : 0
-            difference |= p ^ q
+        constantTimeEquals(a[...].utf8, b.utf8)
+    }
+
+    static func constantTimeEquals(_ a: Substring.UTF8View, _ b: String.UTF8View) -> Bool {
+        var x = a.makeIterator(), y = b.makeIterator()
+        var difference = UInt8(a.count == b.count ? 0 : 1)
+        for _ in 0..<max(a.count, b.count) {
+            difference |= (x.next() ?? 0) ^ (y.next() ?? 0)
         }
         return difference == 0
     }

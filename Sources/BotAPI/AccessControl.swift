@@ -21,9 +21,11 @@ public enum AccessControl {
 
     /// Whether `path` is under the bot API (`/stop`, `/cli/...`, `/store/...`).
     public static func isBotPath(_ path: String) -> Bool {
-        guard path.hasPrefix("/") else { return false }
-        let first = path.dropFirst().split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
-        return botPathRoots.contains(first)
+        // Bytes: every request asks, and the roots are ASCII.
+        let bytes = path.utf8
+        guard bytes.first == UInt8(ascii: "/") else { return false }
+        let first = bytes.dropFirst().prefix { $0 != UInt8(ascii: "/") }
+        return botPathRoots.contains { $0.utf8.elementsEqual(first) }
     }
 
     /// The refusal for a request to `path` carrying `presented`, or nil to let it through.

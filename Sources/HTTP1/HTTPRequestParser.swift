@@ -63,6 +63,17 @@ public struct HTTPRequestParser: Sendable {
     private var minorVersion = 1
     private var headers: [(name: String, value: String)] = []
     private var endsParsing = false
+    // What the framing needs from the header section, gathered from the bytes as each line is
+    // read rather than by a second walk over the headers' strings.
+    private var contentLength: Int?
+    /// The first Content-Length problem, reported once the section is complete (as a count or size
+    /// limit met later on the same head is reported first, whatever the order of the lines).
+    private var contentLengthProblem: HTTPParseError?
+    private var transferCodings: [String]?
+    private var connectionTokens = ConnectionTokens()
+    private var hasUpgrade = false
+    /// Whether the first `Expect` field was `100-continue`; nil without one.
+    private var expectsContinueField: Bool?
 
     public init(limits: HTTPRequestLimits = HTTPRequestLimits()) {
         self.limits = limits
@@ -154,6 +165,12 @@ public struct HTTPRequestParser: Sendable {
         method = ""
         target = ""
         endsParsing = false
+        contentLength = nil
+        contentLengthProblem = nil
+        transferCodings = nil
+        connectionTokens = ConnectionTokens()
+        hasUpgrade = false
+        expectsContinueField = nil
     }
 
     /// Checked before the bytes are buffered, so a line never grows past its limit.
@@ -278,45 +295,52 @@ public struct HTTPRequestParser: Sendable {
             return HTTPParseError(status: 431, message: "More than \(limits.maxHeaderCount) header fields")
         }
         if keep {
-            headers.append((String(decoding: nameBytes, as: UTF8.self), String(decoding: valueBytes, as: UTF8.self)))
+            let value = String(decoding: valueBytes, as: UTF8.self)
+            noteFraming(name: nameBytes, value: valueBytes, valueText: value)
+            headers.append((String(decoding: nameBytes, as: UTF8.self), value))
         }
         return nil
+    }
+
+    /// Records what a header field means for the framing and the connection (RFC 9112 6, 9.6).
+    private mutating func noteFraming(name: ArraySlice<UInt8>, value: ArraySlice<UInt8>, valueText: String) {
+        switch name.count {
+        case 14 where asciiLowercaseEquals(name, "content-length"):
+            forEachListElement(value, keepEmpty: true) { element in
+                guard contentLengthProblem == nil else { return }
+                guard let length = parseDecimal(element) else {
+                    contentLengthProblem = .bad("Malformed request: Content-Length is not a number")
+                    return
+                }
+                if let contentLength, contentLength != length {
+                    contentLengthProblem = .bad("Malformed request: conflicting Content-Length values")
+                    return
+                }
+                contentLength = length
+            }
+        case 17 where asciiLowercaseEquals(name, "transfer-encoding"):
+            var codings = transferCodings ?? []
+            codings += listElements(valueText, keepEmpty: false).map { $0.lowercased() }
+            transferCodings = codings
+        case 10 where asciiLowercaseEquals(name, "connection"):
+            forEachListElement(value, keepEmpty: false) { token in
+                connectionTokens.note(token)
+            }
+        case 7 where asciiLowercaseEquals(name, "upgrade"):
+            hasUpgrade = true
+        case 6 where asciiLowercaseEquals(name, "expect"):
+            if expectsContinueField == nil { expectsContinueField = asciiLowercaseEquals(value, "100-continue") }
+        default:
+            break
+        }
     }
 
     // MARK: Framing
 
     private mutating func finishHead() -> Event {
-        var contentLength: Int?
-        var transferCodings: [String] = []
-        var sawTransferEncoding = false
-        var connectionTokens: [String] = []
-        var hasUpgrade = false
-        var expect: String?
-        for (name, value) in headers {
-            if asciiEqualsIgnoringCase(name, "content-length") {
-                for element in listElements(value, keepEmpty: true) {
-                    guard let length = parseDecimal(element) else {
-                        return failEvent(.bad("Malformed request: Content-Length is not a number"))
-                    }
-                    if let contentLength, contentLength != length {
-                        return failEvent(.bad("Malformed request: conflicting Content-Length values"))
-                    }
-                    contentLength = length
-                }
-            } else if asciiEqualsIgnoringCase(name, "transfer-encoding") {
-                sawTransferEncoding = true
-                transferCodings += listElements(value, keepEmpty: false).map { $0.lowercased() }
-            } else if asciiEqualsIgnoringCase(name, "connection") {
-                connectionTokens += listElements(value, keepEmpty: false).map { $0.lowercased() }
-            } else if asciiEqualsIgnoringCase(name, "upgrade") {
-                hasUpgrade = true
-            } else if asciiEqualsIgnoringCase(name, "expect"), expect == nil {
-                expect = value
-            }
-        }
-
+        if let contentLengthProblem { return failEvent(contentLengthProblem) }
         var framing = HTTPBodyFraming.none
-        if sawTransferEncoding {
+        if let transferCodings {
             if minorVersion == 0 {
                 return failEvent(.bad("Malformed request: Transfer-Encoding in an HTTP/1.0 request"))
             }
@@ -340,17 +364,17 @@ public struct HTTPRequestParser: Sendable {
             if contentLength > 0 { framing = .contentLength(contentLength) }
         }
 
-        endsParsing = method == "CONNECT" || (hasUpgrade && connectionTokens.contains("upgrade"))
+        endsParsing = method == "CONNECT" || (hasUpgrade && connectionTokens.upgrade)
         let keepAlive: Bool
         if minorVersion == 1 {
-            keepAlive = !connectionTokens.contains("close")
+            keepAlive = !connectionTokens.close
         } else {
-            keepAlive = connectionTokens.contains("keep-alive") && !connectionTokens.contains("close")
+            keepAlive = connectionTokens.keepAlive && !connectionTokens.close
         }
         let head = HTTPRequestHead(
             method: method, target: target, minorVersion: minorVersion, headers: headers, framing: framing,
             keepAlive: keepAlive && !endsParsing,
-            expectsContinue: minorVersion == 1 && framing != .none && expect.map { asciiEqualsIgnoringCase($0, "100-continue") } == true,
+            expectsContinue: minorVersion == 1 && framing != .none && expectsContinueField == true,
             endsParsing: endsParsing)
         headers = []
         switch framing {
@@ -432,11 +456,53 @@ private func hexValue(_ byte: UInt8) -> Int? {
     }
 }
 
+/// The `Connection` options the server acts on (RFC 9112 9.6), compared ASCII case-insensitively.
+private struct ConnectionTokens {
+    var close = false
+    var keepAlive = false
+    var upgrade = false
+
+    mutating func note(_ token: ArraySlice<UInt8>) {
+        switch token.count {
+        case 5 where asciiLowercaseEquals(token, "close"): close = true
+        case 10 where asciiLowercaseEquals(token, "keep-alive"): keepAlive = true
+        case 7 where asciiLowercaseEquals(token, "upgrade"): upgrade = true
+        default: break
+        }
+    }
+}
+
+/// Whether `bytes` are `lowercase` with ASCII letters in any case.
+private func asciiLowercaseEquals(_ bytes: ArraySlice<UInt8>, _ lowercase: StaticString) -> Bool {
+    guard bytes.count == lowercase.utf8CodeUnitCount else { return false }
+    let expected = lowercase.utf8Start
+    var i = 0
+    for byte in bytes {
+        guard asciiLower(byte) == expected[i] else { return false }
+        i += 1
+    }
+    return true
+}
+
+/// `listElements` over bytes: each element of a comma-separated list, trimmed of spaces and tabs.
+private func forEachListElement(_ value: ArraySlice<UInt8>, keepEmpty: Bool, _ body: (ArraySlice<UInt8>) -> Void) {
+    var start = value.startIndex
+    while true {
+        let comma = value[start...].firstIndex(of: UInt8(ascii: ",")) ?? value.endIndex
+        var first = start, last = comma
+        while first < last, value[first] == space || value[first] == tab { first += 1 }
+        while last > first, value[last - 1] == space || value[last - 1] == tab { last -= 1 }
+        if first < last || keepEmpty { body(value[first..<last]) }
+        if comma == value.endIndex { return }
+        start = comma + 1
+    }
+}
+
 /// 1*DIGIT, saturating at `Int.max` (such a length is refused by the body limit, not trapped on).
-func parseDecimal(_ text: Substring) -> Int? {
-    guard !text.isEmpty else { return nil }
+private func parseDecimal(_ bytes: ArraySlice<UInt8>) -> Int? {
+    guard !bytes.isEmpty else { return nil }
     var value = 0
-    for byte in text.utf8 {
+    for byte in bytes {
         guard isDigit(byte) else { return nil }
         let (shifted, overflow1) = value.multipliedReportingOverflow(by: 10)
         let (sum, overflow2) = shifted.addingReportingOverflow(Int(byte - 48))

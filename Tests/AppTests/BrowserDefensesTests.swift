@@ -77,11 +77,12 @@ import Testing
 
     @Test func jsonContentTypes() {
         for value in ["application/json", "Application/JSON", "application/json; charset=utf-8", " application/json ",
-                      "application/vnd.api+json"] {
+                      "application/vnd.api+json", "APPLICATION/VND.API+JSON", "\tapplication/json\t;x", "application/+json"] {
             #expect(BrowserDefenses.isJSONContentType(value), "\(value)")
         }
         for value in ["text/plain", "text/plain; charset=utf-8", "application/x-www-form-urlencoded",
-                      "multipart/form-data; boundary=x", "", "application/jsonx", "text/json+plain", "json"] {
+                      "multipart/form-data; boundary=x", "", "application/jsonx", "text/json+plain", "json",
+                      "application/", "application/json+", "application/xjson", "applicatio/json", "application/js\u{f3}n"] {
             #expect(!BrowserDefenses.isJSONContentType(value), "\(value)")
         }
     }

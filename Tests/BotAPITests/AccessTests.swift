@@ -98,6 +98,17 @@ import Glibc
         #expect(presented([("x-api-key", "cli"), ("authorization", "bearer op")]) == .operatorToken)
         #expect(presented([("x-api-key", "opx")]) == .none)
         #expect(presented([("Authorization", "Basic op")]) == .none)
+        #expect(presented([("Authorization", "  BEARER   op")]) == .operatorToken)
+        #expect(presented([("Authorization", "Bearer ")]) == .none)
+        #expect(presented([("Authorization", "Bearer\u{0}op")]) == .none)
+        #expect(presented([("Authorization", "Bearerop")]) == .none)
+        // Only the first field of each name is read.
+        #expect(presented([("x-api-key", "nope"), ("X-Api-Key", "op")]) == .none)
+        #expect(presented([("Authorization", "Basic x"), ("Authorization", "Bearer op")]) == .none)
+        #expect(Credentials.presentedTokens(HTTPRequest(
+            method: "GET", target: "/", headers: [("authorization", "bearer  é"), ("x-api-key", "k")])) == ["k", "é"])
+        #expect(Credentials.constantTimeEquals("é", "é"))
+        #expect(!Credentials.constantTimeEquals("", "a"))
         // An empty PROXY_AUTH_TOKEN is no token: an empty key does not match it.
         let noOperator = Credentials(operatorToken: "", cliToken: "cli")
         #expect(noOperator.operatorToken == nil)

@@ -286,6 +286,22 @@ func head(_ text: String) -> HTTPRequestHead? {
         #expect(head("GET / HTTP/1.1\r\nConnection: foo, Close\r\n\r\n")?.keepAlive == false)
         #expect(head("GET / HTTP/1.0\r\n\r\n")?.keepAlive == false)
         #expect(head("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n")?.keepAlive == true)
+        // Options are whole list elements: a token that only contains one is another option.
+        #expect(head("GET / HTTP/1.1\r\nConnection: closed, not-close\r\n\r\n")?.keepAlive == true)
+        #expect(head("GET / HTTP/1.0\r\nConnection: ,\t KEEP-ALIVE\t,\r\n\r\n")?.keepAlive == true)
+        #expect(head("GET / HTTP/1.0\r\nConnection: keep-alive\r\nConnection: close\r\n\r\n")?.keepAlive == false)
+        // An upgrade needs both the Upgrade field and the option, in any case and list position.
+        #expect(head("GET / HTTP/1.1\r\nUpgrade: h2c\r\nConnection: HTTP2-Settings, UpGrade\r\n\r\n")?.endsParsing == true)
+    }
+
+    @Test func framingFieldsAreReadAsListsOfAnyCase() {
+        #expect(head("POST / HTTP/1.1\r\ncOnTeNt-LeNgTh: 2, 2\r\ncontent-length: 2\r\n\r\n")?.framing == .contentLength(2))
+        #expect(head("POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n")?.framing == HTTPBodyFraming.none)
+        #expect(head("POST / HTTP/1.1\r\nTRANSFER-ENCODING: Chunked\r\n\r\n")?.framing == .chunked)
+        // Only the first Expect field counts.
+        #expect(head("POST / HTTP/1.1\r\nContent-Length: 2\r\nExpect: x\r\nExpect: 100-continue\r\n\r\n")?.expectsContinue == false)
+        // A name that merely starts like a framing field is an ordinary header.
+        #expect(head("POST / HTTP/1.1\r\nContent-Lengths: x\r\nConnections: close\r\n\r\n")?.keepAlive == true)
     }
 
     @Test func expectContinueOnlyForHTTP11WithABody() {

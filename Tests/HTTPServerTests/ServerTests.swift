@@ -12,6 +12,17 @@ import TestSupport
         #expect(HTTPRequest(method: "GET", target: "/a?").query == "")
         #expect(HTTPRequest(method: "GET", target: "http://example.com:8082/v1/x?y=1").path == "/v1/x")
         #expect(HTTPRequest(method: "GET", target: "http://example.com").path == "/")
+        let absoluteWithQuery = HTTPRequest(method: "GET", target: "http://example.com?a=/b")
+        #expect(absoluteWithQuery.path == "/")
+        #expect(absoluteWithQuery.query == "a=/b")
+        let onlyQuery = HTTPRequest(method: "GET", target: "?x")
+        #expect(onlyQuery.path == "")
+        #expect(onlyQuery.query == "x")
+        // A value made in code can hold any text: the cuts fall on the ASCII separators only.
+        let accented = HTTPRequest(method: "GET", target: "/caf\u{E9}\u{301}?q=\u{1F600}")
+        #expect(accented.path == "/caf\u{E9}\u{301}")
+        #expect(accented.query == "q=\u{1F600}")
+        #expect(HTTPRequest(method: "GET", target: "a:b/c").path == "a:b/c")
     }
 
     @Test func headerLookupIgnoresCase() {
