@@ -7,6 +7,7 @@
 #   N=520 (default): requests in the longer run
 #   TOP=40: also the first binary's instructions per request of its TOP most expensive functions,
 #     inclusive and self (`callgrind_annotate`, names demangled)
+#   KEEP=DIR: keeps the first binary's two callgrind outputs there (callgrind_annotate --tree=caller)
 #
 # valgrind 3.19 cannot read the toolchain's DWARF 5, so each binary is copied and stripped of debug
 # information first. Needs valgrind, curl and python3.
@@ -64,7 +65,10 @@ for binary in "$@"; do
     cp "$binary" "$copy"; strip --strip-debug "$copy"
     a=$(instructions "$copy" 20 "$work/first.a"); b=$(instructions "$copy" "$N" "$work/first.b")
     echo "| $binary | $(( (b - a) / (N - 20) )) |"
-    if [[ -z "$first" ]]; then first=$binary; total=$(( (b - a) / (N - 20) )); fi
+    if [[ -z "$first" ]]; then
+        first=$binary; total=$(( (b - a) / (N - 20) ))
+        if [[ -n "${KEEP:-}" ]]; then mkdir -p "$KEEP"; cp "$work/first.a" "$work/first.b" "$KEEP/"; fi
+    fi
     [[ -n "${TOP:-}" && "$first" == "$binary" ]] || continue
     for run in a b; do costs "$work/first.$run" yes >"$work/inc.$run"; costs "$work/first.$run" no >"$work/self.$run"; done
 done

@@ -57,24 +57,26 @@ public enum BrowserDefenses {
     /// Whether a `Host` header names this machine by a loopback name: `localhost`, `127.0.0.1` or
     /// `[::1]`, with any port or none.
     public static func isLoopbackHostHeader(_ value: String) -> Bool {
-        // Bytes, not Characters: this runs for every request, and grapheme breaking costs more
-        // than the rest of the check.
-        let bytes = value.utf8
-        var nameEnd = bytes.endIndex
-        if bytes.first == UInt8(ascii: "[") {
-            guard let close = bytes.firstIndex(of: UInt8(ascii: "]")) else { return false }
-            nameEnd = bytes.index(after: close)
-        } else if let colon = bytes.firstIndex(of: UInt8(ascii: ":")) {
-            nameEnd = colon
+        // Bytes in place, not Characters: this runs for every request, and grapheme breaking
+        // costs more than the rest of the check.
+        var value = value
+        return value.withUTF8 { bytes in
+            var nameEnd = bytes.count
+            if bytes.first == UInt8(ascii: "[") {
+                guard let close = bytes.firstIndex(of: UInt8(ascii: "]")) else { return false }
+                nameEnd = close + 1
+            } else if let colon = bytes.firstIndex(of: UInt8(ascii: ":")) {
+                nameEnd = colon
+            }
+            // `:` then digits only (RFC 3986 allows an empty port).
+            if nameEnd < bytes.count {
+                guard bytes[nameEnd] == UInt8(ascii: ":") else { return false }
+                for byte in bytes[(nameEnd + 1)...] where byte < 48 || byte > 57 { return false }
+            }
+            let name = UnsafeBufferPointer(rebasing: bytes[..<nameEnd])
+            return asciiMatches(name, "127.0.0.1", ignoringCase: false) || asciiMatches(name, "[::1]", ignoringCase: false)
+                || asciiMatches(name, "localhost", ignoringCase: true)
         }
-        // `:` then digits only (RFC 3986 allows an empty port).
-        let port = bytes[nameEnd...]
-        if !port.isEmpty {
-            guard port.first == UInt8(ascii: ":"), port.dropFirst().allSatisfy({ $0 >= 48 && $0 <= 57 }) else { return false }
-        }
-        let name = bytes[..<nameEnd]
-        return name.elementsEqual("127.0.0.1".utf8) || name.elementsEqual("[::1]".utf8)
-            || (name.count == 9 && zip(name, "localhost".utf8).allSatisfy { $0 | 0x20 == $1 })
     }
 
     /// Whether an `Origin` is a page served by this very server (as browsers serialize it: scheme,
@@ -126,17 +128,21 @@ public enum BrowserDefenses {
     /// parameters (`; charset=utf-8`) allowed.
     public static func isJSONContentType(_ value: String) -> Bool {
         // Read in place: every request with a body asks.
-        var type = value.utf8.prefix { $0 != UInt8(ascii: ";") }
-        while let first = type.first, first == 0x20 || first == 0x09 { type = type.dropFirst() }
-        while let last = type.last, last == 0x20 || last == 0x09 { type = type.dropLast() }
-        let lower = { (byte: UInt8) in byte >= 65 && byte <= 90 ? byte | 0x20 : byte }
-        let application = "application/".utf8, suffix = "+json".utf8
-        guard type.count >= application.count + 4,
-              type.prefix(application.count).elementsEqual(application, by: { lower($0) == $1 })
-        else { return false }
-        let subtype = type.dropFirst(application.count)
-        return subtype.elementsEqual("json".utf8, by: { lower($0) == $1 })
-            || (subtype.count >= suffix.count && subtype.suffix(suffix.count).elementsEqual(suffix, by: { lower($0) == $1 }))
+        var value = value
+        return value.withUTF8 { bytes in
+            var start = 0, end = bytes.firstIndex(of: UInt8(ascii: ";")) ?? bytes.count
+            while start < end, bytes[start] == 0x20 || bytes[start] == 0x09 { start += 1 }
+            while end > start, bytes[end - 1] == 0x20 || bytes[end - 1] == 0x09 { end -= 1 }
+            let type = UnsafeBufferPointer(rebasing: bytes[start..<end])
+            let prefix = "application/".utf8.count
+            guard type.count >= prefix + 4,
+                  asciiMatches(UnsafeBufferPointer(rebasing: type[..<prefix]), "application/", ignoringCase: true)
+            else { return false }
+            let subtype = UnsafeBufferPointer(rebasing: type[prefix...])
+            return asciiMatches(subtype, "json", ignoringCase: true)
+                || (subtype.count >= 5
+                    && asciiMatches(UnsafeBufferPointer(rebasing: subtype[(subtype.count - 5)...]), "+json", ignoringCase: true))
+        }
     }
 
     /// The refusal for a request that declares a body other than JSON (every endpoint that takes a
@@ -161,4 +167,15 @@ public enum BrowserDefenses {
             return .pass
         }
     }
+}
+
+/// Whether `bytes` are `text`, or with `ignoringCase` `text` (lowercase) with ASCII letters in any case.
+private func asciiMatches(_ bytes: UnsafeBufferPointer<UInt8>, _ text: StaticString, ignoringCase: Bool) -> Bool {
+    guard bytes.count == text.utf8CodeUnitCount else { return false }
+    let expected = text.utf8Start
+    for i in 0..<bytes.count {
+        let byte = ignoringCase && bytes[i] >= 65 && bytes[i] <= 90 ? bytes[i] | 0x20 : bytes[i]
+        if byte != expected[i] { return false }
+    }
+    return true
 }

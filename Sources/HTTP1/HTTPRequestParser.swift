@@ -119,7 +119,8 @@ public struct HTTPRequestParser: Sendable {
                 if let error = checkLineLimits(adding: stop - index + (lineEnd == nil ? 0 : 1)) {
                     return fail(error, index)
                 }
-                line.append(contentsOf: UnsafeRawBufferPointer(rebasing: input[index..<stop]))
+                // As typed bytes: the contiguous copy, not the generic element-by-element append.
+                line.append(contentsOf: UnsafeRawBufferPointer(rebasing: input[index..<stop]).bindMemory(to: UInt8.self))
                 guard let lineEnd else { return (.needMore, input.count) }
                 index = lineEnd + 1
                 if let event = finishLine() { return (event, index) }
@@ -297,6 +298,8 @@ public struct HTTPRequestParser: Sendable {
         if keep {
             let value = String(decoding: valueBytes, as: UTF8.self)
             noteFraming(name: nameBytes, value: valueBytes, valueText: value)
+            // Each head's array is handed over with it: one allocation for a usual head, not four.
+            if headers.capacity == 0 { headers.reserveCapacity(16) }
             headers.append((String(decoding: nameBytes, as: UTF8.self), value))
         }
         return nil

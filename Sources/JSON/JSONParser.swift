@@ -208,6 +208,9 @@ struct JSONParser {
             depth -= 1
             return .object(object)
         }
+        // Most objects in a request have two to four members: one allocation instead of growing
+        // through one, two and four.
+        object.reserveCapacity(4)
         while true {
             skipWhitespace()
             guard index < count else {

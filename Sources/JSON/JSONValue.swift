@@ -119,6 +119,11 @@ public struct JSONObject: Sendable, Equatable {
         }
     }
 
+    /// Room for `count` members without growing.
+    public mutating func reserveCapacity(_ count: Int) {
+        entries.reserveCapacity(count)
+    }
+
     /// Appends without checking for an existing key. Only for builders that know
     /// the key is new (the parser checks duplicates itself).
     public mutating func appendUnchecked(key: String, value: JSONValue) {

@@ -7,12 +7,12 @@ import Testing
 @Suite struct BrowserDefensesTests {
     @Test func loopbackHostNames() {
         for host in ["localhost", "LocalHost", "127.0.0.1", "[::1]", "localhost:8082", "127.0.0.1:1", "[::1]:65535",
-                     "localhost:"] {
+                     "localhost:", "LOCALHOST:1", "[::1]:"] {
             #expect(BrowserDefenses.isLoopbackHostHeader(host), "\(host)")
         }
         for host in ["evil.example", "evil.example:8082", "127.0.0.2", "127.0.0.1.", "localhost.", "[::1", "[::2]:1",
                      "::1", "127.0.0.1:80x", "127.0.0.1:8082:1", "localhost.evil.example", "", "0.0.0.0:8082",
-                     "127.0.0.1@evil.example"] {
+                     "127.0.0.1@evil.example", "[::1]x", "[::1]:1:2", "lo\u{63}alhost\u{301}", "localhosT\u{0}"] {
             #expect(!BrowserDefenses.isLoopbackHostHeader(host), "\(host)")
         }
     }
@@ -82,7 +82,7 @@ import Testing
         }
         for value in ["text/plain", "text/plain; charset=utf-8", "application/x-www-form-urlencoded",
                       "multipart/form-data; boundary=x", "", "application/jsonx", "text/json+plain", "json",
-                      "application/", "application/json+", "application/xjson", "applicatio/json", "application/js\u{f3}n"] {
+                      "application/", "application/json+", "application/xjson", "applicatio/json", "application/abcd", "application/jso", "application/js\u{f3}n"] {
             #expect(!BrowserDefenses.isJSONContentType(value), "\(value)")
         }
     }
