@@ -25,12 +25,17 @@ public enum MessageID {
         let n = counter.add(1, ordering: .relaxed).newValue
         // Spread the counter over the low half so consecutive ids differ in many digits.
         let low = base.1 &+ n &* 0x9E37_79B9_7F4A_7C15
-        var hex = Array(prefix.utf8)
-        hex.reserveCapacity(hex.count + 36)
-        hex += fixedGroups
-        appendHex(0x8000 | ((low >> 48) & 0x3FFF), nibbles: 4, to: &hex); hex.append(45)
-        appendHex(low & 0xFFFF_FFFF_FFFF, nibbles: 12, to: &hex)
-        return String(decoding: hex, as: UTF8.self)
+        // Written straight into the string's storage: one allocation for the id (every answer has one).
+        let length = prefix.utf8.count + fixedGroups.count + 17
+        return String(unsafeUninitializedCapacity: length) { buffer in
+            var at = 0
+            for byte in prefix.utf8 { buffer[at] = byte; at += 1 }
+            for byte in fixedGroups { buffer[at] = byte; at += 1 }
+            writeHex(0x8000 | ((low >> 48) & 0x3FFF), nibbles: 4, to: buffer, at: &at)
+            buffer[at] = 45; at += 1
+            writeHex(low & 0xFFFF_FFFF_FFFF, nibbles: 12, to: buffer, at: &at)
+            return at
+        }
     }
 
     private static func appendHex(_ value: UInt64, nibbles: Int, to hex: inout [UInt8]) {
@@ -40,6 +45,14 @@ public enum MessageID {
             hex.append(d < 10 ? 48 + d : 87 + d)
             if shift == 0 { break }
             shift -= 4
+        }
+    }
+
+    private static func writeHex(_ value: UInt64, nibbles: Int, to buffer: UnsafeMutableBufferPointer<UInt8>, at: inout Int) {
+        for i in 0..<nibbles {
+            let d = UInt8(truncatingIfNeeded: (value &>> UInt64((nibbles - 1 - i) * 4)) & 0xF)
+            buffer[at] = d < 10 ? 48 + d : 87 + d
+            at += 1
         }
     }
 }

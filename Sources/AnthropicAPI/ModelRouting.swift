@@ -140,7 +140,9 @@ public func isClaudeModel(_ model: String) -> Bool {
 /// name in practice) is searched in place with ASCII letters folded; any other name is lowercased
 /// as Python does first (a non-ASCII letter can lowercase to an ASCII one: the Kelvin sign to `k`).
 func lowercasedContains(_ name: String, _ needle: String) -> Bool {
-    if name.utf8.allSatisfy({ $0 < 0x80 }) { return textContains(name, needle, asciiCaseInsensitive: true) }
+    let isASCII = name.utf8.withContiguousStorageIfAvailable { !$0.contains { $0 >= 0x80 } }
+        ?? name.utf8.allSatisfy { $0 < 0x80 }
+    if isASCII { return textContains(name, needle, asciiCaseInsensitive: true) }
     return containsScalars(name.lowercased(), needle)
 }
 

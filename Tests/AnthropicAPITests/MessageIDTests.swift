@@ -15,4 +15,15 @@ import Testing
         }
         #expect(seen.count == 10_000)
     }
+
+    @Test func idsCarryTheirPrefixAndTheUUIDVersionAndVariant() {
+        for prefix in ["toolu_", "", "\u{e9}t\u{e9}_"] {
+            let id = MessageID.make(prefix: prefix)
+            #expect(id.hasPrefix(prefix))
+            let groups = id.dropFirst(prefix.count).split(separator: "-")
+            #expect(groups.map(\.count) == [8, 4, 4, 4, 12], "\(id)")
+            #expect(groups[2].first == "4")
+            #expect(groups[3].first.map { "89ab".contains($0) } == true, "\(id)")
+        }
+    }
 }
