@@ -18,6 +18,8 @@ final class HTTPConnection {
     private var machine: ConnectionMachine
     /// The deadline the timer is armed for, to re-arm only when the machine changed it.
     private var armedDeadline: ConnectionMachine.Deadline?
+    /// When the armed timer fires: at or before `armedDeadline`.
+    private var timerDue: LoopInstant?
     private var isSocketClosed = false
     let remoteAddress: String
 
@@ -108,15 +110,23 @@ final class HTTPConnection {
         let deadline = machine.deadline
         guard deadline != armedDeadline else { return }
         armedDeadline = deadline
-        if let deadline {
-            try? timer.start(after: socket.loop.now.duration(to: deadline.at)) { [unowned self] in self.timerFired() }
-        } else {
-            timer.stop()
-        }
+        // Every request on a kept-alive connection clears the deadline while it is answered, then
+        // sets it later than before. A timer already armed stays armed: firing early or without a
+        // deadline it re-arms for the rest or does nothing, which costs less than stopping and
+        // re-arming it for every request.
+        guard let deadline else { return }
+        if let timerDue, timerDue <= deadline.at { return }
+        timerDue = deadline.at
+        try? timer.start(after: socket.loop.now.duration(to: deadline.at)) { [unowned self] in self.timerFired() }
     }
 
     private func timerFired() {
+        timerDue = nil
         armedDeadline = nil
+        if let deadline = machine.deadline, socket.loop.now < deadline.at {
+            sync()
+            return
+        }
         run(machine.timerFired(now: socket.loop.now))
         sync()
     }

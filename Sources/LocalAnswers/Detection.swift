@@ -7,22 +7,32 @@ import Text
 // instructions like the top-level system prompt, so the recognisers look only at the
 // user/assistant conversation, where the reference looked.
 
-private func conversation(_ request: MessagesRequest) -> [Message] {
-    request.messages.filter { $0.role != .system }
+/// The conversation's last message, or nil for none. (Read in place: every request is checked.)
+private func lastOfConversation(_ request: MessagesRequest) -> Message? {
+    request.messages.last { $0.role != .system }
+}
+
+/// The conversation's one message from the user, or nil when it has none or more than one message.
+private func soleUserMessage(_ request: MessagesRequest) -> Message? {
+    var found: Message?
+    for message in request.messages where message.role != .system {
+        if found != nil { return nil }
+        found = message
+    }
+    return found?.role == .user ? found : nil
 }
 
 /// A quota probe: `max_tokens` 1 and a single user message mentioning "quota".
 public func isQuotaCheckRequest(_ request: MessagesRequest) -> Bool {
-    let messages = conversation(request)
-    guard request.maxTokens == 1, messages.count == 1, messages[0].role == .user else { return false }
-    return textContains(extractText(from: messages[0].content), "quota", asciiCaseInsensitive: true)
+    guard request.maxTokens == 1, let message = soleUserMessage(request) else { return false }
+    return textContains(extractText(from: message.content), "quota", asciiCaseInsensitive: true)
 }
 
 /// A start-up or model check: `max_tokens` 1 and a conversation ending with the user's message,
 /// whatever its text (`quota`, `.`, `Hi`, `test`), for a Claude model name or one of the
 /// configured upstream models. One token can carry no answer worth waiting for.
 public func isNetworkProbe(_ request: MessagesRequest, knownModels: Set<String>) -> Bool {
-    guard request.maxTokens == 1, let last = conversation(request).last, last.role == .user else { return false }
+    guard request.maxTokens == 1, let last = lastOfConversation(request), last.role == .user else { return false }
     let asked = request.originalModel
     return isClaudeModel(stripProviderPrefix(asked)) || knownModels.contains(asked)
         || knownModels.contains(stripProviderPrefix(asked))
@@ -30,16 +40,15 @@ public func isNetworkProbe(_ request: MessagesRequest, knownModels: Set<String>)
 
 /// A conversation-title request: the last message is the user's and asks for a 5-10 word title.
 public func isTitleGenerationRequest(_ request: MessagesRequest) -> Bool {
-    guard let last = conversation(request).last, last.role == .user else { return false }
+    guard let last = lastOfConversation(request), last.role == .user else { return false }
     return textContains(extractText(from: last.content), "write a 5-10 word title", asciiCaseInsensitive: true)
 }
 
 /// A command-prefix request: one user message holding `<policy_spec>` and `Command:`.
 /// Returns the command (text after the last `Command:`, up to where the command ends).
 public func prefixDetectionCommand(_ request: MessagesRequest) -> String? {
-    let messages = conversation(request)
-    guard messages.count == 1, messages[0].role == .user else { return nil }
-    let content = extractText(from: messages[0].content)
+    guard let message = soleUserMessage(request) else { return nil }
+    let content = extractText(from: message.content)
     // Searched in place first: only a match is worth a copy of the text (which can be megabytes).
     guard textContains(content, "<policy_spec>"), textContains(content, "Command:") else { return nil }
     let text = ByteText(content)
@@ -56,10 +65,9 @@ public func isSuggestionModeRequest(_ request: MessagesRequest) -> Bool {
 /// `Output:` and a mention of filepaths. Returns the command and the output, the output
 /// cut at the first `<` and then at the first blank line.
 public func filepathExtractionRequest(_ request: MessagesRequest) -> (command: String, output: String)? {
-    let messages = conversation(request)
-    guard messages.count == 1, messages[0].role == .user else { return nil }
+    guard let message = soleUserMessage(request) else { return nil }
     if let tools = request.tools, !tools.isEmpty { return nil }
-    let content = extractText(from: messages[0].content)
+    let content = extractText(from: message.content)
     guard textContains(content, "Command:"), textContains(content, "Output:"),
         textContains(content, "filepaths", asciiCaseInsensitive: true)
     else { return nil }

@@ -277,6 +277,41 @@ import TestSupport
         #expect(bytesAfterResponse == 0)
     }
 
+    @Test func eachRequestMovesTheIdleDeadlineLater() throws {
+        // The idle timer is not re-armed for every request: one armed for an earlier deadline fires
+        // early and must re-arm for the rest, not close a connection that was used since.
+        var config = HTTPServerConfig()
+        config.idleTimeout = .milliseconds(200)
+        var client: LoopHTTPClient?
+        var sentLast: LoopInstant?
+        var closedAfterLast: Duration?
+        try withServer(config: config, handler: { _, responder in okText(responder, "hi") }) { loop, _, port, done in
+            try LoopHTTPClient.connectOrRecordIssue(loop, port: port) { c in
+                client = c
+                c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                // Two more requests, each 120 ms after the one before: the third comes after the
+                // first request's idle deadline, before the second's.
+                let later = try! Timer(loop: loop)
+                var sent = 1
+                try? later.start(after: .milliseconds(120), repeating: .milliseconds(120)) {
+                    c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                    sent += 1
+                    if sent == 3 {
+                        later.close()
+                        sentLast = loop.now
+                    }
+                }
+                c.onEnd = { _ in
+                    closedAfterLast = sentLast.map { $0.duration(to: loop.now) }
+                    done()
+                }
+            }
+        }
+        #expect(client?.responses.count == 3)
+        // Closed by the idle timeout that counts from the last answer, not earlier.
+        #expect(closedAfterLast.map { $0 >= .milliseconds(190) } == true, "\(String(describing: closedAfterLast))")
+    }
+
     @Test func freshConnectionThatNeverSpeaksIsClosedAfterTheIdleTimeout() throws {
         var config = HTTPServerConfig()
         config.idleTimeout = .milliseconds(30)
