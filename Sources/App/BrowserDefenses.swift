@@ -93,20 +93,16 @@ public enum BrowserDefenses {
     /// whatever the request carries; a foreign `Origin` (`null` included) is let through only with
     /// one of the server's tokens, which no page can know.
     public static func loopbackRefusal(_ request: HTTPRequest, port: Int, carriesToken: Bool) -> APIError? {
-        for header in request.headers where asciiCaseInsensitiveEqual(header.name, "host") {
-            if !isLoopbackHostHeader(header.value) {
-                return .permission(
-                    "Host '\(header.value)' is not this server: on loopback it answers only to localhost, "
-                        + "127.0.0.1 and [::1] (a foreign Host is how DNS rebinding reaches a local server).")
-            }
+        if let host = request.firstHeader(.host, where: { !isLoopbackHostHeader($0) }) {
+            return .permission(
+                "Host '\(host)' is not this server: on loopback it answers only to localhost, "
+                    + "127.0.0.1 and [::1] (a foreign Host is how DNS rebinding reaches a local server).")
         }
         if carriesToken { return nil }
-        for header in request.headers where asciiCaseInsensitiveEqual(header.name, "origin") {
-            if !isOwnOrigin(header.value, port: port) {
-                return .permission(
-                    "Cross-origin request refused: Origin '\(header.value)' is not this server "
-                        + "(http://127.0.0.1:\(port)); send PROXY_AUTH_TOKEN to call it from elsewhere.")
-            }
+        if let origin = request.firstHeader(.origin, where: { !isOwnOrigin($0, port: port) }) {
+            return .permission(
+                "Cross-origin request refused: Origin '\(origin)' is not this server "
+                    + "(http://127.0.0.1:\(port)); send PROXY_AUTH_TOKEN to call it from elsewhere.")
         }
         return nil
     }
@@ -149,13 +145,11 @@ public enum BrowserDefenses {
     /// body takes JSON), or nil. A request without `Content-Type` is accepted, as before.
     public static func contentTypeRefusal(_ request: HTTPRequest) -> APIError? {
         if request.method == "GET" || request.method == "HEAD" { return nil }
-        for header in request.headers where asciiCaseInsensitiveEqual(header.name, "content-type") {
-            if !isJSONContentType(header.value) {
-                return APIError(
-                    status: 415, type: "invalid_request_error",
-                    message: "Unsupported Content-Type '\(header.value)': send the body as JSON with "
-                        + "Content-Type: application/json.")
-            }
+        if let type = request.firstHeader(.contentType, where: { !isJSONContentType($0) }) {
+            return APIError(
+                status: 415, type: "invalid_request_error",
+                message: "Unsupported Content-Type '\(type)': send the body as JSON with "
+                    + "Content-Type: application/json.")
         }
         return nil
     }

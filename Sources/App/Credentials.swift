@@ -37,15 +37,9 @@ public struct Credentials: Sendable {
             if let operatorToken, Credentials.constantTimeEquals(candidate, operatorToken.utf8) { isOperator = true }
             if Credentials.constantTimeEquals(candidate, cliToken.utf8) { isCLI = true }
         }
-        var sawKey = false, sawAuthorization = false
-        for header in request.headers {
-            if !sawKey, asciiCaseInsensitiveEqual(header.name, "x-api-key") {
-                sawKey = true
-                compare(header.value[...].utf8)
-            } else if !sawAuthorization, asciiCaseInsensitiveEqual(header.name, "authorization") {
-                sawAuthorization = true
-                if let token = Credentials.bearerToken(header.value) { compare(token) }
-            }
+        if let key = request.header(.apiKey) { compare(key[...].utf8) }
+        if let authorization = request.header(.authorization), let token = Credentials.bearerToken(authorization) {
+            compare(token)
         }
         return isOperator ? .operatorToken : isCLI ? .cliToken : .none
     }
@@ -54,8 +48,8 @@ public struct Credentials: Sendable {
     /// `Authorization: Bearer`.
     public static func presentedTokens(_ request: HTTPRequest) -> [String] {
         var tokens: [String] = []
-        if let key = request.header("x-api-key") { tokens.append(key) }
-        if let authorization = request.header("authorization"), let token = bearerToken(authorization) {
+        if let key = request.header(.apiKey) { tokens.append(key) }
+        if let authorization = request.header(.authorization), let token = bearerToken(authorization) {
             tokens.append(String(Substring(token)))
         }
         return tokens

@@ -105,7 +105,11 @@ public struct HTTPRequest: Sendable {
     /// The text after the first "?", or nil when there is none.
     public var query: String?
     /// Header lines in arrival order, names as sent.
-    public var headers: [(name: String, value: String)]
+    public var headers: [(name: String, value: String)] {
+        didSet { known = KnownHeaderIndex(headers) }
+    }
+    /// Where the fields every request is checked for lie in `headers`, found in one pass.
+    var known: KnownHeaderIndex
     public var body: [UInt8]
     public var version: HTTPVersion
     /// Whether the client asked to keep the connection open afterwards.
@@ -124,6 +128,7 @@ public struct HTTPRequest: Sendable {
         self.target = target
         (self.path, self.query) = HTTPRequest.splitTarget(target)
         self.headers = headers
+        self.known = KnownHeaderIndex(headers)
         self.body = body
         self.version = version
         self.keepAlive = keepAlive
@@ -135,6 +140,24 @@ public struct HTTPRequest: Sendable {
     /// The first header with this name, compared ASCII case-insensitively.
     public func header(_ name: String) -> String? {
         for header in headers where asciiCaseInsensitiveEqual(header.name, name) {
+            return header.value
+        }
+        return nil
+    }
+
+    /// The first field of a name every request is checked for, without a search.
+    public func header(_ name: KnownHeader) -> String? {
+        let at = known.first(name)
+        return at < 0 ? nil : headers[at].value
+    }
+
+    /// The first field of a name every request is checked for whose value satisfies `predicate`,
+    /// in arrival order.
+    public func firstHeader(_ name: KnownHeader, where predicate: (String) -> Bool) -> String? {
+        let first = known.first(name)
+        if first < 0 { return nil }
+        if !known.isRepeated(name) { return predicate(headers[first].value) ? headers[first].value : nil }
+        for header in headers[first...] where KnownHeader(name: header.name) == name && predicate(header.value) {
             return header.value
         }
         return nil
@@ -160,6 +183,87 @@ public struct HTTPRequest: Sendable {
         }
         if pathStart == bytes.startIndex && pathEnd == bytes.endIndex { return (target, query) }
         return (String(decoding: bytes[pathStart..<pathEnd], as: UTF8.self), query)
+    }
+}
+
+/// The header fields the server's own checks read on every request: found once, when the request
+/// is made, instead of by a case-insensitive search per check.
+public enum KnownHeader: Int, CaseIterable, Sendable {
+    case host, origin, contentType, apiKey, authorization
+
+    /// The field's name in lowercase.
+    public var name: StaticString {
+        switch self {
+        case .host: "host"
+        case .origin: "origin"
+        case .contentType: "content-type"
+        case .apiKey: "x-api-key"
+        case .authorization: "authorization"
+        }
+    }
+
+    /// The known field a name (in any case) names, or nil.
+    init?(name: String) {
+        let candidate: KnownHeader
+        switch name.utf8.count {
+        case 4: candidate = .host
+        case 6: candidate = .origin
+        case 12: candidate = .contentType
+        case 9: candidate = .apiKey
+        case 13: candidate = .authorization
+        default: return nil
+        }
+        var name = name
+        let expected = candidate.name
+        let matches = name.withUTF8 { bytes in
+            for i in 0..<bytes.count {
+                let byte = bytes[i] >= 65 && bytes[i] <= 90 ? bytes[i] | 0x20 : bytes[i]
+                if byte != expected.utf8Start[i] { return false }
+            }
+            return true
+        }
+        guard matches else { return nil }
+        self = candidate
+    }
+}
+
+/// For each `KnownHeader`, the position of its first field (-1 for none) and whether it repeats.
+struct KnownHeaderIndex: Sendable {
+    private var host = -1, origin = -1, contentType = -1, apiKey = -1, authorization = -1
+    /// Bit `rawValue` set: the field appears more than once.
+    private var repeatedBits: UInt8 = 0
+
+    init(_ headers: [(name: String, value: String)]) {
+        for (i, header) in headers.enumerated() {
+            guard let known = KnownHeader(name: header.name) else { continue }
+            if first(known) < 0 {
+                setFirst(known, i)
+            } else {
+                repeatedBits |= 1 << known.rawValue
+            }
+        }
+    }
+
+    func first(_ name: KnownHeader) -> Int {
+        switch name {
+        case .host: host
+        case .origin: origin
+        case .contentType: contentType
+        case .apiKey: apiKey
+        case .authorization: authorization
+        }
+    }
+
+    func isRepeated(_ name: KnownHeader) -> Bool { repeatedBits & (1 << name.rawValue) != 0 }
+
+    private mutating func setFirst(_ name: KnownHeader, _ index: Int) {
+        switch name {
+        case .host: host = index
+        case .origin: origin = index
+        case .contentType: contentType = index
+        case .apiKey: apiKey = index
+        case .authorization: authorization = index
+        }
     }
 }
 

@@ -32,6 +32,34 @@ import TestSupport
         #expect(request.header("missing") == nil)
     }
 
+    @Test func knownHeadersAreFoundInAnyCaseAndFollowChanges() {
+        var request = HTTPRequest(method: "GET", target: "/", headers: [
+            ("X-Other", "1"), ("HOST", "a"), ("Content-Type", "text/plain"), ("host", "b"), ("X-API-KEY", "k"),
+            ("Authorization", "Bearer t"), ("Origin", "o"), ("Hosts", "no"), ("x-api-kez", "no"),
+        ])
+        #expect(request.header(.host) == "a")
+        #expect(request.header(.contentType) == "text/plain")
+        #expect(request.header(.apiKey) == "k")
+        #expect(request.header(.authorization) == "Bearer t")
+        #expect(request.header(.origin) == "o")
+        // Repeated fields are all searched, in order.
+        #expect(request.firstHeader(.host) { $0 != "a" } == "b")
+        #expect(request.firstHeader(.host) { $0 == "c" } == nil)
+        #expect(request.firstHeader(.origin) { $0 == "o" } == "o")
+        // Every known name, and the string lookup agrees with the index.
+        for known in KnownHeader.allCases {
+            let name = known.name.description
+            #expect(request.header(known) == request.header(name.uppercased()), "\(name)")
+        }
+        request.headers = [("host", "z")]
+        #expect(request.header(.host) == "z")
+        #expect(request.header(.apiKey) == nil)
+        #expect(request.firstHeader(.contentType) { _ in true } == nil)
+        request.headers.append(("Origin", "p"))
+        #expect(request.header(.origin) == "p")
+        #expect(HTTPRequest(method: "GET", target: "/").header(.host) == nil)
+    }
+
     @Test func defaultErrorBodyIsEscapedJSON() {
         let (type, body) = HTTPServerConfig.defaultErrorBody(status: 400, message: "bad \"x\"\n\u{1}")
         #expect(type == "application/json")
