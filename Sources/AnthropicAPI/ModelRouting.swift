@@ -58,11 +58,11 @@ public struct ModelRouting: Sendable, Equatable {
     /// The model name to send for a request that named `requested`: a Claude name maps by tier,
     /// any other name (also a provider-qualified one, `open_router/anthropic/claude-...`) is kept.
     public func resolve(_ requested: String) -> String {
-        let clean = stripProviderPrefix(requested)
-        guard isTierName(requested, clean) else { return requested }
-        if let opus, lowercasedContains(clean, "opus") { return opus }
-        if let sonnet, lowercasedContains(clean, "sonnet") { return sonnet }
-        if let haiku, lowercasedContains(clean, "haiku") { return haiku }
+        let words = tierWords(requested)
+        guard !words.isEmpty else { return requested }
+        if let opus, words.contains(.opus) { return opus }
+        if let sonnet, words.contains(.sonnet) { return sonnet }
+        if let haiku, words.contains(.haiku) { return haiku }
         return self.default
     }
 
@@ -75,15 +75,15 @@ public struct ModelRouting: Sendable, Equatable {
     /// then the fallbacks of its tier (or the general list), each once.
     public func modelsToTry(_ requested: String) -> [String] {
         var out = [resolve(requested)]
-        let clean = stripProviderPrefix(requested)
+        let words = tierWords(requested)
         var list = fallbacks
-        if isTierName(requested, clean) {
+        if !words.isEmpty {
             let tierList: [String]?
-            if lowercasedContains(clean, "opus") {
+            if words.contains(.opus) {
                 tierList = opusFallbacks
-            } else if lowercasedContains(clean, "sonnet") {
+            } else if words.contains(.sonnet) {
                 tierList = sonnetFallbacks
-            } else if lowercasedContains(clean, "haiku") {
+            } else if words.contains(.haiku) {
                 tierList = haikuFallbacks
             } else {
                 tierList = nil
@@ -112,10 +112,58 @@ public struct ModelRouting: Sendable, Equatable {
         upstreamModels.map(ProviderModel.init(parsing:))
     }
 
-    /// A name that names a provider outright is the user's own choice of model, never a tier's.
-    private func isTierName(_ requested: String, _ clean: String) -> Bool {
-        ProviderModel.qualified(requested) == nil && isClaudeModel(clean)
+    /// The tier words of a Claude name, none for any other name. A name that names a provider
+    /// outright is the user's own choice of model, never a tier's.
+    private func tierWords(_ requested: String) -> ClaudeWords {
+        guard ProviderModel.qualified(requested) == nil else { return [] }
+        return ClaudeWords(in: stripProviderPrefix(requested))
     }
+}
+
+/// Which of the words that make a name a Claude name it contains, in any case.
+struct ClaudeWords: OptionSet {
+    let rawValue: UInt8
+    static let haiku = ClaudeWords(rawValue: 1)
+    static let sonnet = ClaudeWords(rawValue: 2)
+    static let opus = ClaudeWords(rawValue: 4)
+    static let claude = ClaudeWords(rawValue: 8)
+
+    init(rawValue: UInt8) { self.rawValue = rawValue }
+
+    /// Python's `word in name.lower()` for the four words, in one pass over the bytes (every
+    /// request's model name is checked). An ASCII name is searched with ASCII letters folded; any
+    /// other name is lowercased as Python does first (a non-ASCII letter can lowercase to an ASCII
+    /// one: the Kelvin sign to `k`).
+    init(in name: String) {
+        var text = name
+        let isASCII = text.utf8.withContiguousStorageIfAvailable { !$0.contains { $0 >= 0x80 } }
+            ?? text.utf8.allSatisfy { $0 < 0x80 }
+        if !isASCII { text = text.lowercased() }
+        var found: UInt8 = 0
+        text.withUTF8 { bytes in
+            func at(_ i: Int, _ word: StaticString) -> Bool {
+                let n = word.utf8CodeUnitCount
+                guard i + n <= bytes.count else { return false }
+                for k in 1..<n where foldASCII(bytes[i + k]) != word.utf8Start[k] { return false }
+                return true
+            }
+            for i in 0..<bytes.count {
+                switch foldASCII(bytes[i]) {
+                case UInt8(ascii: "h") where at(i, "haiku"): found |= ClaudeWords.haiku.rawValue
+                case UInt8(ascii: "s") where at(i, "sonnet"): found |= ClaudeWords.sonnet.rawValue
+                case UInt8(ascii: "o") where at(i, "opus"): found |= ClaudeWords.opus.rawValue
+                case UInt8(ascii: "c") where at(i, "claude"): found |= ClaudeWords.claude.rawValue
+                default: break
+                }
+            }
+        }
+        rawValue = found
+    }
+}
+
+@inline(__always)
+private func foldASCII(_ byte: UInt8) -> UInt8 {
+    byte >= 65 && byte <= 90 ? byte | 0x20 : byte
 }
 
 private let providerPrefixes = ["anthropic/", "openai/", "gemini/"]
@@ -132,18 +180,7 @@ public func stripProviderPrefix(_ model: String) -> String {
 
 /// True when the (prefix-stripped) name contains haiku, sonnet, opus or claude, in any case.
 public func isClaudeModel(_ model: String) -> Bool {
-    lowercasedContains(model, "haiku") || lowercasedContains(model, "sonnet") || lowercasedContains(model, "opus")
-        || lowercasedContains(model, "claude")
-}
-
-/// Python's `needle in name.lower()` for an ASCII lowercase needle. An ASCII name (every model
-/// name in practice) is searched in place with ASCII letters folded; any other name is lowercased
-/// as Python does first (a non-ASCII letter can lowercase to an ASCII one: the Kelvin sign to `k`).
-func lowercasedContains(_ name: String, _ needle: String) -> Bool {
-    let isASCII = name.utf8.withContiguousStorageIfAvailable { !$0.contains { $0 >= 0x80 } }
-        ?? name.utf8.allSatisfy { $0 < 0x80 }
-    if isASCII { return textContains(name, needle, asciiCaseInsensitive: true) }
-    return containsScalars(name.lowercased(), needle)
+    !ClaudeWords(in: model).isEmpty
 }
 
 /// The reference's `normalize_model_name`: a Claude name becomes `defaultModel`; any
@@ -152,15 +189,3 @@ public func normalizeModelName(_ model: String, defaultModel: String) -> String 
     isClaudeModel(stripProviderPrefix(model)) ? defaultModel : model
 }
 
-/// Substring test on code points, as Python's `in` does. Swift's `String.contains` compares
-/// grapheme clusters, so `"claude\u{301}"` would not contain `"claude"` there.
-func containsScalars(_ haystack: String, _ needle: String) -> Bool {
-    let h = Array(haystack.utf8)
-    let n = Array(needle.utf8)
-    guard !n.isEmpty else { return true }
-    guard h.count >= n.count else { return false }
-    for i in 0...(h.count - n.count) where h[i] == n[0] && h[i..<(i + n.count)].elementsEqual(n) {
-        return true
-    }
-    return false
-}

@@ -200,7 +200,7 @@ public struct HTTPRequestParser: Sendable {
     /// A whole line is in `line` (its LF dropped). Returns an event when the line completed one.
     private mutating func finishLine() -> Event? {
         if line.last == cr { line.removeLast() }
-        if line.contains(cr) { return failEvent(.bad("Malformed request: bare CR in a line")) }
+        if findByte(cr, in: line) != nil { return failEvent(.bad("Malformed request: bare CR in a line")) }
         defer { line.removeAll(keepingCapacity: true) }
         switch state {
         case .requestLine:
@@ -233,10 +233,10 @@ public struct HTTPRequestParser: Sendable {
     // MARK: Request line
 
     private mutating func parseRequestLine() -> HTTPParseError? {
-        guard let firstSpace = line.firstIndex(of: space) else {
+        guard let firstSpace = findByte(space, in: line) else {
             return .bad("Malformed request: the request line has no target and no HTTP version")
         }
-        guard let secondSpace = line[(firstSpace + 1)...].firstIndex(of: space) else {
+        guard let secondSpace = findByte(space, in: line, from: firstSpace + 1) else {
             return .bad("Malformed request: the request line has no HTTP version (HTTP/0.9 is not supported)")
         }
         let methodBytes = line[..<firstSpace]
@@ -270,7 +270,7 @@ public struct HTTPRequestParser: Sendable {
         if line[0] == space || line[0] == tab {
             return .bad("Malformed request: obsolete line folding is not allowed")
         }
-        guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else {
+        guard let colon = findByte(UInt8(ascii: ":"), in: line) else {
             return .bad("Malformed request: header line without a colon")
         }
         let nameBytes = line[..<colon]
@@ -429,7 +429,34 @@ private let space = UInt8(ascii: " ")
 private let tab = UInt8(ascii: "\t")
 
 private func findLF(_ input: UnsafeRawBufferPointer, from start: Int) -> Int? {
-    UnsafeRawBufferPointer(rebasing: input[start...]).firstIndex(of: lf).map { start + $0 }
+    findByte(lf, in: input, from: start)
+}
+
+/// The first `byte` in `buffer` at or after `start`, eight bytes at a time: every line of every
+/// request is searched for its end, its colon and stray CRs.
+func findByte(_ byte: UInt8, in buffer: UnsafeRawBufferPointer, from start: Int = 0) -> Int? {
+    let n = buffer.count
+    var j = start
+    let ones: UInt64 = 0x0101_0101_0101_0101
+    let highs: UInt64 = 0x8080_8080_8080_8080
+    let pattern = ones &* UInt64(byte)
+    while j + 8 <= n {
+        let word = UInt64(littleEndian: buffer.loadUnaligned(fromByteOffset: j, as: UInt64.self)) ^ pattern
+        // The lowest byte flagged is exactly the first zero byte of `word` (a match).
+        let found = (word &- ones) & ~word & highs
+        if found != 0 { return j + found.trailingZeroBitCount / 8 }
+        j += 8
+    }
+    while j < n {
+        if buffer[j] == byte { return j }
+        j += 1
+    }
+    return nil
+}
+
+/// `findByte` over an array's bytes.
+private func findByte(_ byte: UInt8, in bytes: [UInt8], from start: Int = 0) -> Int? {
+    bytes.withUnsafeBytes { findByte(byte, in: $0, from: start) }
 }
 
 /// tchar (RFC 9110 5.6.2).

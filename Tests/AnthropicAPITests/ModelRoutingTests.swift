@@ -31,6 +31,14 @@ import Testing
         ("haiku-model", true),
         // Python compares code points: a combining accent after the name still contains it.
         ("claude\u{301}-x", true),
+        // Python lowercases first: the Kelvin sign becomes `k`, so "hai\u{212A}u" holds "haiku".
+        ("hai\u{212A}u", true),
+        ("\u{e9}-opus", true),
+        ("\u{e9}-opu", false),
+        // Words cut short at the end, overlapping starts, and near misses.
+        ("clau", false), ("sonne", false), ("opu", false), ("haik", false),
+        ("ccclaude", true), ("ssonnet", true), ("oopus", true), ("hhaiku", true),
+        ("c-l-a-u-d-e", false), ("xOPUSx", true),
     ])
     func recognisesClaudeNames(model: String, expected: Bool) {
         #expect(isClaudeModel(model) == expected)
@@ -60,6 +68,10 @@ import Testing
         #expect(routing.resolve("claude-sonnet-4-5") == "nim/mid")
         #expect(routing.resolve("claude-3-haiku-20240307") == "nim/small")
         #expect(routing.resolve("anthropic/Claude-3-HAIKU") == "nim/small")
+        // The first tier in opus, sonnet, haiku order wins when a name holds several.
+        #expect(routing.resolve("haiku-sonnet-opus") == "nim/big")
+        #expect(routing.resolve("haiku-sonnet") == "nim/mid")
+        #expect(routing.resolve("claude-\u{212A}-haiku") == "nim/small")
     }
 
     @Test func claudeWithoutTierUsesDefault() {
