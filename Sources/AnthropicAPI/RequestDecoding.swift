@@ -103,7 +103,7 @@ private func decodeContent(_ value: JSONValue, _ path: FieldPath) throws(Request
         var blocks: [ContentBlock] = []
         blocks.reserveCapacity(items.count)
         for (i, item) in items.enumerated() {
-            let b = try FieldReader.object(item, at: path.appending(String(i)))
+            let b = try FieldReader.object(item, at: path.appending(index: i))
             blocks.append(try decodeBlock(b))
         }
         return .blocks(blocks)
@@ -216,13 +216,60 @@ private func decodeThinking(_ r: FieldReader) throws(RequestValidationError) -> 
 
 // MARK: - Field access with pydantic-style locations
 
+/// Where a field lies, kept for the error that may name it. Every member of every block gets
+/// one, and almost none is ever named: up to four parts live inline (no allocation per block),
+/// list positions stay numbers until an error spells them out.
 struct FieldPath: Sendable {
-    var parts: [String]
+    enum Part: Sendable {
+        case key(String)
+        case index(Int)
 
-    func appending(_ part: String) -> FieldPath { FieldPath(parts: parts + [part]) }
+        var text: String {
+            switch self {
+            case .key(let key): key
+            case .index(let index): String(index)
+            }
+        }
+    }
+
+    private var count = 0
+    private var inline: (Part?, Part?, Part?, Part?) = (nil, nil, nil, nil)
+    /// The parts after the first four.
+    private var deeper: [Part] = []
+
+    init(parts: [String]) {
+        for part in parts { append(.key(part)) }
+    }
+
+    func appending(_ key: String) -> FieldPath {
+        var path = self
+        path.append(.key(key))
+        return path
+    }
+
+    func appending(index: Int) -> FieldPath {
+        var path = self
+        path.append(.index(index))
+        return path
+    }
+
+    private mutating func append(_ part: Part) {
+        switch count {
+        case 0: inline.0 = part
+        case 1: inline.1 = part
+        case 2: inline.2 = part
+        case 3: inline.3 = part
+        default: deeper.append(part)
+        }
+        count += 1
+    }
+
+    var parts: [String] {
+        [inline.0, inline.1, inline.2, inline.3].prefix(count).compactMap { $0?.text } + deeper.map(\.text)
+    }
 
     func error(_ reason: String) -> RequestValidationError {
-        RequestValidationError(location: parts.isEmpty ? "body" : parts.joined(separator: "."), reason: reason)
+        RequestValidationError(location: count == 0 ? "body" : parts.joined(separator: "."), reason: reason)
     }
 }
 
@@ -257,7 +304,7 @@ struct FieldReader {
     func error(at key: String, _ reason: String) -> RequestValidationError { child(key).error(reason) }
 
     func element(of key: String, at index: Int, _ value: JSONValue) throws(RequestValidationError) -> FieldReader {
-        try FieldReader.object(value, at: child(key).appending(String(index)))
+        try FieldReader.object(value, at: child(key).appending(index: index))
     }
 
     func required(_ key: String) throws(RequestValidationError) -> JSONValue {
@@ -308,7 +355,7 @@ struct FieldReader {
         var out: [String] = []
         for (i, item) in items.enumerated() {
             guard case .string(let s) = item else {
-                throw child(key).appending(String(i)).error("Input should be a valid string")
+                throw child(key).appending(index: i).error("Input should be a valid string")
             }
             out.append(s)
         }
