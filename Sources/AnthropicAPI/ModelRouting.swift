@@ -172,6 +172,9 @@ private let providerPrefixes = ["anthropic/", "openai/", "gemini/"]
 public func stripProviderPrefix(_ model: String) -> String {
     // Compared on UTF-8 bytes: Python's startswith works on code points, Swift's
     // hasPrefix on grapheme clusters.
+    // Every request's model name comes here: most start with none of the prefixes' letters.
+    guard let first = model.utf8.first, first == UInt8(ascii: "a") || first == UInt8(ascii: "o") || first == UInt8(ascii: "g")
+    else { return model }
     for prefix in providerPrefixes where model.utf8.starts(with: prefix.utf8) {
         return String(decoding: model.utf8.dropFirst(prefix.utf8.count), as: UTF8.self)
     }
