@@ -102,12 +102,12 @@ public struct JSONObject: Sendable, Equatable {
     public var keys: [String] { entries.map(\.key) }
 
     public func index(forKey key: String) -> Int? {
-        entries.firstIndex { $0.key == key }
+        entries.firstIndex { sameKey($0.key, key) }
     }
 
     public subscript(key: String) -> JSONValue? {
         get {
-            for e in entries where e.key == key { return e.value }
+            for e in entries where sameKey(e.key, key) { return e.value }
             return nil
         }
         set {
@@ -139,4 +139,12 @@ public struct JSONObject: Sendable, Equatable {
 
 extension JSONObject: Sequence {
     public func makeIterator() -> IndexingIterator<[Entry]> { entries.makeIterator() }
+}
+
+/// Key equality for lookups: decoding looks up a dozen names in each object, and most candidates
+/// differ in length, which the UTF-8 counts settle without the full comparison. (Python's dict, the
+/// reference, compares code points: keys of different lengths never match there either.)
+@inline(__always)
+private func sameKey(_ a: String, _ b: String) -> Bool {
+    a.utf8.count == b.utf8.count && a == b
 }
