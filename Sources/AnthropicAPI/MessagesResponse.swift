@@ -123,13 +123,13 @@ extension MessagesResponse {
         w.raw(#","stop_sequence":"#)
         if let stopSequence { w.string(stopSequence) } else { w.raw("null") }
         w.raw(#","usage":{"input_tokens":"#)
-        w.value(.int(usage.inputTokens))
+        w.int(usage.inputTokens)
         w.raw(#","output_tokens":"#)
-        w.value(.int(usage.outputTokens))
+        w.int(usage.outputTokens)
         w.raw(#","cache_creation_input_tokens":"#)
-        w.value(.int(usage.cacheCreationInputTokens))
+        w.int(usage.cacheCreationInputTokens)
         w.raw(#","cache_read_input_tokens":"#)
-        w.value(.int(usage.cacheReadInputTokens))
+        w.int(usage.cacheReadInputTokens)
         w.raw("}}")
         return w.take()
     }

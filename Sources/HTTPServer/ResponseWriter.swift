@@ -82,9 +82,13 @@ func appendResponseHead(to buffer: inout [UInt8], status: Int, headers: [(name: 
 }
 
 func isFramingHeader(_ name: String) -> Bool {
-    asciiCaseInsensitiveEqual(name, "content-length")
-        || asciiCaseInsensitiveEqual(name, "transfer-encoding")
-        || asciiCaseInsensitiveEqual(name, "connection")
+    // Every header of every response is asked: the length rules out most names at once.
+    switch name.utf8.count {
+    case 14: asciiCaseInsensitiveEqual(name, "content-length")
+    case 17: asciiCaseInsensitiveEqual(name, "transfer-encoding")
+    case 10: asciiCaseInsensitiveEqual(name, "connection")
+    default: false
+    }
 }
 
 func statusHasNoBody(_ status: Int) -> Bool {

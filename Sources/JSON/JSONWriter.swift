@@ -93,6 +93,11 @@ public struct CompactJSONWriter {
         writer.output.append(UInt8(ascii: "\""))
     }
 
+    /// An integer, as `value(.int(number))` writes it.
+    public mutating func int(_ number: Int) {
+        writer.appendInteger(number)
+    }
+
     public mutating func value(_ value: JSONValue) {
         writer.write(value)
     }
@@ -173,7 +178,22 @@ private struct JSONWriter {
             output.append(UInt8(ascii: "0") + UInt8(value))
             return
         }
-        output.append(contentsOf: String(value).utf8)
+        // Digits written last to first into a small buffer: no String made for a number.
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: Int.min has 20 characters
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            var at = buffer.count
+            var rest = value.magnitude
+            repeat {
+                at -= 1
+                buffer[at] = UInt8(ascii: "0") + UInt8(rest % 10)
+                rest /= 10
+            } while rest > 0
+            if value < 0 {
+                at -= 1
+                buffer[at] = UInt8(ascii: "-")
+            }
+            output.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[at...]))
+        }
     }
 
     mutating func writeString(_ string: String) {

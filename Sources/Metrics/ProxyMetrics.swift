@@ -62,6 +62,9 @@ public final class ProxyMetrics {
     /// passes here, and a small dictionary of (route, status) costs less than making the label
     /// strings and hashing them into the family each time. Read at each scrape.
     private var pendingRequests: [RouteAndStatus: Int] = [:]
+    /// The key of the latest responses, counted apart until another key comes or the figures are read.
+    private var lastRequestKey: RouteAndStatus?
+    private var lastRequestCount = 0
 
     private struct RouteAndStatus: Hashable {
         var route: String?
@@ -112,10 +115,25 @@ public final class ProxyMetrics {
     /// One response: `route` is the router's pattern (`/v1/models/{id}`), nil when no route
     /// matched; `status` is nil when the client left before any response.
     public func request(route: String?, status: Int?) {
-        pendingRequests[RouteAndStatus(route: route, status: status), default: 0] += 1
+        let key = RouteAndStatus(route: route, status: status)
+        // Most responses repeat the one before: counted without hashing the route.
+        if key == lastRequestKey {
+            lastRequestCount += 1
+            return
+        }
+        flushLastRequest()
+        lastRequestKey = key
+        lastRequestCount = 1
+    }
+
+    private func flushLastRequest() {
+        guard let key = lastRequestKey, lastRequestCount > 0 else { return }
+        pendingRequests[key, default: 0] += lastRequestCount
+        lastRequestCount = 0
     }
 
     private func flushRequests() {
+        flushLastRequest()
         guard !pendingRequests.isEmpty else { return }
         for (key, count) in pendingRequests {
             requests.increment([key.route ?? Self.unmatchedRoute, String(key.status ?? Self.clientClosedStatus)], by: count)

@@ -59,4 +59,16 @@ import Testing
         #expect(try JSONValue.parse(value.compactBytes()) == value)
         #expect(try JSONValue.parse(value.pythonDumps()) == value)
     }
+
+    @Test func integersAreWrittenAsTheirDecimalText() {
+        for number in [0, 9, 10, 11, 99, 100, -1, -9, -10, 1_000_000_007, Int.max, Int.min, Int.max - 1, Int.min + 1] {
+            #expect(JSONValue.int(number).compactString() == String(number))
+            #expect(JSONValue.int(number).pythonDumps() == String(number))
+            var writer = CompactJSONWriter(reservingCapacity: 0)
+            writer.raw("[")
+            writer.int(number)
+            writer.raw("]")
+            #expect(String(decoding: writer.take(), as: UTF8.self) == "[\(number)]")
+        }
+    }
 }

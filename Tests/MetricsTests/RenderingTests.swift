@@ -242,6 +242,23 @@ import Testing
         #expect(metrics.rateLimitWaitCount == 2 && metrics.firstContentCount == 1)
     }
 
+    @Test func requestsAreCountedPerRouteAndStatusWhateverTheirOrder() {
+        let metrics = ProxyMetrics()
+        for (route, status) in [("/a", 200), ("/a", 200), ("/b", 200), ("/a", 200), ("/a", 404), ("/a", 404)] as [(String, Int)] {
+            metrics.request(route: route, status: status)
+        }
+        metrics.request(route: nil, status: nil)
+        #expect(metrics.requestCount(route: "/a", status: 200) == 3)
+        #expect(metrics.requestCount(route: "/a", status: 404) == 2)
+        #expect(metrics.requestCount(route: "/b", status: 200) == 1)
+        #expect(metrics.requestCount(route: nil, status: nil) == 1)
+        // Counted after a read too, in the scrape as well.
+        metrics.request(route: "/a", status: 200)
+        metrics.request(route: "/a", status: 200)
+        #expect(metrics.render().contains(#"route="/a",status="200"} 5"#))
+        #expect(metrics.requestCount(route: "/a", status: 200) == 5)
+    }
+
     @Test func modelsFromRequestsCannotGrowTheScrapeWithoutBound() {
         let metrics = ProxyMetrics(maxSeriesPerMetric: 10)
         for i in 0..<5000 { metrics.upstreamRequest(model: "model-\(i)", outcome: .clientError) }
