@@ -953,10 +953,12 @@ unset multiplot
 
 def write_report(M, quick, partial):
     date = M["date"]
-    # Only a full run of every part is a result to keep; quick and partial runs go to the ignored tmp/.
-    folder = os.path.join(BENCH, "results", "tmp") if quick or partial else os.path.join(BENCH, "results")
+    # Only a full run of every part is a result to keep; quick and partial runs go to the ignored tmp/,
+    # unless BENCH_RESULT_NAME names the result (a partial run kept beside a full one of the same day).
+    named = os.environ.get("BENCH_RESULT_NAME")
+    folder = os.path.join(BENCH, "results", "tmp") if quick or (partial and not named) else os.path.join(BENCH, "results")
     os.makedirs(folder, exist_ok=True)
-    stem = os.path.join(folder, ("quick-" if quick else "partial-" if partial else "") + date)
+    stem = os.path.join(folder, named or (("quick-" if quick else "partial-" if partial else "") + date))
     with open(stem + ".json", "w") as f:
         json.dump(M, f, indent=1, sort_keys=True)
     png = write_charts(M, stem)

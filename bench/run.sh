@@ -6,6 +6,7 @@
 #   bash bench/run.sh --quick    every part for a second or two (smoke test; results/tmp/, ignored)
 #   extra flags go to run.py: --no-litellm, --baseline-proxy BINARY,
 #   --parts startup,tokenizer,rr,streams,setup,workers,ttfb,10k,heap
+#   BENCH_RESULT_NAME=NAME keeps a run (a partial one too) as bench/results/NAME.md, .json and .png
 #
 # All traffic stays on 127.0.0.1; every server is a child of this run and stopped by pid.
 set -euo pipefail
