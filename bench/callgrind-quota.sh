@@ -41,21 +41,7 @@ PY
     awk '/^(summary|totals):/{print $2; exit}' "$out"
 }
 
-# Instructions per function of a callgrind output, "count<TAB>name", names demangled.
-costs() { # callgrind output, yes|no (inclusive)
-    callgrind_annotate --inclusive="$2" --threshold=100 "$1" 2>/dev/null \
-        | awk -v copies="$work/" '/^ *[0-9,]+ +\([ 0-9.]+%\) / {
-              n = $1; gsub(",", "", n); line = $0
-              sub(/^ *[0-9,]+ +\([ 0-9.]+%\) +/, "", line)
-              sub(/^[^ ]*:/, "", line)
-              if (match(line, / \[[^]]*\]$/)) {
-                  object = substr(line, RSTART + 2, RLENGTH - 3); line = substr(line, 1, RSTART - 1)
-                  k = split(object, part, "/")
-                  if (index(object, copies) != 1) line = line " [" part[k] "]"
-              }
-              print n "\t" line }' \
-        | swift demangle --simplified 2>/dev/null
-}
+source "$(dirname "${BASH_SOURCE[0]}")/callgrind-functions.sh"
 
 echo "| binary | instructions per quota request (keep-alive) |"
 echo "|---|---|"
@@ -63,29 +49,13 @@ first='' total=0
 for binary in "$@"; do
     copy="$work/$(basename "$binary").$RANDOM"
     cp "$binary" "$copy"; strip --strip-debug "$copy"
-    a=$(instructions "$copy" 20 "$work/first.a"); b=$(instructions "$copy" "$N" "$work/first.b")
+    a=$(instructions "$copy" 20 "$work/run.a"); b=$(instructions "$copy" "$N" "$work/run.b")
     echo "| $binary | $(( (b - a) / (N - 20) )) |"
     if [[ -z "$first" ]]; then
         first=$binary; total=$(( (b - a) / (N - 20) ))
+        cp "$work/run.a" "$work/first.a"; cp "$work/run.b" "$work/first.b"
         if [[ -n "${KEEP:-}" ]]; then mkdir -p "$KEEP"; cp "$work/first.a" "$work/first.b" "$KEEP/"; fi
     fi
-    [[ -n "${TOP:-}" && "$first" == "$binary" ]] || continue
-    for run in a b; do costs "$work/first.$run" yes >"$work/inc.$run"; costs "$work/first.$run" no >"$work/self.$run"; done
 done
 [[ -n "${TOP:-}" ]] || exit 0
-for kind in inc self; do
-    echo
-    if [[ $kind == inc ]]; then echo "Inclusive instructions per request, top $TOP functions ($first):"
-    else echo "Self instructions per request, top $TOP:"; fi
-    echo
-    echo "| per request | function |"
-    echo "|---|---|"
-    # A row above the total is one-time work that fell in one run only, not a per-request cost.
-    awk -F'\t' -v total="$total" -v n="$(( N - 20 ))" '
-        NR == FNR { a[$2] += $1; next }
-        { b[$2] += $1 }
-        END { for (f in b) { d = (b[f] - a[f]) / n; if (d >= 50 && d <= total) printf "%d\t%s\n", d, f } }
-    ' "$work/$kind.a" "$work/$kind.b" | sort -t$'\t' -k1,1nr | head -n "$TOP" \
-        | awk -F'\t' '{ name = $2; gsub(/\|/, "\\|", name); if (length(name) > 160) name = substr(name, 1, 160) "..."
-                        printf "| %d | `%s` |\n", $1, name }' || true
-done
+top_functions "$work/first.a" "$work/first.b" $(( N - 20 )) request "$total" "$first"

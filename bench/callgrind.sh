@@ -66,21 +66,7 @@ instructions() { # binary chunks requests [native|keepalive [profile]] -> total 
     awk '/^(summary|totals):/{print $2; exit}' "$out"
 }
 
-# Inclusive instructions per function of a callgrind output, "count<TAB>name", names demangled.
-costs() { # callgrind output, yes|no (inclusive)
-    callgrind_annotate --inclusive="$2" --threshold=100 "$1" 2>/dev/null \
-        | awk -v copies="$work/" '/^ *[0-9,]+ +\([ 0-9.]+%\) / {
-              n = $1; gsub(",", "", n); line = $0
-              sub(/^ *[0-9,]+ +\([ 0-9.]+%\) +/, "", line)   # the count and its share of this run
-              sub(/^[^ ]*:/, "", line)                      # the source file, "???" without debug info
-              if (match(line, / \[[^]]*\]$/)) {             # the object: a library by its file name
-                  object = substr(line, RSTART + 2, RLENGTH - 3); line = substr(line, 1, RSTART - 1)
-                  k = split(object, part, "/")
-                  if (index(object, copies) != 1) line = line " [" part[k] "]"  # not the copied binary
-              }
-              print n "\t" line }' \
-        | swift demangle --simplified 2>/dev/null
-}
+source "$ROOT/bench/callgrind-functions.sh"
 
 one_chunk() {
     echo "| binary | instructions per stream (one-chunk answer, keep-alive client) |"
@@ -93,28 +79,10 @@ one_chunk() {
         echo "| $binary | $(( (b - a) / 100 )) |"
         if [[ -z "$first" ]]; then
             first=$binary; total=$(( (b - a) / 100 ))
-            for run in a b; do
-                costs "$work/one.$run" yes >"$work/inc.$run"; costs "$work/one.$run" no >"$work/self.$run"
-            done
+            cp "$work/one.a" "$work/first.a"; cp "$work/one.b" "$work/first.b"
         fi
     done
-    for kind in inc self; do
-        echo
-        if [[ $kind == inc ]]; then echo "Inclusive instructions per stream, top ${TOP:-40} functions ($first):"
-        else echo "Self instructions per stream (the function's own, without its callees), top ${TOP:-40}:"; fi
-        echo
-        echo "| per stream | function |"
-        echo "|---|---|"
-        # A row above the total is one-time work that fell in one run only (a lazy global
-        # first touched from another caller): not a per-stream cost.
-        awk -F'\t' -v total="$total" '
-            NR == FNR { a[$2] += $1; next }
-            { b[$2] += $1 }  # summed: one name may stand for several functions (the file is dropped)
-            END { for (f in b) { d = (b[f] - a[f]) / 100; if (d >= 100 && d <= total) printf "%d\t%s\n", d, f } }
-        ' "$work/$kind.a" "$work/$kind.b" | sort -t$'\t' -k1,1nr | head -n "${TOP:-40}" \
-            | awk -F'\t' '{ name = $2; gsub(/\|/, "\\|", name); if (length(name) > 160) name = substr(name, 1, 160) "..."
-                            printf "| %d | `%s` |\n", $1, name }' || true  # head closes the pipe early
-    done
+    top_functions "$work/first.a" "$work/first.b" 100 stream "$total" "$first"
 }
 
 if [[ "${CHUNKS:-}" == 1 ]]; then
