@@ -31,8 +31,7 @@ public struct RateLimiter<Instant: InstantProtocol>: Sendable where Instant.Dura
     private var grantHead = 0
     /// The end of the reactive block; nil when none was ever set.
     private var blockedUntil: Instant?
-    private var waiting: [Ticket] = []
-    private var waitingHead = 0
+    private var waiting = FIFOLine<Ticket>()
     private var waitingSet: Set<Ticket> = []
 
     /// The reference refuses a non-positive limit or window at construction.
@@ -57,7 +56,7 @@ public struct RateLimiter<Instant: InstantProtocol>: Sendable where Instant.Dura
             }
             waiting.append(ticket)
             waitingSet.insert(ticket)
-        } else if waiting[waitingHead] == ticket, canGrant(now: now) {
+        } else if waiting.first == ticket, canGrant(now: now) {
             popHead()
             recordGrant(at: now)
             return .granted
@@ -87,8 +86,7 @@ public struct RateLimiter<Instant: InstantProtocol>: Sendable where Instant.Dura
     @discardableResult
     public mutating func cancel(_ ticket: Ticket) -> Bool {
         guard waitingSet.remove(ticket) != nil else { return false }
-        if let i = waiting[waitingHead...].firstIndex(of: ticket) { waiting.remove(at: i) }
-        compactWaitingIfNeeded()
+        waiting.removeFirst { $0 == ticket }
         return true
     }
 
@@ -133,10 +131,10 @@ public struct RateLimiter<Instant: InstantProtocol>: Sendable where Instant.Dura
 
     private func isLive(_ grant: Instant, at now: Instant) -> Bool { grant.duration(to: now) < window }
 
-    public var waitingCount: Int { waiting.count - waitingHead }
+    public var waitingCount: Int { waiting.count }
 
     /// Queued tickets, head first.
-    public var waitingTickets: [Ticket] { Array(waiting[waitingHead...]) }
+    public var waitingTickets: [Ticket] { Array(waiting.elements) }
 
     // MARK: 429 handling before the stream starts
 
@@ -198,23 +196,12 @@ public struct RateLimiter<Instant: InstantProtocol>: Sendable where Instant.Dura
         grantTimes.append(max(now, grantTimes.last ?? now))
     }
 
+    /// Takes the head ticket; only called with someone waiting.
     @discardableResult
     private mutating func popHead() -> Ticket {
-        let t = waiting[waitingHead]
-        waitingHead += 1
+        let t = waiting.popFirst()!
         waitingSet.remove(t)
-        compactWaitingIfNeeded()
         return t
-    }
-
-    private mutating func compactWaitingIfNeeded() {
-        if waitingHead == waiting.count {
-            waiting.removeAll(keepingCapacity: true)
-            waitingHead = 0
-        } else if waitingHead > 64, waitingHead * 2 > waiting.count {
-            waiting.removeFirst(waitingHead)
-            waitingHead = 0
-        }
     }
 }
 

@@ -49,35 +49,20 @@ public final class SharedAdmission<Instant: InstantProtocol & Sendable>: Sendabl
         var limiter: RateLimiter<Instant>
         var open = 0
         var mostOpen = 0
-        /// Tickets waiting for a place, head first (ring via `head`).
-        var line: [(ticket: PlaceTicket, waiter: Waiter)] = []
-        var head = 0
+        /// Tickets waiting for a place, head first.
+        var line = FIFOLine<(ticket: PlaceTicket, waiter: Waiter)>()
         /// Places given to a waiter's tickets that its loop has not claimed yet.
         var handed: [Waiter: [PlaceTicket]] = [:]
         var wakers: [Waiter: @Sendable () -> Void] = [:]
         var nextTicket: PlaceTicket = 0
         var nextWaiter: UInt64 = 0
 
-        var waitingCount: Int { line.count - head }
-
-        mutating func popHead() -> (ticket: PlaceTicket, waiter: Waiter) {
-            let first = line[head]
-            head += 1
-            if head == line.count {
-                line.removeAll(keepingCapacity: true)
-                head = 0
-            } else if head > 64, head * 2 > line.count {
-                line.removeFirst(head)
-                head = 0
-            }
-            return first
-        }
+        var waitingCount: Int { line.count }
 
         /// One place freed: it goes to the head ticket if any. Returns the waker to call.
         mutating func placeFreed() -> (@Sendable () -> Void)? {
             open -= 1
-            guard waitingCount > 0 else { return nil }
-            let next = popHead()
+            guard let next = line.popFirst() else { return nil }
             open += 1
             mostOpen = max(mostOpen, open)
             handed[next.waiter, default: []].append(next.ticket)
@@ -149,9 +134,7 @@ public final class SharedAdmission<Instant: InstantProtocol & Sendable>: Sendabl
     public func unregister(_ waiter: Waiter) {
         let wakes: [@Sendable () -> Void] = state.withLock { s in
             s.wakers[waiter] = nil
-            let kept = s.line[s.head...].filter { $0.waiter != waiter }
-            s.line = Array(kept)
-            s.head = 0
+            s.line.removeAll { $0.waiter == waiter }
             var wakes: [@Sendable () -> Void] = []
             for _ in s.handed.removeValue(forKey: waiter) ?? [] {
                 if let wake = s.placeFreed() { wakes.append(wake) }
@@ -189,14 +172,7 @@ public final class SharedAdmission<Instant: InstantProtocol & Sendable>: Sendabl
     /// yet claimed, the place goes to the next in line.
     public func leaveLine(_ ticket: PlaceTicket, waiter: Waiter) {
         let wake: (@Sendable () -> Void)? = state.withLock { s in
-            if let i = s.line[s.head...].firstIndex(where: { $0.ticket == ticket }) {
-                s.line.remove(at: i)
-                if s.head == s.line.count {
-                    s.line.removeAll(keepingCapacity: true)
-                    s.head = 0
-                }
-                return nil
-            }
+            if s.line.removeFirst(where: { $0.ticket == ticket }) != nil { return nil }
             guard let i = s.handed[waiter]?.firstIndex(of: ticket) else { return nil }
             s.handed[waiter]!.remove(at: i)
             return s.placeFreed()
