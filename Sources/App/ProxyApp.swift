@@ -178,7 +178,7 @@ public final class ProxyApp {
         let collector = FigureCollector(own, expected: figureSources.count, completion: completion)
         let bound = LoopBound(collector)
         for (index, source) in figureSources.enumerated() {
-            let app = source.app
+            let app = source.object
             let posted = source.mailbox.post {
                 let value = read(app.value)
                 home.post { bound.value.arrived(index, value) }
@@ -322,16 +322,7 @@ public final class ProxyApp {
 extension ProxyApp: Sendable {}
 
 /// Another loop's app, as the loop gathering figures reaches it.
-public struct ProxyAppAddress: Sendable {
-    let mailbox: MailboxAddress
-    let app: LoopBound<ProxyApp>
-
-    /// Made on the app's own loop; `mailbox` is that loop's.
-    public init(app: ProxyApp, mailbox: MailboxAddress) {
-        self.mailbox = mailbox
-        self.app = LoopBound(app)
-    }
-}
+public typealias ProxyAppAddress = LoopObjectAddress<ProxyApp>
 
 /// The answers of one gathering, in loop order. Loop-confined to the gathering loop.
 private final class FigureCollector<T> {

@@ -100,7 +100,7 @@ public final class WorkerLoops {
     private func ready(_ index: Int, _ worker: WorkerAddress) {
         // Every loop answers `/health` and `/metrics` itself from the figures of all: the new
         // worker learns of the main loop and the workers before it, and they of it.
-        let mainAddress = ProxyAppAddress(app: main, mailbox: mailbox.address)
+        let mainAddress = ProxyAppAddress(main, mailbox: mailbox.address)
         for known in [mainAddress] + workers.values.map(\.app) { Self.introduce(known, to: worker.app) }
         for other in workers.values { Self.introduce(worker.app, to: other.app) }
         main.gatherFigures(from: worker.app, home: mailbox.address)
@@ -125,7 +125,7 @@ public final class WorkerLoops {
 
     /// Makes `listener`'s app (on a worker loop) gather figures from `source` too.
     private static func introduce(_ source: ProxyAppAddress, to listener: ProxyAppAddress) {
-        let app = listener.app, home = listener.mailbox
+        let app = listener.object, home = listener.mailbox
         listener.mailbox.post { app.value.gatherFigures(from: source, home: home) }
     }
 
@@ -173,8 +173,8 @@ public final class WorkerLoops {
             return
         }
         let address = WorkerAddress(
-            server: ServerAddress(server: worker.parts.app.server, mailbox: worker.mailbox.address),
-            app: ProxyAppAddress(app: worker.parts.app, mailbox: worker.mailbox.address),
+            server: ServerAddress(worker.parts.app.server, mailbox: worker.mailbox.address),
+            app: ProxyAppAddress(worker.parts.app, mailbox: worker.mailbox.address),
             worker: LoopBound(worker), mailbox: worker.mailbox.address)
         home.post { group.value.ready(index, address) }
         withExtendedLifetime(worker) { loop.run() }

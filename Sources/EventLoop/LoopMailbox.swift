@@ -93,6 +93,20 @@ public struct MailboxAddress: Sendable {
     }
 }
 
+/// A loop-confined object as other threads reach it: its loop's mailbox, and the object boxed for
+/// the jobs posted there (a worker's server the accepting loop hands connections to, a loop's app
+/// asked for its figures).
+public struct LoopObjectAddress<Object>: Sendable {
+    public let mailbox: MailboxAddress
+    public let object: LoopBound<Object>
+
+    /// Made on the object's own loop; `mailbox` is that loop's.
+    public init(_ object: Object, mailbox: MailboxAddress) {
+        self.mailbox = mailbox
+        self.object = LoopBound(object)
+    }
+}
+
 /// A loop-confined value carried through another thread's job back to its own loop (a responder
 /// waiting for an answer another loop makes, the app a mailbox job runs against).
 ///

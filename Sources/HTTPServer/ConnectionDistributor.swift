@@ -6,16 +6,7 @@
 import EventLoop
 
 /// A server on another loop, as the accepting loop hands it connections.
-public struct ServerAddress: Sendable {
-    let mailbox: MailboxAddress
-    let server: LoopBound<HTTPServer>
-
-    /// Made on the server's own loop; `mailbox` is that loop's.
-    public init(server: HTTPServer, mailbox: MailboxAddress) {
-        self.mailbox = mailbox
-        self.server = LoopBound(server)
-    }
-}
+public typealias ServerAddress = LoopObjectAddress<HTTPServer>
 
 /// Deals the connections one server accepts round-robin between that server and the servers of
 /// other loops added to it. Loop-confined to the accepting server's loop.
@@ -51,7 +42,7 @@ public final class ConnectionDistributor {
         } catch {
             return false
         }
-        if target.mailbox.post({ target.server.value.adopt(handed, overLimit: overLimit) }) {
+        if target.mailbox.post({ target.object.value.adopt(handed, overLimit: overLimit) }) {
             handedOff += 1
         } else {
             // That loop is shutting down and takes no more jobs: serve the connection here.

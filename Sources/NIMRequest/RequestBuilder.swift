@@ -16,10 +16,15 @@ public enum RequestBuilder {
     /// options), OpenRouter its own reasoning switch, the local servers only standard fields. The
     /// client's `extra_body` goes to every provider.
     public static func referenceBody(_ request: MessagesRequest, nim: NimSettings, provider: Provider = .nvidiaNim) -> JSONObject {
+        body(request, then: referenceParameters(request, nim: nim, provider: provider))
+    }
+
+    /// `model` and `messages`, then `parameters` (whose keys are never those two).
+    private static func body(_ request: MessagesRequest, then parameters: JSONObject) -> JSONObject {
         var body = JSONObject()
         body.appendUnchecked(key: "model", value: .string(request.model))
         body.appendUnchecked(key: "messages", value: .array(MessageConverter.convertMessages(request.messages, system: request.system)))
-        for entry in referenceParameters(request, nim: nim, provider: provider).entries {
+        for entry in parameters.entries {
             body.appendUnchecked(key: entry.key, value: entry.value)
         }
         return body
@@ -214,13 +219,7 @@ public enum RequestBuilder {
 
     /// The JSON object posted to `/chat/completions` (what `upstreamBodyBytes` writes).
     public static func upstreamBody(_ request: MessagesRequest, nim: NimSettings, provider: Provider = .nvidiaNim) -> JSONObject {
-        var body = JSONObject()
-        body.appendUnchecked(key: "model", value: .string(request.model))
-        body.appendUnchecked(key: "messages", value: .array(MessageConverter.convertMessages(request.messages, system: request.system)))
-        for entry in upstreamParameters(request, nim: nim, provider: provider).entries {
-            body.appendUnchecked(key: entry.key, value: entry.value)
-        }
-        return body
+        body(request, then: upstreamParameters(request, nim: nim, provider: provider))
     }
 
     /// The upstream body after `model` and `messages`: the Python client merges `extra_body` into
